@@ -1,0 +1,323 @@
+use super::*;
+
+const REQUIRED: [&str; 5] =
+    [vars::APP_NAME, vars::ENVIRONMENT, vars::OWNER, vars::COST_CENTER, vars::DATA_CLASSIFICATION];
+
+fn complete() -> Vec<(&'static str, String)> {
+    vec![
+        (vars::APP_NAME, "support-bot".to_owned()),
+        (vars::ENVIRONMENT, "prod".to_owned()),
+        (vars::OWNER, "team-ai".to_owned()),
+        (vars::COST_CENTER, "CC-1234".to_owned()),
+        (vars::DATA_CLASSIFICATION, "internal".to_owned()),
+    ]
+}
+
+fn with(overrides: &[(&'static str, &str)]) -> EnvSource {
+    let mut pairs = complete();
+    for (k, v) in overrides {
+        pairs.retain(|(name, _)| name != k);
+        pairs.push((k, (*v).to_owned()));
+    }
+    EnvSource::from_pairs(pairs)
+}
+
+fn without(variable: &str) -> EnvSource {
+    EnvSource::from_pairs(complete().into_iter().filter(|(k, _)| *k != variable))
+}
+
+fn only_gap(env: &EnvSource) -> Gap {
+    let gaps = Config::from_env(env).expect_err("expected a gap");
+    assert_eq!(gaps.len(), 1, "{gaps}");
+    gaps.as_slice()[0].clone()
+}
+
+#[test]
+fn a_complete_environment_gives_the_contract_resource() {
+    let config = Config::from_env(&with(&[(vars::APP_VERSION, "1.2.3")])).unwrap();
+    assert_eq!(config.environment, Environment::Prod);
+    assert_eq!(config.data_classification, DataClassification::Internal);
+    assert_eq!(config.telemetry_file, PathBuf::from(DEFAULT_TELEMETRY_FILE));
+    assert!(config.otlp.is_none());
+    let resource = config.resource_attributes();
+    let get = |k: &str| resource.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("service.name"), Some("support-bot"));
+    assert_eq!(get("deployment.environment.name"), Some("prod"));
+    assert_eq!(get("govops.owner"), Some("team-ai"));
+    assert_eq!(get("govops.cost_center"), Some("CC-1234"));
+    assert_eq!(get("govops.data_classification"), Some("internal"));
+    assert_eq!(get("service.version"), Some("1.2.3"));
+}
+
+#[test]
+fn each_required_variable_missing_is_one_gap_naming_it() {
+    for variable in REQUIRED {
+        let gap = only_gap(&without(variable));
+        assert_eq!(gap.variable, variable);
+        assert_eq!(gap.kind, GapKind::Missing);
+        assert_eq!(gap.problem, "is not set");
+        assert!(!gap.accepted.is_empty());
+    }
+}
+
+#[test]
+fn each_required_variable_empty_or_whitespace_only_is_a_gap() {
+    for variable in REQUIRED {
+        let gap = only_gap(&with(&[(variable, "")]));
+        assert_eq!((gap.variable.as_str(), gap.kind), (variable, GapKind::Empty));
+        for blank in [" ", "\t", "  \n "] {
+            let gap = only_gap(&with(&[(variable, blank)]));
+            assert_eq!((gap.variable.as_str(), gap.kind), (variable, GapKind::WhitespaceOnly));
+        }
+    }
+}
+
+#[test]
+fn each_required_variable_outside_its_accepted_set_is_invalid() {
+    let cases: [(&str, &str, &str); 10] = [
+        (vars::APP_NAME, "Support Bot", "position 1"),
+        (vars::APP_NAME, "-bot", "must start with a letter or digit"),
+        (vars::APP_NAME, "bot!", "position 4"),
+        (vars::ENVIRONMENT, "production", "dev, test, staging, prod"),
+        (vars::ENVIRONMENT, "PROD", "dev, test, staging, prod"),
+        (vars::OWNER, "team\u{7}ai", "printable"),
+        (vars::COST_CENTER, "CC 1234", "[A-Za-z0-9._-]"),
+        (vars::COST_CENTER, "CC/1234", "[A-Za-z0-9._-]"),
+        (vars::DATA_CLASSIFICATION, "secret", "public, internal, confidential, restricted"),
+        (vars::DATA_CLASSIFICATION, "Public", "public, internal, confidential, restricted"),
+    ];
+    for (variable, value, said) in cases {
+        let gap = only_gap(&with(&[(variable, value)]));
+        assert_eq!((gap.variable.as_str(), gap.kind), (variable, GapKind::Invalid), "{value}");
+        assert!(gap.problem.contains(said), "{variable}={value}: {}", gap.problem);
+    }
+}
+
+#[test]
+fn every_gap_is_reported_at_once_in_contract_order() {
+    let env = EnvSource::from_pairs([
+        (vars::ENVIRONMENT, "production"),
+        (vars::OWNER, "   "),
+        (vars::POLICY, "/nonexistent/policy.yaml"),
+        (vars::OTLP_TIMEOUT, "soon"),
+    ]);
+    let gaps = Config::from_env(&env).unwrap_err();
+    let names: Vec<_> = gaps.iter().map(|g| g.variable.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            vars::APP_NAME,
+            vars::ENVIRONMENT,
+            vars::OWNER,
+            vars::COST_CENTER,
+            vars::DATA_CLASSIFICATION,
+            vars::POLICY,
+            vars::OTLP_TIMEOUT
+        ]
+    );
+    let report = gaps.report();
+    assert!(report.contains("7 gaps"), "{report}");
+    for name in names {
+        assert!(report.contains(name), "{report}");
+    }
+}
+
+#[test]
+fn an_empty_environment_names_all_five_required_variables() {
+    let gaps = Config::from_env(&EnvSource::empty()).unwrap_err();
+    assert_eq!(gaps.len(), 5);
+    for variable in REQUIRED {
+        assert!(gaps.names(variable));
+    }
+}
+
+#[test]
+fn length_limits_count_characters_and_long_values_are_cut_in_messages() {
+    let at_limit = "a".repeat(64);
+    assert!(Config::from_env(&with(&[(vars::APP_NAME, &at_limit)])).is_ok());
+    let too_long = "a".repeat(65);
+    let gap = only_gap(&with(&[(vars::APP_NAME, &too_long)]));
+    assert!(gap.problem.contains("65 characters"), "{}", gap.problem);
+
+    // 128 two-byte characters are 256 bytes but within the owner's 128-character limit.
+    let owner = "é".repeat(128);
+    assert_eq!(Config::from_env(&with(&[(vars::OWNER, &owner)])).unwrap().owner, owner);
+    let huge = "x".repeat(100_000);
+    let gap = only_gap(&with(&[(vars::OWNER, &huge)]));
+    assert!(gap.problem.contains("100000 characters"));
+    assert!(gap.problem.len() < 200, "a huge value must not be repeated whole");
+
+    let gap = only_gap(&with(&[(vars::COST_CENTER, &"9".repeat(1000))]));
+    assert!(gap.problem.contains("at most 64"));
+}
+
+#[test]
+fn non_ascii_values_are_accepted_where_printable_and_refused_where_ascii_is_required() {
+    let config = Config::from_env(&with(&[(vars::OWNER, "équipe-données-日本")])).unwrap();
+    assert_eq!(config.owner, "équipe-données-日本");
+    let gap = only_gap(&with(&[(vars::APP_NAME, "bøt")]));
+    assert!(gap.problem.contains("'ø' at position 2"), "{}", gap.problem);
+    let gap = only_gap(&with(&[(vars::COST_CENTER, "centre-coût")]));
+    assert_eq!(gap.kind, GapKind::Invalid);
+    let gap = only_gap(&with(&[(vars::ENVIRONMENT, "prod\u{200b}")]));
+    assert_eq!(gap.kind, GapKind::Invalid);
+}
+
+#[test]
+fn a_value_that_is_not_unicode_is_a_gap_not_an_unset_variable() {
+    let mut broken = EnvSource::from_os_pairs([(
+        std::ffi::OsString::from(vars::OWNER),
+        os_not_unicode(),
+    )]);
+    for (k, v) in with(&[]).iter().filter(|(k, _)| *k != vars::OWNER) {
+        broken.set(k, v);
+    }
+    let gap = only_gap(&broken);
+    assert_eq!((gap.variable.as_str(), gap.kind), (vars::OWNER, GapKind::NotUnicode));
+}
+
+#[cfg(unix)]
+fn os_not_unicode() -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    std::ffi::OsString::from_vec(vec![0x66, 0xff, 0x6f])
+}
+
+#[cfg(not(unix))]
+fn os_not_unicode() -> std::ffi::OsString {
+    use std::os::windows::ffi::OsStringExt;
+    std::ffi::OsString::from_wide(&[0x66, 0xD800, 0x6f])
+}
+
+#[test]
+fn values_set_in_code_win_over_the_environment() {
+    let mut settings = Settings::default();
+    settings.set(vars::ENVIRONMENT, Environment::Staging);
+    settings.set(vars::OWNER, "code-owner");
+    let config = Config::load(&with(&[(vars::ENVIRONMENT, "nonsense")]), &settings).unwrap();
+    assert_eq!(config.environment, Environment::Staging);
+    assert_eq!(config.owner, "code-owner");
+
+    settings.set(vars::COST_CENTER, "bad value");
+    let gaps = Config::load(&with(&[]), &settings).unwrap_err();
+    assert!(gaps.as_slice()[0].problem.ends_with("(set in code)"));
+}
+
+#[test]
+fn paths_must_be_readable_or_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "allow: all\n").unwrap();
+    let table = dir.path().join("prices.json");
+    std::fs::write(&table, r#"{"m": {"input_cost_per_token": 1e-6}}"#).unwrap();
+    let bad_table = dir.path().join("bad.json");
+    std::fs::write(&bad_table, "[1, 2").unwrap();
+    let dir_str = dir.path().to_str().unwrap();
+
+    let config = Config::from_env(&with(&[
+        (vars::POLICY, policy.to_str().unwrap()),
+        (vars::PRICE_TABLE, table.to_str().unwrap()),
+        (vars::TELEMETRY_FILE, dir.path().join("t.jsonl").to_str().unwrap()),
+    ]))
+    .unwrap();
+    let policy_ref = config.policy.unwrap();
+    assert_eq!(policy_ref.name, "policy.yaml");
+    // sha256 of "allow: all\n"
+    assert_eq!(policy_ref.id().len(), "policy.yaml@sha256:".len() + 64);
+    assert!(!dir.path().join("t.jsonl").exists(), "validation must not create files");
+
+    let cases: [(&str, String, GapKind, &str); 7] = [
+        (vars::POLICY, format!("{dir_str}/missing.yaml"), GapKind::Unreadable, "does not exist"),
+        (vars::POLICY, dir_str.to_owned(), GapKind::Unreadable, "is a directory"),
+        (vars::POLICY, String::new(), GapKind::Empty, "empty"),
+        (vars::PRICE_TABLE, bad_table.to_str().unwrap().to_owned(), GapKind::Unparseable, "JSON"),
+        (vars::TELEMETRY_FILE, format!("{dir_str}/no/such/dir/t.jsonl"), GapKind::Unreadable, "does not exist"),
+        (vars::TELEMETRY_FILE, dir_str.to_owned(), GapKind::Unreadable, "is a directory"),
+        (vars::AUDIT_LOG, "  ".to_owned(), GapKind::WhitespaceOnly, "white space"),
+    ];
+    for (variable, value, kind, said) in cases {
+        let gap = only_gap(&with(&[(variable, &value)]));
+        assert_eq!((gap.variable.as_str(), gap.kind), (variable, kind), "{value}");
+        assert!(gap.problem.contains(said), "{}", gap.problem);
+    }
+}
+
+#[test]
+fn otlp_endpoints_follow_the_specification() {
+    let config = Config::from_env(&with(&[(vars::OTLP_ENDPOINT, "http://collector:4318/")])).unwrap();
+    let otlp = config.otlp.unwrap();
+    assert_eq!(otlp.protocol, OtlpProtocol::HttpProtobuf);
+    assert_eq!(otlp.traces_endpoint, "http://collector:4318/v1/traces");
+    assert_eq!(otlp.metrics_endpoint, "http://collector:4318/v1/metrics");
+    assert_eq!(otlp.logs_endpoint, "http://collector:4318/v1/logs");
+    assert_eq!(otlp.timeout, DEFAULT_OTLP_TIMEOUT);
+
+    let config = Config::from_env(&with(&[
+        (vars::OTLP_ENDPOINT, "http://collector:4317"),
+        (vars::OTLP_PROTOCOL, "grpc"),
+        (vars::OTLP_LOGS_ENDPOINT, "https://logs.example:443"),
+        (vars::OTLP_TIMEOUT, "2500"),
+    ]))
+    .unwrap();
+    let otlp = config.otlp.unwrap();
+    assert_eq!(otlp.traces_endpoint, "http://collector:4317");
+    assert_eq!(otlp.logs_endpoint, "https://logs.example:443");
+    assert_eq!(otlp.timeout, Duration::from_millis(2500));
+
+    // An empty endpoint is unset, as the specification says.
+    assert!(Config::from_env(&with(&[(vars::OTLP_ENDPOINT, "")])).unwrap().otlp.is_none());
+
+    for (variable, value, said) in [
+        (vars::OTLP_ENDPOINT, "collector:4317", "scheme"),
+        (vars::OTLP_ENDPOINT, "not a url", "is not a URL"),
+        (vars::OTLP_TRACES_ENDPOINT, "ftp://x", "scheme"),
+        (vars::OTLP_PROTOCOL, "http/json", "not supported"),
+        (vars::OTLP_PROTOCOL, "udp", "grpc, http/protobuf"),
+        (vars::OTLP_TIMEOUT, "-5", "milliseconds"),
+    ] {
+        let gap = only_gap(&with(&[(variable, value)]));
+        assert_eq!(gap.variable, variable);
+        assert!(gap.problem.contains(said), "{value}: {}", gap.problem);
+    }
+}
+
+#[test]
+fn otlp_headers_are_secret_in_every_message_and_debug_output() {
+    let secret = "s3cr3t-t0ken";
+    let config = Config::from_env(&with(&[
+        (vars::OTLP_ENDPOINT, "http://localhost:4318"),
+        (vars::OTLP_HEADERS, &format!("Authorization=Bearer%20{secret},x-team=ai")),
+    ]))
+    .unwrap();
+    let otlp = config.otlp.clone().unwrap();
+    assert_eq!(otlp.headers[0].0, "authorization");
+    assert_eq!(otlp.headers[0].1.expose(), format!("Bearer {secret}"));
+    assert!(!format!("{config:?}").contains(secret));
+
+    for bad in [format!("{secret}"), format!("ok=1,{secret}"), format!("bad key={secret}"), format!("k=%FF{secret}")] {
+        let mut settings = Settings::default();
+        settings.set(vars::OTLP_HEADERS, bad.clone());
+        assert!(!format!("{settings:?}").contains(secret));
+        let gaps = Config::load(&with(&[]), &settings).unwrap_err();
+        let gap = &gaps.as_slice()[0];
+        assert_eq!(gap.variable, vars::OTLP_HEADERS, "{bad}");
+        assert!(!gaps.report().contains(secret), "{}", gaps.report());
+        assert!(!format!("{gaps:?}").contains(secret));
+    }
+}
+
+#[test]
+fn resource_attributes_are_decoded_and_the_contract_wins() {
+    let config = Config::from_env(&with(&[(
+        vars::RESOURCE_ATTRIBUTES,
+        "team.region=eu%2Dwest,service.name=spoofed, host.role = worker ",
+    )]))
+    .unwrap();
+    let resource = config.resource_attributes();
+    assert!(resource.contains(&("team.region".to_owned(), "eu-west".to_owned())));
+    assert!(resource.contains(&("host.role".to_owned(), "worker".to_owned())));
+    assert!(resource.contains(&("service.name".to_owned(), "support-bot".to_owned())));
+    assert!(!resource.iter().any(|(_, v)| v == "spoofed"));
+
+    let gap = only_gap(&with(&[(vars::RESOURCE_ATTRIBUTES, "a=1,=2")]));
+    assert!(gap.problem.contains("entry 2"), "{}", gap.problem);
+}

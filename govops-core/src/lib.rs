@@ -1,0 +1,14 @@
+//! The govops domain, free of any telemetry dependency.
+//!
+//! This crate holds what the rest of govops is built on: the start-up metadata a governed workload
+//! must declare ([`config`]), where that metadata is read from ([`env`]), and the names the telemetry
+//! contract promises ([`contract`]). Applications use it through the `govops` facade crate.
+
+pub mod config;
+pub mod contract;
+pub mod env;
+pub mod gap;
+
+pub use config::{Config, DataClassification, Environment, OtlpConfig, OtlpProtocol, PolicyRef, Settings};
+pub use env::EnvSource;
+pub use gap::{Gap, GapKind, Gaps};
