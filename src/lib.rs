@@ -1,1 +1,71 @@
-//! govops
+//! # govops
+//!
+//! Governed, observable, cost-controlled and auditable GenAI and agent workloads, in-process.
+//!
+//! [`init`] validates the workload's mandatory metadata (app, environment, owner, cost center,
+//! data classification, policy), reports every gap at once and stops the process with exit code
+//! 78; when the metadata is complete it installs a `tracing` subscriber that exports traces, logs
+//! and metrics over OTLP (when `OTEL_EXPORTER_OTLP_ENDPOINT` is set) or to a local JSON-lines file.
+//!
+//! ## Quickstart
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let file = dir.path().join("telemetry.jsonl");
+//! // In a real program: `let _govops = govops::init();` reading GOVOPS_* from the environment.
+//! let govops = govops::configure()
+//!     .env(govops::EnvSource::empty()) // read nothing from the process environment
+//!     .app_name("support-bot")
+//!     .environment("dev")
+//!     .owner("team-ai")
+//!     .cost_center("CC-1234")
+//!     .data_classification("internal")
+//!     .telemetry_file(file.to_str().unwrap())
+//!     .stderr_logs(false)
+//!     .try_init()?;
+//!
+//! tracing::info_span!("answer_ticket", ticket = 42).in_scope(|| {
+//!     tracing::info!("drafted a reply");
+//! });
+//!
+//! govops.shutdown()?; // or let the handle drop: it flushes
+//! assert!(std::fs::read_to_string(&file)?.contains("answer_ticket"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Without a required variable, [`init`] prints one report naming each gap and exits with 78;
+//! [`try_init`] returns the same gaps as data in [`InitError::Config`].
+
+pub use govops_core::config::{DEFAULT_OTLP_TIMEOUT, DEFAULT_TELEMETRY_FILE};
+pub use govops_core::{
+    Config, DataClassification, EnvSource, Environment, Gap, GapKind, Gaps, OtlpConfig,
+    OtlpProtocol, PolicyRef, contract,
+};
+pub use govops_tracing::{
+    Builder, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, ShutdownError, configure, file, variables,
+};
+
+/// Validates the start-up metadata from the process environment and starts the pipeline.
+///
+/// On any gap it prints one report to stderr, naming each variable, what is wrong and what is
+/// accepted, and exits the process with code 78 (`EX_CONFIG`). Keep the handle for the life of the
+/// program: dropping it flushes all telemetry.
+///
+/// ```no_run
+/// fn main() {
+///     let _govops = govops::init();
+///     tracing::info!("governed and observable");
+/// }
+/// ```
+pub fn init() -> GovOps {
+    configure().init()
+}
+
+/// Like [`init`], but returns the gaps and other failures as [`InitError`] instead of exiting.
+///
+/// # Errors
+///
+/// [`InitError::Config`] with every gap; [`InitError::AlreadyInitialized`] on a second call.
+pub fn try_init() -> Result<GovOps, InitError> {
+    configure().try_init()
+}

@@ -299,19 +299,23 @@ struct Raw {
     otel_resource_attributes: Option<String>,
 }
 
-const APP_NAME_ACCEPTED: &str = "1-64 characters from [a-z0-9._-], starting with a letter or digit (e.g. support-bot)";
-const OWNER_ACCEPTED: &str = "a team or person id: 1-128 printable characters, not only white space";
+const APP_NAME_ACCEPTED: &str =
+    "1-64 characters from [a-z0-9._-], starting with a letter or digit (e.g. support-bot)";
+const OWNER_ACCEPTED: &str =
+    "a team or person id: 1-128 printable characters, not only white space";
 const COST_CENTER_ACCEPTED: &str = "1-64 characters from [A-Za-z0-9._-] (e.g. CC-1234)";
 const POLICY_ACCEPTED: &str = "the path of a readable policy file";
 const PRICE_TABLE_ACCEPTED: &str =
     "the path of a readable JSON price table in the format of model_prices_and_context_window.json";
 const WRITABLE_FILE_ACCEPTED: &str =
     "the path of a file that can be appended to, in a directory that exists";
-const ENDPOINT_ACCEPTED: &str = "an http:// or https:// URL with a host (e.g. http://localhost:4318)";
+const ENDPOINT_ACCEPTED: &str =
+    "an http:// or https:// URL with a host (e.g. http://localhost:4318)";
 const HEADERS_ACCEPTED: &str =
     "comma-separated key=value pairs, keys as HTTP header names, values percent-encoded";
 const TIMEOUT_ACCEPTED: &str = "a whole number of milliseconds (e.g. 10000)";
-const RESOURCE_ACCEPTED: &str = "comma-separated key=value pairs with non-empty keys, values percent-encoded";
+const RESOURCE_ACCEPTED: &str =
+    "comma-separated key=value pairs with non-empty keys, values percent-encoded";
 
 impl Config {
     /// Reads and validates the metadata from `env` alone.
@@ -329,7 +333,10 @@ impl Config {
     ///
     /// Every gap found, as [`Gaps`], in the order of [`VARIABLES`]; never only the first.
     pub fn load(env: &EnvSource, settings: &Settings) -> Result<Self, Gaps> {
-        let mut check = Check { gaps: Vec::new(), settings };
+        let mut check = Check {
+            gaps: Vec::new(),
+            settings,
+        };
         let mut pairs = Vec::new();
         for variable in VARIABLES {
             match settings.get(variable) {
@@ -352,7 +359,12 @@ impl Config {
             Err(error) => {
                 // Every field is an optional string, so envy has nothing to reject; should that
                 // ever change, say so rather than panic.
-                check.gap("environment", GapKind::Invalid, error.to_string(), "string values");
+                check.gap(
+                    "environment",
+                    GapKind::Invalid,
+                    error.to_string(),
+                    "string values",
+                );
                 Raw::default()
             }
         };
@@ -375,10 +387,16 @@ impl Config {
             attributes.push((key.to_owned(), value));
         };
         put(resource::SERVICE_NAME, self.app_name.clone());
-        put(resource::DEPLOYMENT_ENVIRONMENT_NAME, self.environment.as_str().to_owned());
+        put(
+            resource::DEPLOYMENT_ENVIRONMENT_NAME,
+            self.environment.as_str().to_owned(),
+        );
         put(resource::OWNER, self.owner.clone());
         put(resource::COST_CENTER, self.cost_center.clone());
-        put(resource::DATA_CLASSIFICATION, self.data_classification.as_str().to_owned());
+        put(
+            resource::DATA_CLASSIFICATION,
+            self.data_classification.as_str().to_owned(),
+        );
         if let Some(policy) = &self.policy {
             put(resource::POLICY_ID, policy.id());
         }
@@ -406,12 +424,22 @@ impl Check<'_> {
     }
 
     /// A required value that is present and not blank.
-    fn required(&mut self, variable: &str, value: Option<String>, accepted: &str) -> Option<String> {
+    fn required(
+        &mut self,
+        variable: &str,
+        value: Option<String>,
+        accepted: &str,
+    ) -> Option<String> {
         match value {
             // A value that is set but unreadable (not Unicode) has its gap already.
             None if self.gaps.iter().any(|g| g.variable == variable) => None,
             None => {
-                self.gap(variable, GapKind::Missing, "is not set".to_owned(), accepted);
+                self.gap(
+                    variable,
+                    GapKind::Missing,
+                    "is not set".to_owned(),
+                    accepted,
+                );
                 None
             }
             Some(value) => self.not_blank(variable, value, accepted),
@@ -420,10 +448,20 @@ impl Check<'_> {
 
     fn not_blank(&mut self, variable: &str, value: String, accepted: &str) -> Option<String> {
         if value.is_empty() {
-            self.gap(variable, GapKind::Empty, "is set but empty".to_owned(), accepted);
+            self.gap(
+                variable,
+                GapKind::Empty,
+                "is set but empty".to_owned(),
+                accepted,
+            );
             None
         } else if value.trim().is_empty() {
-            self.gap(variable, GapKind::WhitespaceOnly, "holds only white space".to_owned(), accepted);
+            self.gap(
+                variable,
+                GapKind::WhitespaceOnly,
+                "holds only white space".to_owned(),
+                accepted,
+            );
             None
         } else {
             Some(value)
@@ -452,20 +490,45 @@ impl Check<'_> {
         let app_name = self.required(vars::APP_NAME, raw.govops_app_name, APP_NAME_ACCEPTED);
         let app_name = self.parsed(vars::APP_NAME, app_name, APP_NAME_ACCEPTED, app_name_rule);
 
-        let environment = self.required(vars::ENVIRONMENT, raw.govops_environment, &Environment::accepted());
-        let environment =
-            self.parsed(vars::ENVIRONMENT, environment, &Environment::accepted(), keyword::<Environment>);
+        let environment = self.required(
+            vars::ENVIRONMENT,
+            raw.govops_environment,
+            &Environment::accepted(),
+        );
+        let environment = self.parsed(
+            vars::ENVIRONMENT,
+            environment,
+            &Environment::accepted(),
+            keyword::<Environment>,
+        );
 
         let owner = self.required(vars::OWNER, raw.govops_owner, OWNER_ACCEPTED);
         let owner = self.parsed(vars::OWNER, owner, OWNER_ACCEPTED, owner_rule);
 
-        let cost_center = self.required(vars::COST_CENTER, raw.govops_cost_center, COST_CENTER_ACCEPTED);
-        let cost_center = self.parsed(vars::COST_CENTER, cost_center, COST_CENTER_ACCEPTED, cost_center_rule);
+        let cost_center = self.required(
+            vars::COST_CENTER,
+            raw.govops_cost_center,
+            COST_CENTER_ACCEPTED,
+        );
+        let cost_center = self.parsed(
+            vars::COST_CENTER,
+            cost_center,
+            COST_CENTER_ACCEPTED,
+            cost_center_rule,
+        );
 
         let accepted = DataClassification::accepted();
-        let classification = self.required(vars::DATA_CLASSIFICATION, raw.govops_data_classification, &accepted);
-        let classification =
-            self.parsed(vars::DATA_CLASSIFICATION, classification, &accepted, keyword::<DataClassification>);
+        let classification = self.required(
+            vars::DATA_CLASSIFICATION,
+            raw.govops_data_classification,
+            &accepted,
+        );
+        let classification = self.parsed(
+            vars::DATA_CLASSIFICATION,
+            classification,
+            &accepted,
+            keyword::<DataClassification>,
+        );
 
         // Required in staging and prod once policies are parsed (the policy issue); until then a
         // path that is set must be readable.
@@ -474,15 +537,41 @@ impl Check<'_> {
 
         let app_version = raw.govops_app_version.filter(|v| !v.trim().is_empty());
 
-        let price_table = self.optional_path(vars::PRICE_TABLE, raw.govops_price_table, PRICE_TABLE_ACCEPTED);
-        let price_table = self.parsed(vars::PRICE_TABLE, price_table, PRICE_TABLE_ACCEPTED, price_table_rule);
+        let price_table = self.optional_path(
+            vars::PRICE_TABLE,
+            raw.govops_price_table,
+            PRICE_TABLE_ACCEPTED,
+        );
+        let price_table = self.parsed(
+            vars::PRICE_TABLE,
+            price_table,
+            PRICE_TABLE_ACCEPTED,
+            price_table_rule,
+        );
 
-        let telemetry_file =
-            self.optional_path(vars::TELEMETRY_FILE, raw.govops_telemetry_file, WRITABLE_FILE_ACCEPTED);
-        let telemetry_file = self.parsed(vars::TELEMETRY_FILE, telemetry_file, WRITABLE_FILE_ACCEPTED, writable_rule);
+        let telemetry_file = self.optional_path(
+            vars::TELEMETRY_FILE,
+            raw.govops_telemetry_file,
+            WRITABLE_FILE_ACCEPTED,
+        );
+        let telemetry_file = self.parsed(
+            vars::TELEMETRY_FILE,
+            telemetry_file,
+            WRITABLE_FILE_ACCEPTED,
+            writable_rule,
+        );
 
-        let audit_log = self.optional_path(vars::AUDIT_LOG, raw.govops_audit_log, WRITABLE_FILE_ACCEPTED);
-        let audit_log = self.parsed(vars::AUDIT_LOG, audit_log, WRITABLE_FILE_ACCEPTED, writable_rule);
+        let audit_log = self.optional_path(
+            vars::AUDIT_LOG,
+            raw.govops_audit_log,
+            WRITABLE_FILE_ACCEPTED,
+        );
+        let audit_log = self.parsed(
+            vars::AUDIT_LOG,
+            audit_log,
+            WRITABLE_FILE_ACCEPTED,
+            writable_rule,
+        );
 
         let otlp = self.otlp(
             raw.otel_exporter_otlp_endpoint,
@@ -496,12 +585,19 @@ impl Check<'_> {
             raw.otel_exporter_otlp_timeout,
         );
 
-        let resource = raw.otel_resource_attributes.filter(|v| !v.trim().is_empty());
-        let extra_resource_attributes =
-            self.parsed(vars::RESOURCE_ATTRIBUTES, resource, RESOURCE_ACCEPTED, resource_rule);
+        let resource = raw
+            .otel_resource_attributes
+            .filter(|v| !v.trim().is_empty());
+        let extra_resource_attributes = self.parsed(
+            vars::RESOURCE_ATTRIBUTES,
+            resource,
+            RESOURCE_ACCEPTED,
+            resource_rule,
+        );
 
         // When any gap was found this value is discarded, so the default cannot hide one.
-        let telemetry_file = telemetry_file.unwrap_or_else(|| PathBuf::from(DEFAULT_TELEMETRY_FILE));
+        let telemetry_file =
+            telemetry_file.unwrap_or_else(|| PathBuf::from(DEFAULT_TELEMETRY_FILE));
         Some(Config {
             app_name: app_name?,
             environment: environment?,
@@ -519,7 +615,12 @@ impl Check<'_> {
     }
 
     /// An optional path: unset is fine, but one that is set must not be blank.
-    fn optional_path(&mut self, variable: &str, value: Option<String>, accepted: &str) -> Option<String> {
+    fn optional_path(
+        &mut self,
+        variable: &str,
+        value: Option<String>,
+        accepted: &str,
+    ) -> Option<String> {
         value.and_then(|v| self.not_blank(variable, v, accepted))
     }
 
@@ -535,7 +636,12 @@ impl Check<'_> {
         let set = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
         let protocol = set(protocol);
         let protocol = self
-            .parsed(vars::OTLP_PROTOCOL, protocol, &OtlpProtocol::accepted(), protocol_rule)
+            .parsed(
+                vars::OTLP_PROTOCOL,
+                protocol,
+                &OtlpProtocol::accepted(),
+                protocol_rule,
+            )
             .unwrap_or(OtlpProtocol::HttpProtobuf);
         let headers = set(headers);
         let headers = self.parsed(vars::OTLP_HEADERS, headers, HEADERS_ACCEPTED, headers_rule);
@@ -543,7 +649,12 @@ impl Check<'_> {
         let timeout = self.parsed(vars::OTLP_TIMEOUT, timeout, TIMEOUT_ACCEPTED, timeout_rule);
 
         let endpoint = set(endpoint);
-        let endpoint = self.parsed(vars::OTLP_ENDPOINT, endpoint, ENDPOINT_ACCEPTED, endpoint_rule);
+        let endpoint = self.parsed(
+            vars::OTLP_ENDPOINT,
+            endpoint,
+            ENDPOINT_ACCEPTED,
+            endpoint_rule,
+        );
         let signals = [
             (vars::OTLP_TRACES_ENDPOINT, "v1/traces"),
             (vars::OTLP_METRICS_ENDPOINT, "v1/metrics"),
@@ -608,7 +719,9 @@ fn keyword<T: FromStr<Err = String>>(value: &str) -> Rule<T> {
 fn length(value: &str, max: usize) -> Rule<()> {
     let count = value.chars().count();
     if count > max {
-        invalid(format!("is {count} characters long; at most {max} are accepted"))
+        invalid(format!(
+            "is {count} characters long; at most {max} are accepted"
+        ))
     } else {
         Ok(())
     }
@@ -628,10 +741,14 @@ fn charset(value: &str, allowed: impl Fn(char) -> bool, set: &str) -> Rule<()> {
 
 fn app_name_rule(value: &str) -> Rule<String> {
     length(value, 64)?;
-    let body = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+    let body =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
     charset(value, body, "[a-z0-9._-]")?;
     if !value.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
-        return invalid(format!("{} must start with a letter or digit", shown(value)));
+        return invalid(format!(
+            "{} must start with a letter or digit",
+            shown(value)
+        ));
     }
     Ok(value.to_owned())
 }
@@ -644,7 +761,11 @@ fn owner_rule(value: &str) -> Rule<String> {
 
 fn cost_center_rule(value: &str) -> Rule<String> {
     length(value, 64)?;
-    charset(value, |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'), "[A-Za-z0-9._-]")?;
+    charset(
+        value,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'),
+        "[A-Za-z0-9._-]",
+    )?;
     Ok(value.to_owned())
 }
 
@@ -660,7 +781,10 @@ fn io_problem(path: &str, error: &io::Error) -> (GapKind, String) {
 
 fn read_file(path: &str) -> Rule<Vec<u8>> {
     if Path::new(path).is_dir() {
-        return Err((GapKind::Unreadable, format!("{} is a directory, not a file", shown(path))));
+        return Err((
+            GapKind::Unreadable,
+            format!("{} is a directory, not a file", shown(path)),
+        ));
     }
     fs::read(path).map_err(|e| io_problem(path, &e))
 }
@@ -672,7 +796,11 @@ fn policy_rule(path: &str) -> Rule<PolicyRef> {
         .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned());
     let digest = Sha256::digest(&content);
     let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(PolicyRef { path: PathBuf::from(path), name, sha256 })
+    Ok(PolicyRef {
+        path: PathBuf::from(path),
+        name,
+        sha256,
+    })
 }
 
 fn price_table_rule(path: &str) -> Rule<PathBuf> {
@@ -681,7 +809,10 @@ fn price_table_rule(path: &str) -> Rule<PathBuf> {
         Ok(_) => Ok(PathBuf::from(path)),
         Err(error) => Err((
             GapKind::Unparseable,
-            format!("{} is not a JSON object of model entries: {error}", shown(path)),
+            format!(
+                "{} is not a JSON object of model entries: {error}",
+                shown(path)
+            ),
         )),
     }
 }
@@ -691,14 +822,22 @@ fn price_table_rule(path: &str) -> Rule<PathBuf> {
 fn writable_rule(path: &str) -> Rule<PathBuf> {
     let as_path = Path::new(path);
     if as_path.is_dir() {
-        return Err((GapKind::Unreadable, format!("{} is a directory, not a file", shown(path))));
+        return Err((
+            GapKind::Unreadable,
+            format!("{} is a directory, not a file", shown(path)),
+        ));
     }
     if as_path.exists() {
         return fs::OpenOptions::new()
             .append(true)
             .open(as_path)
             .map(|_| as_path.to_path_buf())
-            .map_err(|e| (GapKind::Unreadable, format!("{} cannot be opened for appending: {e}", shown(path))));
+            .map_err(|e| {
+                (
+                    GapKind::Unreadable,
+                    format!("{} cannot be opened for appending: {e}", shown(path)),
+                )
+            });
     }
     let parent = match as_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -709,14 +848,20 @@ fn writable_rule(path: &str) -> Rule<PathBuf> {
     } else {
         Err((
             GapKind::Unreadable,
-            format!("{} cannot be created: its directory {} does not exist", shown(path), shown(&parent.to_string_lossy())),
+            format!(
+                "{} cannot be created: its directory {} does not exist",
+                shown(path),
+                shown(&parent.to_string_lossy())
+            ),
         ))
     }
 }
 
 fn protocol_rule(value: &str) -> Rule<OtlpProtocol> {
     if value == "http/json" {
-        return invalid("\"http/json\" is not supported by govops; use http/protobuf or grpc".to_owned());
+        return invalid(
+            "\"http/json\" is not supported by govops; use http/protobuf or grpc".to_owned(),
+        );
     }
     keyword(value)
 }
@@ -724,9 +869,10 @@ fn protocol_rule(value: &str) -> Rule<OtlpProtocol> {
 /// An endpoint URL. The value is never repeated, since it may carry credentials.
 fn endpoint_rule(value: &str) -> Rule<String> {
     match url::Url::parse(value) {
-        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
-            invalid(format!("has the scheme \"{}\"; only http and https are accepted", url.scheme()))
-        }
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => invalid(format!(
+            "has the scheme \"{}\"; only http and https are accepted",
+            url.scheme()
+        )),
         Ok(url) if url.host().is_none() => invalid("has no host".to_owned()),
         Ok(_) => Ok(value.to_owned()),
         Err(error) => invalid(format!("is not a URL ({error})")),
@@ -750,10 +896,19 @@ fn pairs(value: &str, name_keys: bool) -> Rule<Vec<(usize, String, String)>> {
         if key.is_empty() {
             return invalid(format!("entry {number} has an empty key"));
         }
-        let decoded = percent_decode_str(raw_value.trim()).decode_utf8().map_err(|_| {
-            let which = if name_keys { format!("\"{key}\"") } else { format!("entry {number}") };
-            (GapKind::Invalid, format!("the value of {which} is not valid percent-encoded UTF-8"))
-        })?;
+        let decoded = percent_decode_str(raw_value.trim())
+            .decode_utf8()
+            .map_err(|_| {
+                let which = if name_keys {
+                    format!("\"{key}\"")
+                } else {
+                    format!("entry {number}")
+                };
+                (
+                    GapKind::Invalid,
+                    format!("the value of {which} is not valid percent-encoded UTF-8"),
+                )
+            })?;
         out.push((number, key.to_owned(), decoded.into_owned()));
     }
     Ok(out)
@@ -779,11 +934,19 @@ fn timeout_rule(value: &str) -> Rule<Duration> {
         .trim()
         .parse::<u64>()
         .map(Duration::from_millis)
-        .map_err(|_| (GapKind::Invalid, format!("{} is not a whole number of milliseconds", shown(value))))
+        .map_err(|_| {
+            (
+                GapKind::Invalid,
+                format!("{} is not a whole number of milliseconds", shown(value)),
+            )
+        })
 }
 
 fn resource_rule(value: &str) -> Rule<Vec<(String, String)>> {
-    Ok(pairs(value, true)?.into_iter().map(|(_, k, v)| (k, v)).collect())
+    Ok(pairs(value, true)?
+        .into_iter()
+        .map(|(_, k, v)| (k, v))
+        .collect())
 }
 
 #[cfg(test)]

@@ -42,8 +42,14 @@ impl EnvSource {
         K: Into<String>,
         V: Into<String>,
     {
-        let vars = pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        Self { vars, not_unicode: BTreeSet::new() }
+        let vars = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Self {
+            vars,
+            not_unicode: BTreeSet::new(),
+        }
     }
 
     pub(crate) fn from_os_pairs(pairs: impl IntoIterator<Item = (OsString, OsString)>) -> Self {
@@ -130,9 +136,10 @@ fn parse_dotenv_line(line: &str) -> Result<Option<(String, String)>, &'static st
     if key.is_empty() {
         return Err("the name before `=` is empty");
     }
-    let valid_key = key.chars().enumerate().all(|(i, c)| {
-        c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
-    });
+    let valid_key = key
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
     if !valid_key {
         return Err("the name before `=` is not letters, digits and _ (not starting with a digit)");
     }
@@ -145,7 +152,9 @@ fn parse_dotenv_value(raw: &str) -> Result<String, &'static str> {
     match chars.next() {
         Some('\'') => {
             let body = chars.as_str();
-            let end = body.find('\'').ok_or("a single-quoted value has no closing quote")?;
+            let end = body
+                .find('\'')
+                .ok_or("a single-quoted value has no closing quote")?;
             trailing_is_comment(&body[end + 1..])?;
             Ok(body[..end].to_owned())
         }
@@ -223,7 +232,10 @@ mod tests {
         let (env, gaps) = EnvSource::from_dotenv(text, "prod.env");
         assert_eq!(env.get("A"), Some("1"));
         let variables: Vec<_> = gaps.iter().map(|g| g.variable.as_str()).collect();
-        assert_eq!(variables, ["prod.env:2", "prod.env:3", "prod.env:4", "prod.env:5"]);
+        assert_eq!(
+            variables,
+            ["prod.env:2", "prod.env:3", "prod.env:4", "prod.env:5"]
+        );
         assert!(gaps.iter().all(|g| g.kind == GapKind::MalformedLine));
         assert!(gaps.iter().all(|g| !g.problem.contains("secret")));
     }

@@ -54,13 +54,22 @@ impl Gap {
         problem: impl Into<String>,
         accepted: impl Into<String>,
     ) -> Self {
-        Self { variable: variable.into(), problem: problem.into(), accepted: accepted.into(), kind }
+        Self {
+            variable: variable.into(),
+            problem: problem.into(),
+            accepted: accepted.into(),
+            kind,
+        }
     }
 }
 
 impl fmt::Display for Gap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}; accepted: {}", self.variable, self.problem, self.accepted)
+        write!(
+            f,
+            "{}: {}; accepted: {}",
+            self.variable, self.problem, self.accepted
+        )
     }
 }
 
@@ -124,7 +133,11 @@ impl fmt::Display for Gaps {
             if n == 1 { "it is" } else { "they are" }
         )?;
         for gap in &self.gaps {
-            write!(f, "\n  - {}: {}\n      accepted: {}", gap.variable, gap.problem, gap.accepted)?;
+            write!(
+                f,
+                "\n  - {}: {}\n      accepted: {}",
+                gap.variable, gap.problem, gap.accepted
+            )?;
         }
         Ok(())
     }

@@ -9,6 +9,8 @@ pub mod contract;
 pub mod env;
 pub mod gap;
 
-pub use config::{Config, DataClassification, Environment, OtlpConfig, OtlpProtocol, PolicyRef, Settings};
+pub use config::{
+    Config, DataClassification, Environment, OtlpConfig, OtlpProtocol, PolicyRef, Settings,
+};
 pub use env::EnvSource;
 pub use gap::{Gap, GapKind, Gaps};

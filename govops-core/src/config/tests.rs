@@ -1,7 +1,12 @@
 use super::*;
 
-const REQUIRED: [&str; 5] =
-    [vars::APP_NAME, vars::ENVIRONMENT, vars::OWNER, vars::COST_CENTER, vars::DATA_CLASSIFICATION];
+const REQUIRED: [&str; 5] = [
+    vars::APP_NAME,
+    vars::ENVIRONMENT,
+    vars::OWNER,
+    vars::COST_CENTER,
+    vars::DATA_CLASSIFICATION,
+];
 
 fn complete() -> Vec<(&'static str, String)> {
     vec![
@@ -40,7 +45,12 @@ fn a_complete_environment_gives_the_contract_resource() {
     assert_eq!(config.telemetry_file, PathBuf::from(DEFAULT_TELEMETRY_FILE));
     assert!(config.otlp.is_none());
     let resource = config.resource_attributes();
-    let get = |k: &str| resource.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| {
+        resource
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(get("service.name"), Some("support-bot"));
     assert_eq!(get("deployment.environment.name"), Some("prod"));
     assert_eq!(get("govops.owner"), Some("team-ai"));
@@ -64,10 +74,16 @@ fn each_required_variable_missing_is_one_gap_naming_it() {
 fn each_required_variable_empty_or_whitespace_only_is_a_gap() {
     for variable in REQUIRED {
         let gap = only_gap(&with(&[(variable, "")]));
-        assert_eq!((gap.variable.as_str(), gap.kind), (variable, GapKind::Empty));
+        assert_eq!(
+            (gap.variable.as_str(), gap.kind),
+            (variable, GapKind::Empty)
+        );
         for blank in [" ", "\t", "  \n "] {
             let gap = only_gap(&with(&[(variable, blank)]));
-            assert_eq!((gap.variable.as_str(), gap.kind), (variable, GapKind::WhitespaceOnly));
+            assert_eq!(
+                (gap.variable.as_str(), gap.kind),
+                (variable, GapKind::WhitespaceOnly)
+            );
         }
     }
 }
@@ -83,13 +99,29 @@ fn each_required_variable_outside_its_accepted_set_is_invalid() {
         (vars::OWNER, "team\u{7}ai", "printable"),
         (vars::COST_CENTER, "CC 1234", "[A-Za-z0-9._-]"),
         (vars::COST_CENTER, "CC/1234", "[A-Za-z0-9._-]"),
-        (vars::DATA_CLASSIFICATION, "secret", "public, internal, confidential, restricted"),
-        (vars::DATA_CLASSIFICATION, "Public", "public, internal, confidential, restricted"),
+        (
+            vars::DATA_CLASSIFICATION,
+            "secret",
+            "public, internal, confidential, restricted",
+        ),
+        (
+            vars::DATA_CLASSIFICATION,
+            "Public",
+            "public, internal, confidential, restricted",
+        ),
     ];
     for (variable, value, said) in cases {
         let gap = only_gap(&with(&[(variable, value)]));
-        assert_eq!((gap.variable.as_str(), gap.kind), (variable, GapKind::Invalid), "{value}");
-        assert!(gap.problem.contains(said), "{variable}={value}: {}", gap.problem);
+        assert_eq!(
+            (gap.variable.as_str(), gap.kind),
+            (variable, GapKind::Invalid),
+            "{value}"
+        );
+        assert!(
+            gap.problem.contains(said),
+            "{variable}={value}: {}",
+            gap.problem
+        );
     }
 }
 
@@ -141,11 +173,19 @@ fn length_limits_count_characters_and_long_values_are_cut_in_messages() {
 
     // 128 two-byte characters are 256 bytes but within the owner's 128-character limit.
     let owner = "é".repeat(128);
-    assert_eq!(Config::from_env(&with(&[(vars::OWNER, &owner)])).unwrap().owner, owner);
+    assert_eq!(
+        Config::from_env(&with(&[(vars::OWNER, &owner)]))
+            .unwrap()
+            .owner,
+        owner
+    );
     let huge = "x".repeat(100_000);
     let gap = only_gap(&with(&[(vars::OWNER, &huge)]));
     assert!(gap.problem.contains("100000 characters"));
-    assert!(gap.problem.len() < 200, "a huge value must not be repeated whole");
+    assert!(
+        gap.problem.len() < 200,
+        "a huge value must not be repeated whole"
+    );
 
     let gap = only_gap(&with(&[(vars::COST_CENTER, &"9".repeat(1000))]));
     assert!(gap.problem.contains("at most 64"));
@@ -165,15 +205,16 @@ fn non_ascii_values_are_accepted_where_printable_and_refused_where_ascii_is_requ
 
 #[test]
 fn a_value_that_is_not_unicode_is_a_gap_not_an_unset_variable() {
-    let mut broken = EnvSource::from_os_pairs([(
-        std::ffi::OsString::from(vars::OWNER),
-        os_not_unicode(),
-    )]);
+    let mut broken =
+        EnvSource::from_os_pairs([(std::ffi::OsString::from(vars::OWNER), os_not_unicode())]);
     for (k, v) in with(&[]).iter().filter(|(k, _)| *k != vars::OWNER) {
         broken.set(k, v);
     }
     let gap = only_gap(&broken);
-    assert_eq!((gap.variable.as_str(), gap.kind), (vars::OWNER, GapKind::NotUnicode));
+    assert_eq!(
+        (gap.variable.as_str(), gap.kind),
+        (vars::OWNER, GapKind::NotUnicode)
+    );
 }
 
 #[cfg(unix)]
@@ -216,34 +257,75 @@ fn paths_must_be_readable_or_writable() {
     let config = Config::from_env(&with(&[
         (vars::POLICY, policy.to_str().unwrap()),
         (vars::PRICE_TABLE, table.to_str().unwrap()),
-        (vars::TELEMETRY_FILE, dir.path().join("t.jsonl").to_str().unwrap()),
+        (
+            vars::TELEMETRY_FILE,
+            dir.path().join("t.jsonl").to_str().unwrap(),
+        ),
     ]))
     .unwrap();
     let policy_ref = config.policy.unwrap();
     assert_eq!(policy_ref.name, "policy.yaml");
     // sha256 of "allow: all\n"
     assert_eq!(policy_ref.id().len(), "policy.yaml@sha256:".len() + 64);
-    assert!(!dir.path().join("t.jsonl").exists(), "validation must not create files");
+    assert!(
+        !dir.path().join("t.jsonl").exists(),
+        "validation must not create files"
+    );
 
     let cases: [(&str, String, GapKind, &str); 7] = [
-        (vars::POLICY, format!("{dir_str}/missing.yaml"), GapKind::Unreadable, "does not exist"),
-        (vars::POLICY, dir_str.to_owned(), GapKind::Unreadable, "is a directory"),
+        (
+            vars::POLICY,
+            format!("{dir_str}/missing.yaml"),
+            GapKind::Unreadable,
+            "does not exist",
+        ),
+        (
+            vars::POLICY,
+            dir_str.to_owned(),
+            GapKind::Unreadable,
+            "is a directory",
+        ),
         (vars::POLICY, String::new(), GapKind::Empty, "empty"),
-        (vars::PRICE_TABLE, bad_table.to_str().unwrap().to_owned(), GapKind::Unparseable, "JSON"),
-        (vars::TELEMETRY_FILE, format!("{dir_str}/no/such/dir/t.jsonl"), GapKind::Unreadable, "does not exist"),
-        (vars::TELEMETRY_FILE, dir_str.to_owned(), GapKind::Unreadable, "is a directory"),
-        (vars::AUDIT_LOG, "  ".to_owned(), GapKind::WhitespaceOnly, "white space"),
+        (
+            vars::PRICE_TABLE,
+            bad_table.to_str().unwrap().to_owned(),
+            GapKind::Unparseable,
+            "JSON",
+        ),
+        (
+            vars::TELEMETRY_FILE,
+            format!("{dir_str}/no/such/dir/t.jsonl"),
+            GapKind::Unreadable,
+            "does not exist",
+        ),
+        (
+            vars::TELEMETRY_FILE,
+            dir_str.to_owned(),
+            GapKind::Unreadable,
+            "is a directory",
+        ),
+        (
+            vars::AUDIT_LOG,
+            "  ".to_owned(),
+            GapKind::WhitespaceOnly,
+            "white space",
+        ),
     ];
     for (variable, value, kind, said) in cases {
         let gap = only_gap(&with(&[(variable, &value)]));
-        assert_eq!((gap.variable.as_str(), gap.kind), (variable, kind), "{value}");
+        assert_eq!(
+            (gap.variable.as_str(), gap.kind),
+            (variable, kind),
+            "{value}"
+        );
         assert!(gap.problem.contains(said), "{}", gap.problem);
     }
 }
 
 #[test]
 fn otlp_endpoints_follow_the_specification() {
-    let config = Config::from_env(&with(&[(vars::OTLP_ENDPOINT, "http://collector:4318/")])).unwrap();
+    let config =
+        Config::from_env(&with(&[(vars::OTLP_ENDPOINT, "http://collector:4318/")])).unwrap();
     let otlp = config.otlp.unwrap();
     assert_eq!(otlp.protocol, OtlpProtocol::HttpProtobuf);
     assert_eq!(otlp.traces_endpoint, "http://collector:4318/v1/traces");
@@ -264,7 +346,12 @@ fn otlp_endpoints_follow_the_specification() {
     assert_eq!(otlp.timeout, Duration::from_millis(2500));
 
     // An empty endpoint is unset, as the specification says.
-    assert!(Config::from_env(&with(&[(vars::OTLP_ENDPOINT, "")])).unwrap().otlp.is_none());
+    assert!(
+        Config::from_env(&with(&[(vars::OTLP_ENDPOINT, "")]))
+            .unwrap()
+            .otlp
+            .is_none()
+    );
 
     for (variable, value, said) in [
         (vars::OTLP_ENDPOINT, "collector:4317", "scheme"),
@@ -285,7 +372,10 @@ fn otlp_headers_are_secret_in_every_message_and_debug_output() {
     let secret = "s3cr3t-t0ken";
     let config = Config::from_env(&with(&[
         (vars::OTLP_ENDPOINT, "http://localhost:4318"),
-        (vars::OTLP_HEADERS, &format!("Authorization=Bearer%20{secret},x-team=ai")),
+        (
+            vars::OTLP_HEADERS,
+            &format!("Authorization=Bearer%20{secret},x-team=ai"),
+        ),
     ]))
     .unwrap();
     let otlp = config.otlp.clone().unwrap();
@@ -293,7 +383,12 @@ fn otlp_headers_are_secret_in_every_message_and_debug_output() {
     assert_eq!(otlp.headers[0].1.expose(), format!("Bearer {secret}"));
     assert!(!format!("{config:?}").contains(secret));
 
-    for bad in [format!("{secret}"), format!("ok=1,{secret}"), format!("bad key={secret}"), format!("k=%FF{secret}")] {
+    for bad in [
+        format!("{secret}"),
+        format!("ok=1,{secret}"),
+        format!("bad key={secret}"),
+        format!("k=%FF{secret}"),
+    ] {
         let mut settings = Settings::default();
         settings.set(vars::OTLP_HEADERS, bad.clone());
         assert!(!format!("{settings:?}").contains(secret));

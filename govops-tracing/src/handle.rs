@@ -1,0 +1,84 @@
+//! The handle `init()` returns: it owns the pipeline and flushes it when dropped.
+
+use std::fmt;
+use std::time::Duration;
+
+use govops_core::Config;
+
+use crate::error::ShutdownError;
+use crate::pipeline::Pipeline;
+
+/// The running governance pipeline. Keep it alive for the life of the program (bind it in `main`:
+/// `let _govops = govops::init();`); dropping it flushes every span, log and metric, taking at most
+/// the shutdown timeout (5 s unless set) even when the collector never answers.
+#[must_use = "dropping the handle shuts telemetry down at once; bind it: `let _govops = govops::init();`"]
+pub struct GovOps {
+    config: Config,
+    pipeline: Pipeline,
+    shutdown_timeout: Duration,
+    shut_down: bool,
+}
+
+impl GovOps {
+    pub(crate) fn new(config: Config, pipeline: Pipeline, shutdown_timeout: Duration) -> Self {
+        Self {
+            config,
+            pipeline,
+            shutdown_timeout,
+            shut_down: false,
+        }
+    }
+
+    /// The validated start-up metadata.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where telemetry goes: the OTLP traces endpoint, or the JSON-lines file.
+    #[must_use]
+    pub fn destination(&self) -> &str {
+        self.pipeline.destination()
+    }
+
+    /// Exports everything queued so far, and keeps running.
+    ///
+    /// # Errors
+    ///
+    /// When an export failed or timed out.
+    pub fn force_flush(&self) -> Result<(), ShutdownError> {
+        self.pipeline.force_flush()
+    }
+
+    /// Flushes and stops the pipeline, reporting what could not be delivered; dropping the handle
+    /// does the same and prints the report as a one-line warning instead.
+    ///
+    /// # Errors
+    ///
+    /// When the flush timed out or exports failed: that telemetry is lost.
+    pub fn shutdown(mut self) -> Result<(), ShutdownError> {
+        self.shut_down = true;
+        self.pipeline.shutdown(self.shutdown_timeout)
+    }
+}
+
+impl Drop for GovOps {
+    fn drop(&mut self) {
+        if !self.shut_down {
+            self.shut_down = true;
+            if let Err(error) = self.pipeline.shutdown(self.shutdown_timeout) {
+                eprintln!("govops: warning: {error}");
+            }
+        }
+    }
+}
+
+impl fmt::Debug for GovOps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GovOps")
+            .field("config", &self.config)
+            .field("destination", &self.pipeline.destination())
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}

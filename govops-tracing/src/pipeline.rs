@@ -1,0 +1,273 @@
+//! The OpenTelemetry pipeline: resource, providers, exporters, the subscriber over them, and a
+//! shutdown that is bounded whatever the collector does.
+
+use std::io::IsTerminal;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use govops_core::Config;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkError;
+use opentelemetry_sdk::logs::{LogExporter, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::resource::TelemetryResourceDetector;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
+use tokio::runtime::Runtime;
+use tracing::Subscriber;
+use tracing_subscriber::filter::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{Layer, Registry};
+
+use crate::error::{InitError, ShutdownError};
+use crate::file::{FileLogExporter, FileMetricExporter, FileSpanExporter, JsonLinesFile};
+use crate::otlp::{self, Exporting, Failures};
+
+/// The crates that export telemetry: their own events must never become telemetry, or one export
+/// would feed the next without end.
+const EXPORT_STACK_OFF: &str = "h2=off,hyper=off,hyper_util=off,tonic=off,tower=off,reqwest=off,\
+opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off,opentelemetry_http=off";
+
+/// The instrumentation scope of spans recorded through `tracing`.
+const SCOPE: &str = "govops";
+
+struct Providers {
+    tracer: SdkTracerProvider,
+    meter: SdkMeterProvider,
+    logger: SdkLoggerProvider,
+    runtime: Option<Runtime>,
+}
+
+/// A running pipeline. Its parts sit behind a lock so that shutdown can hand them to a thread
+/// and still run them itself should no thread be available.
+pub(crate) struct Pipeline {
+    parts: Arc<Mutex<Option<Providers>>>,
+    tracer: SdkTracerProvider,
+    meter: SdkMeterProvider,
+    logger: SdkLoggerProvider,
+    failures: Arc<Failures>,
+    destination: String,
+}
+
+impl Pipeline {
+    pub(crate) fn build(config: &Config) -> Result<Self, InitError> {
+        let resource = resource(config);
+        let failures = Arc::new(Failures::default());
+        let (providers, destination) = match &config.otlp {
+            Some(otlp_config) => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("govops-export")
+                    .enable_all()
+                    .build()
+                    .map_err(|source| InitError::Runtime { source })?;
+                let exporters = otlp::exporters(otlp_config, runtime.handle())?;
+                let handle = Some(runtime.handle().clone());
+                let mut providers = providers(
+                    resource,
+                    Exporting::new(exporters.spans, handle.clone(), failures.clone()),
+                    Exporting::new(exporters.logs, handle.clone(), failures.clone()),
+                    Exporting::new(exporters.metrics, handle, failures.clone()),
+                );
+                providers.runtime = Some(runtime);
+                let destination = format!(
+                    "{} (OTLP {})",
+                    otlp_config.traces_endpoint, otlp_config.protocol
+                );
+                (providers, destination)
+            }
+            None => {
+                let sink = JsonLinesFile::open(&config.telemetry_file).map_err(|source| {
+                    InitError::TelemetryFile {
+                        path: config.telemetry_file.clone(),
+                        source,
+                    }
+                })?;
+                let providers = providers(
+                    resource,
+                    Exporting::new(FileSpanExporter::new(sink.clone()), None, failures.clone()),
+                    Exporting::new(FileLogExporter::new(sink.clone()), None, failures.clone()),
+                    Exporting::new(FileMetricExporter::new(sink), None, failures.clone()),
+                );
+                (providers, config.telemetry_file.display().to_string())
+            }
+        };
+        Ok(Self {
+            tracer: providers.tracer.clone(),
+            meter: providers.meter.clone(),
+            logger: providers.logger.clone(),
+            parts: Arc::new(Mutex::new(Some(providers))),
+            failures,
+            destination,
+        })
+    }
+
+    pub(crate) fn tracer_provider(&self) -> &SdkTracerProvider {
+        &self.tracer
+    }
+
+    pub(crate) fn meter_provider(&self) -> &SdkMeterProvider {
+        &self.meter
+    }
+
+    pub(crate) fn destination(&self) -> &str {
+        &self.destination
+    }
+
+    /// The subscriber: spans to OpenTelemetry traces, events to OpenTelemetry logs, and events to
+    /// stderr when `stderr` is set. `filter` is `RUST_LOG` syntax.
+    pub(crate) fn subscriber(
+        &self,
+        filter: &str,
+        stderr: bool,
+    ) -> impl Subscriber + Send + Sync + 'static {
+        let telemetry_filter = || {
+            EnvFilter::try_new(format!("{filter},{EXPORT_STACK_OFF}"))
+                .unwrap_or_else(|_| EnvFilter::new(format!("info,{EXPORT_STACK_OFF}")))
+        };
+        let traces = tracing_opentelemetry::layer()
+            .with_tracer(self.tracer.tracer(SCOPE))
+            .with_filter(telemetry_filter());
+        let logs = OpenTelemetryTracingBridge::new(&self.logger).with_filter(telemetry_filter());
+        let console = stderr.then(|| {
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        });
+        Registry::default().with(traces).with(logs).with(console)
+    }
+
+    /// Exports what is queued without shutting down.
+    pub(crate) fn force_flush(&self) -> Result<(), ShutdownError> {
+        let results = [
+            self.tracer.force_flush(),
+            self.logger.force_flush(),
+            self.meter.force_flush(),
+        ];
+        self.outcome(
+            results.into_iter().filter_map(Result::err).collect(),
+            Duration::ZERO,
+        )
+    }
+
+    /// Flushes and stops every provider within `timeout`, on a thread of its own so that a
+    /// collector that never answers costs at most `timeout`, never a hang, and so that the
+    /// application's runtime, if the handle is dropped inside one, is never blocked on exports.
+    pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        let (sender, receiver) = mpsc::channel();
+        let parts = self.parts.clone();
+        let work = move || {
+            let taken = parts.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let _ = sender.send(taken.map(|p| stop(p, timeout)).unwrap_or_default());
+        };
+        let errors = match thread::Builder::new()
+            .name("govops-shutdown".to_owned())
+            .spawn(work)
+        {
+            Ok(_) => match receiver.recv_timeout(timeout + Duration::from_millis(250)) {
+                Ok(errors) => errors,
+                Err(_) => {
+                    return Err(ShutdownError::TimedOut {
+                        after: timeout,
+                        destination: self.destination.clone(),
+                    });
+                }
+            },
+            // No thread to be had: stop here, still within the bound.
+            Err(_) => {
+                let taken = self
+                    .parts
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                taken.map(|p| stop(p, timeout)).unwrap_or_default()
+            }
+        };
+        self.outcome(errors, timeout)
+    }
+
+    fn outcome(&self, errors: Vec<OTelSdkError>, timeout: Duration) -> Result<(), ShutdownError> {
+        if errors.iter().any(|e| matches!(e, OTelSdkError::Timeout(_))) {
+            return Err(ShutdownError::TimedOut {
+                after: timeout,
+                destination: self.destination.clone(),
+            });
+        }
+        if let Some((failed, last)) = self.failures.summary() {
+            return Err(ShutdownError::ExportFailed {
+                failed,
+                last,
+                destination: self.destination.clone(),
+            });
+        }
+        match errors
+            .into_iter()
+            .find(|e| !matches!(e, OTelSdkError::AlreadyShutdown))
+        {
+            Some(error) => Err(ShutdownError::ExportFailed {
+                failed: 1,
+                last: error.to_string(),
+                destination: self.destination.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Stops every provider before `timeout` has passed, traces first since they matter most.
+fn stop(providers: Providers, timeout: Duration) -> Vec<OTelSdkError> {
+    let deadline = Instant::now() + timeout;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let results = [
+        providers.tracer.shutdown_with_timeout(left()),
+        providers.logger.shutdown_with_timeout(left()),
+        providers.meter.shutdown_with_timeout(left()),
+    ];
+    if let Some(runtime) = providers.runtime {
+        runtime.shutdown_timeout(left().min(Duration::from_millis(100)));
+    }
+    results.into_iter().filter_map(Result::err).collect()
+}
+
+fn resource(config: &Config) -> Resource {
+    // Only the telemetry.sdk.* detector: the SDK's default detectors read the process
+    // environment (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES), which an injected EnvSource replaces.
+    Resource::builder_empty()
+        .with_detector(Box::new(TelemetryResourceDetector))
+        .with_attributes(
+            config
+                .resource_attributes()
+                .into_iter()
+                .map(|(k, v)| KeyValue::new(k, v)),
+        )
+        .build()
+}
+
+fn providers<S, L, M>(resource: Resource, spans: S, logs: L, metrics: M) -> Providers
+where
+    S: SpanExporter + 'static,
+    L: LogExporter + 'static,
+    M: PushMetricExporter,
+{
+    Providers {
+        tracer: SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_batch_exporter(spans)
+            .build(),
+        logger: SdkLoggerProvider::builder()
+            .with_resource(resource.clone())
+            .with_batch_exporter(logs)
+            .build(),
+        meter: SdkMeterProvider::builder()
+            .with_resource(resource)
+            .with_periodic_exporter(metrics)
+            .build(),
+        runtime: None,
+    }
+}
