@@ -52,10 +52,8 @@ pub use govops_tracing::{
 /// program: dropping it flushes all telemetry.
 ///
 /// ```no_run
-/// fn main() {
-///     let _govops = govops::init();
-///     tracing::info!("governed and observable");
-/// }
+/// let _govops = govops::init(); // first thing in main; keep the handle to the end
+/// tracing::info!("governed and observable");
 /// ```
 pub fn init() -> GovOps {
     configure().init()

@@ -1,6 +1,7 @@
 //! The telemetry pipeline end to end: each case runs this binary's ignored `child` test as a real
 //! child process (init installs process-wide state), with its own environment, and checks what
 //! arrived at a real receiver or file.
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 mod support;
 

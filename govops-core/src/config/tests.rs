@@ -384,7 +384,7 @@ fn otlp_headers_are_secret_in_every_message_and_debug_output() {
     assert!(!format!("{config:?}").contains(secret));
 
     for bad in [
-        format!("{secret}"),
+        secret.to_owned(),
         format!("ok=1,{secret}"),
         format!("bad key={secret}"),
         format!("k=%FF{secret}"),
