@@ -874,6 +874,12 @@ fn endpoint_rule(value: &str) -> Rule<String> {
             url.scheme()
         )),
         Ok(url) if url.host().is_none() => invalid("has no host".to_owned()),
+        // Export over TLS is not built in yet: refusing here beats telemetry silently failing later.
+        Ok(url) if url.scheme() == "https" => invalid(
+            "is an https:// URL, and this version of govops cannot export over TLS yet; \
+             point it at a local collector (http://) that forwards over TLS"
+                .to_owned(),
+        ),
         Ok(_) => Ok(value.to_owned()),
         Err(error) => invalid(format!("is not a URL ({error})")),
     }

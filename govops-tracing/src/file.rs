@@ -197,3 +197,71 @@ impl PushMetricExporter for FileMetricExporter {
         Temporality::Cumulative
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
+    use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+
+    fn request(thread: usize, n: usize) -> ExportTraceServiceRequest {
+        let big = format!("{thread}-{n}-{}", "x".repeat(16 * 1024));
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(ProtoResource {
+                    attributes: vec![KeyValue {
+                        key: "payload".to_owned(),
+                        value: Some(AnyValue {
+                            value: Some(any_value::Value::StringValue(big)),
+                        }),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn lines_from_many_threads_never_interleave() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let sink = JsonLinesFile::open(&path).unwrap();
+        std::thread::scope(|scope| {
+            for thread in 0..4 {
+                let sink = sink.clone();
+                scope.spawn(move || {
+                    for n in 0..100 {
+                        sink.write_line(&request(thread, n)).unwrap();
+                    }
+                });
+            }
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            let parsed: ExportTraceServiceRequest = serde_json::from_str(line).unwrap();
+            let attr = &parsed.resource_spans[0]
+                .resource
+                .as_ref()
+                .unwrap()
+                .attributes[0];
+            let Some(any_value::Value::StringValue(s)) =
+                attr.value.as_ref().unwrap().value.as_ref()
+            else {
+                panic!("not a string");
+            };
+            seen.insert(s.split('-').take(2).collect::<Vec<_>>().join("-"));
+        }
+        assert_eq!(seen.len(), 400);
+    }
+
+    #[test]
+    fn an_unwritable_path_is_an_error_naming_nothing_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = JsonLinesFile::open(dir.path().join("missing/dir/t.jsonl")).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+    }
+}

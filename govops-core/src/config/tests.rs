@@ -336,13 +336,13 @@ fn otlp_endpoints_follow_the_specification() {
     let config = Config::from_env(&with(&[
         (vars::OTLP_ENDPOINT, "http://collector:4317"),
         (vars::OTLP_PROTOCOL, "grpc"),
-        (vars::OTLP_LOGS_ENDPOINT, "https://logs.example:443"),
+        (vars::OTLP_LOGS_ENDPOINT, "http://logs.example:4317"),
         (vars::OTLP_TIMEOUT, "2500"),
     ]))
     .unwrap();
     let otlp = config.otlp.unwrap();
     assert_eq!(otlp.traces_endpoint, "http://collector:4317");
-    assert_eq!(otlp.logs_endpoint, "https://logs.example:443");
+    assert_eq!(otlp.logs_endpoint, "http://logs.example:4317");
     assert_eq!(otlp.timeout, Duration::from_millis(2500));
 
     // An empty endpoint is unset, as the specification says.
@@ -357,6 +357,11 @@ fn otlp_endpoints_follow_the_specification() {
         (vars::OTLP_ENDPOINT, "collector:4317", "scheme"),
         (vars::OTLP_ENDPOINT, "not a url", "is not a URL"),
         (vars::OTLP_TRACES_ENDPOINT, "ftp://x", "scheme"),
+        (
+            vars::OTLP_ENDPOINT,
+            "https://api.vendor.example",
+            "cannot export over TLS yet",
+        ),
         (vars::OTLP_PROTOCOL, "http/json", "not supported"),
         (vars::OTLP_PROTOCOL, "udp", "grpc, http/protobuf"),
         (vars::OTLP_TIMEOUT, "-5", "milliseconds"),
@@ -415,4 +420,42 @@ fn resource_attributes_are_decoded_and_the_contract_wins() {
 
     let gap = only_gap(&with(&[(vars::RESOURCE_ATTRIBUTES, "a=1,=2")]));
     assert!(gap.problem.contains("entry 2"), "{}", gap.problem);
+}
+
+#[test]
+fn each_optional_path_row_empty_whitespace_only_or_unusable_is_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("absent/file").display().to_string();
+    for variable in [
+        vars::POLICY,
+        vars::PRICE_TABLE,
+        vars::TELEMETRY_FILE,
+        vars::AUDIT_LOG,
+    ] {
+        let gap = only_gap(&with(&[(variable, "")]));
+        assert_eq!(
+            (gap.variable.as_str(), gap.kind),
+            (variable, GapKind::Empty)
+        );
+        let gap = only_gap(&with(&[(variable, " \t")]));
+        assert_eq!(
+            (gap.variable.as_str(), gap.kind),
+            (variable, GapKind::WhitespaceOnly)
+        );
+        let gap = only_gap(&with(&[(variable, &missing)]));
+        assert_eq!(
+            (gap.variable.as_str(), gap.kind),
+            (variable, GapKind::Unreadable)
+        );
+        assert!(gap.problem.contains("does not exist"), "{}", gap.problem);
+    }
+    // Free text: blank means unset, anything else is taken as is.
+    assert_eq!(
+        Config::from_env(&with(&[(vars::APP_VERSION, " ")]))
+            .unwrap()
+            .app_version,
+        None
+    );
+    let config = Config::from_env(&with(&[(vars::APP_VERSION, "2.0 (build 7) 日本")])).unwrap();
+    assert_eq!(config.app_version.as_deref(), Some("2.0 (build 7) 日本"));
 }
