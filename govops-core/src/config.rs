@@ -486,89 +486,83 @@ impl Check<'_> {
         }
     }
 
-    fn config(&mut self, raw: Raw) -> Option<Config> {
-        let app_name = self.required(vars::APP_NAME, raw.govops_app_name, APP_NAME_ACCEPTED);
-        let app_name = self.parsed(vars::APP_NAME, app_name, APP_NAME_ACCEPTED, app_name_rule);
+    /// A required value, present, not blank, and accepted by `rule`.
+    fn required_as<T>(
+        &mut self,
+        variable: &str,
+        value: Option<String>,
+        accepted: &str,
+        rule: impl FnOnce(&str) -> Rule<T>,
+    ) -> Option<T> {
+        let value = self.required(variable, value, accepted);
+        self.parsed(variable, value, accepted, rule)
+    }
 
-        let environment = self.required(
+    /// An optional path: unset is fine, but one that is set must not be blank and must pass `rule`.
+    fn optional_path_as<T>(
+        &mut self,
+        variable: &str,
+        value: Option<String>,
+        accepted: &str,
+        rule: impl FnOnce(&str) -> Rule<T>,
+    ) -> Option<T> {
+        let value = value.and_then(|v| self.not_blank(variable, v, accepted));
+        self.parsed(variable, value, accepted, rule)
+    }
+
+    fn config(&mut self, raw: Raw) -> Option<Config> {
+        let environments = Environment::accepted();
+        let classifications = DataClassification::accepted();
+        let app_name = self.required_as(
+            vars::APP_NAME,
+            raw.govops_app_name,
+            APP_NAME_ACCEPTED,
+            app_name_rule,
+        );
+        let environment = self.required_as(
             vars::ENVIRONMENT,
             raw.govops_environment,
-            &Environment::accepted(),
-        );
-        let environment = self.parsed(
-            vars::ENVIRONMENT,
-            environment,
-            &Environment::accepted(),
+            &environments,
             keyword::<Environment>,
         );
-
-        let owner = self.required(vars::OWNER, raw.govops_owner, OWNER_ACCEPTED);
-        let owner = self.parsed(vars::OWNER, owner, OWNER_ACCEPTED, owner_rule);
-
-        let cost_center = self.required(
+        let owner = self.required_as(vars::OWNER, raw.govops_owner, OWNER_ACCEPTED, owner_rule);
+        let cost_center = self.required_as(
             vars::COST_CENTER,
             raw.govops_cost_center,
             COST_CENTER_ACCEPTED,
-        );
-        let cost_center = self.parsed(
-            vars::COST_CENTER,
-            cost_center,
-            COST_CENTER_ACCEPTED,
             cost_center_rule,
         );
-
-        let accepted = DataClassification::accepted();
-        let classification = self.required(
+        let classification = self.required_as(
             vars::DATA_CLASSIFICATION,
             raw.govops_data_classification,
-            &accepted,
-        );
-        let classification = self.parsed(
-            vars::DATA_CLASSIFICATION,
-            classification,
-            &accepted,
+            &classifications,
             keyword::<DataClassification>,
         );
 
         // Required in staging and prod once policies are parsed (the policy issue); until then a
         // path that is set must be readable.
-        let policy = self.optional_path(vars::POLICY, raw.govops_policy, POLICY_ACCEPTED);
-        let policy = self.parsed(vars::POLICY, policy, POLICY_ACCEPTED, policy_rule);
-
+        let policy = self.optional_path_as(
+            vars::POLICY,
+            raw.govops_policy,
+            POLICY_ACCEPTED,
+            policy_rule,
+        );
         let app_version = raw.govops_app_version.filter(|v| !v.trim().is_empty());
-
-        let price_table = self.optional_path(
+        let price_table = self.optional_path_as(
             vars::PRICE_TABLE,
             raw.govops_price_table,
             PRICE_TABLE_ACCEPTED,
-        );
-        let price_table = self.parsed(
-            vars::PRICE_TABLE,
-            price_table,
-            PRICE_TABLE_ACCEPTED,
             price_table_rule,
         );
-
-        let telemetry_file = self.optional_path(
+        let telemetry_file = self.optional_path_as(
             vars::TELEMETRY_FILE,
             raw.govops_telemetry_file,
             WRITABLE_FILE_ACCEPTED,
-        );
-        let telemetry_file = self.parsed(
-            vars::TELEMETRY_FILE,
-            telemetry_file,
-            WRITABLE_FILE_ACCEPTED,
             writable_rule,
         );
-
-        let audit_log = self.optional_path(
+        let audit_log = self.optional_path_as(
             vars::AUDIT_LOG,
             raw.govops_audit_log,
-            WRITABLE_FILE_ACCEPTED,
-        );
-        let audit_log = self.parsed(
-            vars::AUDIT_LOG,
-            audit_log,
             WRITABLE_FILE_ACCEPTED,
             writable_rule,
         );
@@ -612,16 +606,6 @@ impl Check<'_> {
             otlp,
             extra_resource_attributes: extra_resource_attributes.unwrap_or_default(),
         })
-    }
-
-    /// An optional path: unset is fine, but one that is set must not be blank.
-    fn optional_path(
-        &mut self,
-        variable: &str,
-        value: Option<String>,
-        accepted: &str,
-    ) -> Option<String> {
-        value.and_then(|v| self.not_blank(variable, v, accepted))
     }
 
     fn otlp(

@@ -175,42 +175,69 @@ pub(crate) struct OtlpExporters {
     pub(crate) metrics: opentelemetry_otlp::MetricExporter,
 }
 
+/// One OTLP exporter of kind `$kind` for `$endpoint` over the transport `$transport` (with its
+/// headers or metadata); the three signals differ only in their builder types.
+macro_rules! exporter {
+    ($kind:ident, $config:expr, $endpoint:ident, $signal:literal, grpc($metadata:expr)) => {
+        opentelemetry_otlp::$kind::builder()
+            .with_tonic()
+            .with_endpoint(&$config.$endpoint)
+            .with_timeout($config.timeout)
+            .with_metadata($metadata)
+            .build()
+            .map_err(build_failed($signal))?
+    };
+    ($kind:ident, $config:expr, $endpoint:ident, $signal:literal, http($headers:expr)) => {
+        opentelemetry_otlp::$kind::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(&$config.$endpoint)
+            .with_timeout($config.timeout)
+            .with_headers($headers)
+            .build()
+            .map_err(build_failed($signal))?
+    };
+}
+
+fn build_failed(
+    signal: &'static str,
+) -> impl Fn(opentelemetry_otlp::ExporterBuildError) -> InitError {
+    move |e| InitError::Exporter {
+        signal,
+        reason: e.to_string(),
+    }
+}
+
 /// Builds the exporters; must run inside `runtime`'s context, since tonic's lazy channel spawns a
 /// task there.
 pub(crate) fn exporters(config: &OtlpConfig, runtime: &Handle) -> Result<OtlpExporters, InitError> {
     let _entered = runtime.enter();
-    let failed = |signal: &'static str| {
-        move |e: opentelemetry_otlp::ExporterBuildError| InitError::Exporter {
-            signal,
-            reason: e.to_string(),
-        }
-    };
-    match config.protocol {
+    Ok(match config.protocol {
         OtlpProtocol::Grpc => {
             let metadata = metadata(config)?;
-            Ok(OtlpExporters {
-                spans: opentelemetry_otlp::SpanExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(&config.traces_endpoint)
-                    .with_timeout(config.timeout)
-                    .with_metadata(metadata.clone())
-                    .build()
-                    .map_err(failed("traces"))?,
-                logs: opentelemetry_otlp::LogExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(&config.logs_endpoint)
-                    .with_timeout(config.timeout)
-                    .with_metadata(metadata.clone())
-                    .build()
-                    .map_err(failed("logs"))?,
-                metrics: opentelemetry_otlp::MetricExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(&config.metrics_endpoint)
-                    .with_timeout(config.timeout)
-                    .with_metadata(metadata)
-                    .build()
-                    .map_err(failed("metrics"))?,
-            })
+            OtlpExporters {
+                spans: exporter!(
+                    SpanExporter,
+                    config,
+                    traces_endpoint,
+                    "traces",
+                    grpc(metadata.clone())
+                ),
+                logs: exporter!(
+                    LogExporter,
+                    config,
+                    logs_endpoint,
+                    "logs",
+                    grpc(metadata.clone())
+                ),
+                metrics: exporter!(
+                    MetricExporter,
+                    config,
+                    metrics_endpoint,
+                    "metrics",
+                    grpc(metadata)
+                ),
+            }
         }
         OtlpProtocol::HttpProtobuf => {
             let headers: HashMap<String, String> = config
@@ -218,34 +245,31 @@ pub(crate) fn exporters(config: &OtlpConfig, runtime: &Handle) -> Result<OtlpExp
                 .iter()
                 .map(|(k, v)| (k.clone(), v.expose().to_owned()))
                 .collect();
-            Ok(OtlpExporters {
-                spans: opentelemetry_otlp::SpanExporter::builder()
-                    .with_http()
-                    .with_protocol(Protocol::HttpBinary)
-                    .with_endpoint(&config.traces_endpoint)
-                    .with_timeout(config.timeout)
-                    .with_headers(headers.clone())
-                    .build()
-                    .map_err(failed("traces"))?,
-                logs: opentelemetry_otlp::LogExporter::builder()
-                    .with_http()
-                    .with_protocol(Protocol::HttpBinary)
-                    .with_endpoint(&config.logs_endpoint)
-                    .with_timeout(config.timeout)
-                    .with_headers(headers.clone())
-                    .build()
-                    .map_err(failed("logs"))?,
-                metrics: opentelemetry_otlp::MetricExporter::builder()
-                    .with_http()
-                    .with_protocol(Protocol::HttpBinary)
-                    .with_endpoint(&config.metrics_endpoint)
-                    .with_timeout(config.timeout)
-                    .with_headers(headers)
-                    .build()
-                    .map_err(failed("metrics"))?,
-            })
+            OtlpExporters {
+                spans: exporter!(
+                    SpanExporter,
+                    config,
+                    traces_endpoint,
+                    "traces",
+                    http(headers.clone())
+                ),
+                logs: exporter!(
+                    LogExporter,
+                    config,
+                    logs_endpoint,
+                    "logs",
+                    http(headers.clone())
+                ),
+                metrics: exporter!(
+                    MetricExporter,
+                    config,
+                    metrics_endpoint,
+                    "metrics",
+                    http(headers)
+                ),
+            }
         }
-    }
+    })
 }
 
 /// gRPC metadata from the configured headers. Errors name the key, never the value.
