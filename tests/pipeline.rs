@@ -20,9 +20,17 @@ const RUNTIMES: [&str; 3] = ["none", "current_thread", "multi_thread"];
 fn child() {
     let runtime = std::env::var("GOVOPS_TEST_RUNTIME").unwrap();
     let spans: usize = std::env::var("GOVOPS_TEST_SPANS").unwrap().parse().unwrap();
+    // stderr carries only what govops itself says, so the parent can count its lines.
+    let init = || {
+        let builder = govops::configure().stderr_logs(false);
+        match std::env::var("GOVOPS_TEST_CODE_HEADERS") {
+            Ok(headers) => builder.otlp_headers(headers).init(),
+            Err(_) => builder.init(),
+        }
+    };
     match runtime.as_str() {
         "none" => {
-            let govops = govops::init();
+            let govops = init();
             for i in 0..spans {
                 tracing::info_span!("work", i).in_scope(|| tracing::info!(i, "working"));
             }
@@ -33,7 +41,7 @@ fn child() {
             .build()
             .unwrap()
             .block_on(async move {
-                let govops = govops::init();
+                let govops = init();
                 for i in 0..spans {
                     tokio::spawn(work(i)).await.unwrap();
                 }
@@ -45,7 +53,7 @@ fn child() {
             .build()
             .unwrap()
             .block_on(async move {
-                let govops = govops::init();
+                let govops = init();
                 let tasks: Vec<_> = (0..spans).map(|i| tokio::spawn(work(i))).collect();
                 for task in tasks {
                     task.await.unwrap();
@@ -53,7 +61,7 @@ fn child() {
                 drop(govops);
             }),
         "twice" => {
-            let first = govops::try_init().unwrap();
+            let first = govops::configure().stderr_logs(false).try_init().unwrap();
             let second = govops::try_init().unwrap_err();
             assert!(
                 matches!(second, govops::InitError::AlreadyInitialized),
@@ -238,6 +246,15 @@ async fn an_otlp_http_receiver_gets_every_span_and_log_under_each_runtime() {
         .unwrap();
 }
 
+/// The lines govops wrote to stderr (the child's console logs are off).
+fn stderr_lines(finished: &Finished) -> Vec<&str> {
+    finished
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect()
+}
+
 #[test]
 fn a_collector_that_never_answers_costs_a_bounded_shutdown_and_one_warning() {
     let dir = tempfile::tempdir().unwrap();
@@ -259,13 +276,92 @@ fn a_collector_that_never_answers_costs_a_bounded_shutdown_and_one_warning() {
             finished.elapsed
         );
         assert!(finished.status.success(), "{protocol}: {}", finished.stderr);
-        let warnings: Vec<_> = finished
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("govops: warning:"))
-            .collect();
-        assert_eq!(warnings.len(), 1, "{protocol}: {}", finished.stderr);
-        assert!(warnings[0].contains(&addr.to_string()), "{}", warnings[0]);
+        let lines = stderr_lines(&finished);
+        assert_eq!(
+            lines.len(),
+            1,
+            "{protocol}: exactly one line, the warning: {}",
+            finished.stderr
+        );
+        assert!(lines[0].starts_with("govops: warning:"), "{}", lines[0]);
+        assert!(lines[0].contains("not flushed within 5s"), "{}", lines[0]);
+        assert!(lines[0].contains(&addr.to_string()), "{}", lines[0]);
+    }
+}
+
+#[test]
+fn a_collector_that_refuses_connections_costs_one_warning_naming_the_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    // Bind then drop: a loopback port with nobody listening refuses at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for protocol in ["grpc", "http/protobuf"] {
+        let finished = run(
+            dir.path(),
+            "none",
+            vec![
+                (
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    format!("http://user:pw@127.0.0.1:{port}"),
+                ),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+            ],
+            "refused",
+        );
+        assert!(finished.status.success(), "{protocol}: {}", finished.stderr);
+        let lines = stderr_lines(&finished);
+        assert_eq!(lines.len(), 1, "{protocol}: {}", finished.stderr);
+        assert!(lines[0].starts_with("govops: warning:"), "{}", lines[0]);
+        assert!(lines[0].contains("failed"), "{}", lines[0]);
+        assert!(
+            !lines[0].contains("pw@"),
+            "credentials in the endpoint are never printed: {}",
+            lines[0]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_set_in_code_win_over_the_process_environment() {
+    for protocol in ["grpc", "http/protobuf"] {
+        let (addr, received) = if protocol == "grpc" {
+            grpc_receiver().await
+        } else {
+            http_receiver().await
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let finished = tokio::task::spawn_blocking(move || {
+            let mut vars = complete_env("headers");
+            vars.extend([
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+                (
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    "authorization=from-env".to_owned(),
+                ),
+                (
+                    "GOVOPS_TEST_CODE_HEADERS",
+                    "authorization=Bearer%20from-code".to_owned(),
+                ),
+                ("GOVOPS_TEST_RUNTIME", "none".to_owned()),
+                ("GOVOPS_TEST_SPANS", "5".to_owned()),
+            ]);
+            run_child(this_test("child"), &path, &vars, Duration::from_secs(60))
+        })
+        .await
+        .unwrap();
+        assert_clean(&finished);
+        assert_eq!(span_names(&received.traces(), "headers").len(), 5);
+        let seen = received.authorization();
+        assert!(!seen.is_empty(), "{protocol}");
+        assert!(
+            seen.iter().all(|a| a == "Bearer from-code"),
+            "{protocol}: {seen:?}"
+        );
     }
 }
 

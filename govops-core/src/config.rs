@@ -369,6 +369,15 @@ impl Config {
             }
         };
         let config = check.config(raw);
+        // Gaps found before the per-variable checks (values that are not Unicode) take their
+        // variable's place in the contract order.
+        let position = |g: &Gap| {
+            VARIABLES
+                .iter()
+                .position(|v| *v == g.variable)
+                .unwrap_or(VARIABLES.len())
+        };
+        check.gaps.sort_by_key(position);
         if check.gaps.is_empty() {
             config.ok_or_else(|| Gaps::new(Vec::new()))
         } else {
@@ -739,8 +748,16 @@ fn app_name_rule(value: &str) -> Rule<String> {
 
 fn owner_rule(value: &str) -> Rule<String> {
     length(value, 128)?;
-    charset(value, |c| !c.is_control(), "printable characters")?;
+    charset(value, printable, "printable characters")?;
     Ok(value.to_owned())
+}
+
+/// Printable: not a control character, and not one of the invisible format characters (zero
+/// widths, direction marks and overrides, line and paragraph separators, the byte-order mark) that
+/// make two ids look alike or a blank one look set.
+fn printable(c: char) -> bool {
+    !c.is_control()
+        && !matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
 fn cost_center_rule(value: &str) -> Rule<String> {
@@ -864,8 +881,36 @@ fn endpoint_rule(value: &str) -> Rule<String> {
              point it at a local collector (http://) that forwards over TLS"
                 .to_owned(),
         ),
-        Ok(_) => Ok(value.to_owned()),
+        // The normalised form: what the transports parse (http::Uri) is stricter than the URL
+        // standard, so hand them the URL as `url` spells it (no stray spaces, punycode hosts).
+        Ok(url) => {
+            let mut normal = url.to_string();
+            if url.path() == "/" && !value.trim().ends_with('/') {
+                normal.pop();
+            }
+            Ok(normal)
+        }
         Err(error) => invalid(format!("is not a URL ({error})")),
+    }
+}
+
+/// `endpoint` fit for messages: user, password, query and fragment removed, since they may carry
+/// credentials.
+#[must_use]
+pub fn redact_endpoint(endpoint: &str) -> String {
+    match url::Url::parse(endpoint) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            let mut shown = url.to_string();
+            if url.path() == "/" && !endpoint.ends_with('/') {
+                shown.pop();
+            }
+            shown
+        }
+        Err(_) => "[an endpoint that is not a URL]".to_owned(),
     }
 }
 
@@ -907,29 +952,36 @@ fn pairs(value: &str, name_keys: bool) -> Rule<Vec<(usize, String, String)>> {
 /// Headers are secrets: messages name the entry's position and key, never a value.
 fn headers_rule(value: &str) -> Rule<Vec<(String, Secret)>> {
     let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    // What HTTP header values and gRPC ASCII metadata both accept.
+    let sendable = |c: char| c == '\t' || (' '..='~').contains(&c);
     pairs(value, false)?
         .into_iter()
         .map(|(number, key, value)| {
-            if key.chars().all(token) {
-                Ok((key.to_ascii_lowercase(), Secret::new(value)))
+            if !key.chars().all(token) {
+                invalid(format!(
+                    "the key of entry {number} is not a valid header name (value not shown: headers are secret)"
+                ))
+            } else if !value.chars().all(sendable) {
+                invalid(format!(
+                    "the value of entry {number} has characters outside printable ASCII, which cannot be sent \
+                     (value not shown: headers are secret)"
+                ))
             } else {
-                invalid(format!("the key of entry {number} is not a valid header name (value not shown: headers are secret)"))
+                Ok((key.to_ascii_lowercase(), Secret::new(value)))
             }
         })
         .collect()
 }
 
 fn timeout_rule(value: &str) -> Rule<Duration> {
-    value
-        .trim()
-        .parse::<u64>()
-        .map(Duration::from_millis)
-        .map_err(|_| {
-            (
-                GapKind::Invalid,
-                format!("{} is not a whole number of milliseconds", shown(value)),
-            )
-        })
+    match value.trim().parse::<u64>() {
+        Ok(0) => invalid("is 0: every export would fail at once".to_owned()),
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(_) => invalid(format!(
+            "{} is not a whole number of milliseconds",
+            shown(value)
+        )),
+    }
 }
 
 fn resource_rule(value: &str) -> Rule<Vec<(String, String)>> {

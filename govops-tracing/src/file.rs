@@ -259,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unwritable_path_is_an_error_naming_nothing_secret() {
+    fn a_path_in_a_missing_directory_cannot_be_opened() {
         let dir = tempfile::tempdir().unwrap();
         let error = JsonLinesFile::open(dir.path().join("missing/dir/t.jsonl")).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::NotFound);

@@ -5,14 +5,15 @@
 //! application may or may not have; so govops owns a one-worker runtime and drives each export on
 //! it. The application's runtime, if any, never runs export work.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use govops_core::{OtlpConfig, OtlpProtocol};
+use opentelemetry_http::{HttpClient, HttpError};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -21,7 +22,8 @@ use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::{Temporality, exporter::PushMetricExporter};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tokio::runtime::Handle;
-use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::metadata::{Ascii, MetadataKey, MetadataValue};
+use tonic::service::Interceptor;
 
 use crate::error::InitError;
 
@@ -44,9 +46,14 @@ impl Failures {
         }
     }
 
-    /// How many exports failed, and the last failure.
-    pub(crate) fn summary(&self) -> Option<(u64, String)> {
-        let count = self.count.load(Ordering::Relaxed);
+    /// How many exports have failed so far.
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// How many exports failed after the first `before`, and the last failure.
+    pub(crate) fn since(&self, before: u64) -> Option<(u64, String)> {
+        let count = self.count().saturating_sub(before);
         let last = self
             .last
             .lock()
@@ -92,18 +99,25 @@ where
         // from inside a runtime, block_on would panic, so step onto a scoped thread instead.
         Some(handle) if Handle::try_current().is_ok() => std::thread::scope(|scope| {
             scope
-                .spawn(|| handle.block_on(export))
+                .spawn(|| block_on(handle, export))
                 .join()
-                .unwrap_or_else(|_| {
-                    Err(OTelSdkError::InternalFailure(
-                        "the export thread panicked".to_owned(),
-                    ))
-                })
+                .unwrap_or_else(|_| Err(panicked()))
         }),
-        Some(handle) => handle.block_on(export),
+        Some(handle) => block_on(handle, export),
     };
     failures.record(&result);
     result
+}
+
+/// Drives `export` on the runtime; a transport that panics becomes a failed export, so the SDK's
+/// export thread lives on.
+fn block_on<F: Future<Output = OTelSdkResult>>(handle: &Handle, export: F) -> OTelSdkResult {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle.block_on(export)))
+        .unwrap_or_else(|_| Err(panicked()))
+}
+
+fn panicked() -> OTelSdkError {
+    OTelSdkError::InternalFailure("the OTLP transport panicked during an export".to_owned())
 }
 
 impl<E: SpanExporter> SpanExporter for Exporting<E> {
@@ -178,22 +192,22 @@ pub(crate) struct OtlpExporters {
 /// One OTLP exporter of kind `$kind` for `$endpoint` over the transport `$transport` (with its
 /// headers or metadata); the three signals differ only in their builder types.
 macro_rules! exporter {
-    ($kind:ident, $config:expr, $endpoint:ident, $signal:literal, grpc($metadata:expr)) => {
+    ($kind:ident, $config:expr, $endpoint:ident, $signal:literal, grpc($headers:expr)) => {
         opentelemetry_otlp::$kind::builder()
             .with_tonic()
             .with_endpoint(&$config.$endpoint)
             .with_timeout($config.timeout)
-            .with_metadata($metadata)
+            .with_interceptor($headers)
             .build()
             .map_err(build_failed($signal))?
     };
-    ($kind:ident, $config:expr, $endpoint:ident, $signal:literal, http($headers:expr)) => {
+    ($kind:ident, $config:expr, $endpoint:ident, $signal:literal, http($client:expr)) => {
         opentelemetry_otlp::$kind::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(&$config.$endpoint)
             .with_timeout($config.timeout)
-            .with_headers($headers)
+            .with_http_client($client)
             .build()
             .map_err(build_failed($signal))?
     };
@@ -214,77 +228,153 @@ pub(crate) fn exporters(config: &OtlpConfig, runtime: &Handle) -> Result<OtlpExp
     let _entered = runtime.enter();
     Ok(match config.protocol {
         OtlpProtocol::Grpc => {
-            let metadata = metadata(config)?;
+            let headers = GrpcHeaders::new(config)?;
             OtlpExporters {
                 spans: exporter!(
                     SpanExporter,
                     config,
                     traces_endpoint,
                     "traces",
-                    grpc(metadata.clone())
+                    grpc(headers.clone())
                 ),
                 logs: exporter!(
                     LogExporter,
                     config,
                     logs_endpoint,
                     "logs",
-                    grpc(metadata.clone())
+                    grpc(headers.clone())
                 ),
                 metrics: exporter!(
                     MetricExporter,
                     config,
                     metrics_endpoint,
                     "metrics",
-                    grpc(metadata)
+                    grpc(headers)
                 ),
             }
         }
         OtlpProtocol::HttpProtobuf => {
-            let headers: HashMap<String, String> = config
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.expose().to_owned()))
-                .collect();
+            let client = HttpHeaders::new(config)?;
             OtlpExporters {
                 spans: exporter!(
                     SpanExporter,
                     config,
                     traces_endpoint,
                     "traces",
-                    http(headers.clone())
+                    http(client.clone())
                 ),
                 logs: exporter!(
                     LogExporter,
                     config,
                     logs_endpoint,
                     "logs",
-                    http(headers.clone())
+                    http(client.clone())
                 ),
                 metrics: exporter!(
                     MetricExporter,
                     config,
                     metrics_endpoint,
                     "metrics",
-                    http(headers)
+                    http(client)
                 ),
             }
         }
     })
 }
 
-/// gRPC metadata from the configured headers. Errors name the key, never the value.
-fn metadata(config: &OtlpConfig) -> Result<MetadataMap, InitError> {
-    let mut map = MetadataMap::new();
-    for (key, value) in &config.headers {
-        let bad = |what: &str| InitError::Exporter {
-            signal: "all",
-            reason: format!(
-                "the header {key:?} in OTEL_EXPORTER_OTLP_HEADERS has {what} gRPC does not accept"
-            ),
-        };
-        let name = MetadataKey::from_str(key).map_err(|_| bad("a name"))?;
-        let value = MetadataValue::from_str(value.expose()).map_err(|_| bad("a value"))?;
-        map.insert(name, value);
+fn bad_header(key: &str, what: &str) -> InitError {
+    InitError::Exporter {
+        signal: "all",
+        reason: format!(
+            "the header {key:?} in OTEL_EXPORTER_OTLP_HEADERS has {what} that cannot be sent (value not shown)"
+        ),
     }
-    Ok(map)
+}
+
+/// The configured headers as gRPC metadata, set by an interceptor. The OTLP crate also reads
+/// `OTEL_EXPORTER_OTLP_HEADERS` from the process environment and adds it first; the interceptor
+/// runs after that and replaces those keys, so values from govops's configuration (code, or the
+/// injected environment) win.
+#[derive(Clone)]
+struct GrpcHeaders(Arc<Vec<(MetadataKey<Ascii>, MetadataValue<Ascii>)>>);
+
+impl GrpcHeaders {
+    fn new(config: &OtlpConfig) -> Result<Self, InitError> {
+        let headers = config
+            .headers
+            .iter()
+            .map(|(key, value)| {
+                let name = MetadataKey::from_str(key).map_err(|_| bad_header(key, "a name"))?;
+                let value = MetadataValue::from_str(value.expose())
+                    .map_err(|_| bad_header(key, "a value"))?;
+                Ok((name, value))
+            })
+            .collect::<Result<_, InitError>>()?;
+        Ok(Self(Arc::new(headers)))
+    }
+}
+
+impl Interceptor for GrpcHeaders {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        for (name, value) in self.0.iter() {
+            request.metadata_mut().insert(name.clone(), value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A reqwest client that sets the configured headers last, replacing any the OTLP crate took from
+/// the process environment, for the same reason as [`GrpcHeaders`].
+#[derive(Clone)]
+struct HttpHeaders {
+    client: reqwest::Client,
+    headers: Arc<http::HeaderMap>,
+}
+
+impl HttpHeaders {
+    fn new(config: &OtlpConfig) -> Result<Self, InitError> {
+        let mut headers = http::HeaderMap::new();
+        for (key, value) in &config.headers {
+            let name = http::HeaderName::from_str(key).map_err(|_| bad_header(key, "a name"))?;
+            let mut value = http::HeaderValue::from_str(value.expose())
+                .map_err(|_| bad_header(key, "a value"))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| InitError::Exporter {
+                signal: "all",
+                reason: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(Self {
+            client,
+            headers: Arc::new(headers),
+        })
+    }
+}
+
+impl fmt::Debug for HttpHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpHeaders")
+            .field("names", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for HttpHeaders {
+    async fn send_bytes(
+        &self,
+        mut request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, HttpError> {
+        for (name, value) in self.headers.iter() {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        self.client.send_bytes(request).await
+    }
 }

@@ -66,7 +66,14 @@ impl Pipeline {
                     .enable_all()
                     .build()
                     .map_err(|source| InitError::Runtime { source })?;
-                let exporters = otlp::exporters(otlp_config, runtime.handle())?;
+                let exporters = match otlp::exporters(otlp_config, runtime.handle()) {
+                    Ok(exporters) => exporters,
+                    Err(error) => {
+                        // Dropping a runtime inside the caller's async context would panic.
+                        runtime.shutdown_background();
+                        return Err(error);
+                    }
+                };
                 let handle = Some(runtime.handle().clone());
                 let mut providers = providers(
                     resource,
@@ -77,7 +84,8 @@ impl Pipeline {
                 providers.runtime = Some(runtime);
                 let destination = format!(
                     "{} (OTLP {})",
-                    otlp_config.traces_endpoint, otlp_config.protocol
+                    govops_core::config::redact_endpoint(&otlp_config.traces_endpoint),
+                    otlp_config.protocol
                 );
                 (providers, destination)
             }
@@ -138,22 +146,24 @@ impl Pipeline {
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::stderr().is_terminal())
-                .with_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
+                .with_filter(console_filter(filter))
         });
         Registry::default().with(traces).with(logs).with(console)
     }
 
     /// Exports what is queued without shutting down.
     pub(crate) fn force_flush(&self) -> Result<(), ShutdownError> {
+        let before = self.failures.count();
         let results = [
             self.tracer.force_flush(),
             self.logger.force_flush(),
             self.meter.force_flush(),
         ];
-        self.outcome(
-            results.into_iter().filter_map(Result::err).collect(),
-            Duration::ZERO,
-        )
+        let stopped = Stopped {
+            errors: results.into_iter().filter_map(Result::err).collect(),
+            timed_out: false,
+        };
+        self.outcome(stopped, before, Duration::ZERO)
     }
 
     /// Flushes and stops every provider within `timeout`, on a thread of its own so that a
@@ -166,19 +176,16 @@ impl Pipeline {
             let taken = parts.lock().unwrap_or_else(PoisonError::into_inner).take();
             let _ = sender.send(taken.map(|p| stop(p, timeout)).unwrap_or_default());
         };
-        let errors = match thread::Builder::new()
+        let stopped = match thread::Builder::new()
             .name("govops-shutdown".to_owned())
             .spawn(work)
         {
-            Ok(_) => match receiver.recv_timeout(timeout + Duration::from_millis(250)) {
-                Ok(errors) => errors,
-                Err(_) => {
-                    return Err(ShutdownError::TimedOut {
-                        after: timeout,
-                        destination: self.destination.clone(),
-                    });
-                }
-            },
+            Ok(_) => receiver
+                .recv_timeout(timeout + Duration::from_millis(250))
+                .unwrap_or(Stopped {
+                    errors: Vec::new(),
+                    timed_out: true,
+                }),
             // No thread to be had: stop here, still within the bound.
             Err(_) => {
                 let taken = self
@@ -189,39 +196,55 @@ impl Pipeline {
                 taken.map(|p| stop(p, timeout)).unwrap_or_default()
             }
         };
-        self.outcome(errors, timeout)
+        self.outcome(stopped, 0, timeout)
     }
 
-    fn outcome(&self, errors: Vec<OTelSdkError>, timeout: Duration) -> Result<(), ShutdownError> {
-        if errors.iter().any(|e| matches!(e, OTelSdkError::Timeout(_))) {
+    /// What a flush or shutdown comes to: a timeout first (what was queued is lost), then failed
+    /// exports since `failures_before`, then any other error.
+    fn outcome(
+        &self,
+        stopped: Stopped,
+        failures_before: u64,
+        timeout: Duration,
+    ) -> Result<(), ShutdownError> {
+        let destination = || self.destination.clone();
+        if stopped.timed_out {
             return Err(ShutdownError::TimedOut {
                 after: timeout,
-                destination: self.destination.clone(),
+                destination: destination(),
             });
         }
-        if let Some((failed, last)) = self.failures.summary() {
+        if let Some((failed, last)) = self.failures.since(failures_before) {
             return Err(ShutdownError::ExportFailed {
                 failed,
                 last,
-                destination: self.destination.clone(),
+                destination: destination(),
             });
         }
-        match errors
+        match stopped
+            .errors
             .into_iter()
             .find(|e| !matches!(e, OTelSdkError::AlreadyShutdown))
         {
             Some(error) => Err(ShutdownError::ExportFailed {
                 failed: 1,
                 last: error.to_string(),
-                destination: self.destination.clone(),
+                destination: destination(),
             }),
             None => Ok(()),
         }
     }
 }
 
+/// How a stop went.
+#[derive(Default)]
+struct Stopped {
+    errors: Vec<OTelSdkError>,
+    timed_out: bool,
+}
+
 /// Stops every provider before `timeout` has passed, traces first since they matter most.
-fn stop(providers: Providers, timeout: Duration) -> Vec<OTelSdkError> {
+fn stop(providers: Providers, timeout: Duration) -> Stopped {
     let deadline = Instant::now() + timeout;
     let left = || deadline.saturating_duration_since(Instant::now());
     let results = [
@@ -229,10 +252,38 @@ fn stop(providers: Providers, timeout: Duration) -> Vec<OTelSdkError> {
         providers.logger.shutdown_with_timeout(left()),
         providers.meter.shutdown_with_timeout(left()),
     ];
+    let errors: Vec<_> = results.into_iter().filter_map(Result::err).collect();
+    // The SDK reports a processor's timeout inside other errors' text, so the clock decides too.
+    let timed_out = left().is_zero()
+        || errors
+            .iter()
+            .any(|e| matches!(e, OTelSdkError::Timeout(_)) || e.to_string().contains("Timeout"));
     if let Some(runtime) = providers.runtime {
-        runtime.shutdown_timeout(left().min(Duration::from_millis(100)));
+        if timed_out {
+            // An export may still be running on the SDK's thread, driven by this runtime: shutting
+            // the runtime down under it would make the transport panic. The process is on its
+            // way out; let the runtime go with it.
+            std::mem::forget(runtime);
+        } else {
+            runtime.shutdown_background();
+        }
     }
-    results.into_iter().filter_map(Result::err).collect()
+    Stopped { errors, timed_out }
+}
+
+/// The stderr filter: the user's, with the export stack held to warnings unless the user named
+/// one of its crates, so that a collector outage does not flood the console at `debug`.
+fn console_filter(filter: &str) -> EnvFilter {
+    let named = EXPORT_STACK_OFF
+        .split(',')
+        .filter_map(|d| d.split('=').next())
+        .any(|c| filter.contains(c));
+    let directives = if named {
+        filter.to_owned()
+    } else {
+        format!("{filter},{}", EXPORT_STACK_OFF.replace("=off", "=warn"))
+    };
+    EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 fn resource(config: &Config) -> Resource {
@@ -269,5 +320,52 @@ where
             .with_periodic_exporter(metrics)
             .build(),
         runtime: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use govops_core::EnvSource;
+
+    fn otlp_config() -> Config {
+        Config::from_env(&EnvSource::from_pairs([
+            ("GOVOPS_APP_NAME", "t"),
+            ("GOVOPS_ENVIRONMENT", "test"),
+            ("GOVOPS_OWNER", "o"),
+            ("GOVOPS_COST_CENTER", "c"),
+            ("GOVOPS_DATA_CLASSIFICATION", "public"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+        ]))
+        .unwrap()
+    }
+
+    /// An exporter that cannot be built, inside the application's runtime, is an error: never a
+    /// panic from dropping govops's own runtime in an async context.
+    #[tokio::test]
+    async fn an_exporter_that_cannot_be_built_inside_a_runtime_is_an_error() {
+        let mut config = otlp_config();
+        if let Some(otlp) = config.otlp.as_mut() {
+            otlp.traces_endpoint = "http://bad host:4318/v1/traces".to_owned();
+        }
+        let error = Pipeline::build(&config).err().unwrap();
+        assert!(
+            matches!(
+                error,
+                InitError::Exporter {
+                    signal: "traces",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_console_filter_quiets_the_export_stack_unless_named() {
+        let quiet = console_filter("debug").to_string();
+        assert!(quiet.contains("hyper=warn"), "{quiet}");
+        let named = console_filter("debug,hyper=trace").to_string();
+        assert!(!named.contains("hyper=warn"), "{named}");
     }
 }

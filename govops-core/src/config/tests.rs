@@ -459,3 +459,69 @@ fn each_optional_path_row_empty_whitespace_only_or_unusable_is_a_gap() {
     let config = Config::from_env(&with(&[(vars::APP_VERSION, "2.0 (build 7) 日本")])).unwrap();
     assert_eq!(config.app_version.as_deref(), Some("2.0 (build 7) 日本"));
 }
+
+#[test]
+fn invisible_characters_are_not_printable() {
+    for owner in ["\u{200B}", "team\u{202E}ai", "\u{FEFF}team", "a\u{2028}b"] {
+        let gap = only_gap(&with(&[(vars::OWNER, owner)]));
+        assert_eq!(
+            (gap.variable.as_str(), gap.kind),
+            (vars::OWNER, GapKind::Invalid),
+            "{owner:?}"
+        );
+    }
+}
+
+#[test]
+fn otlp_values_the_transports_cannot_use_are_gaps() {
+    for (variable, value, said) in [
+        (vars::OTLP_TIMEOUT, "0", "is 0"),
+        (
+            vars::OTLP_HEADERS,
+            "authorization=Bearer%0Asecret",
+            "printable ASCII",
+        ),
+        (
+            vars::OTLP_HEADERS,
+            "authorization=caf%C3%A9",
+            "printable ASCII",
+        ),
+    ] {
+        let gap = only_gap(&with(&[
+            (variable, value),
+            (vars::OTLP_ENDPOINT, "http://localhost:4318"),
+        ]));
+        assert_eq!(gap.variable, variable);
+        assert!(gap.problem.contains(said), "{value}: {}", gap.problem);
+        assert!(!gap.problem.contains("secret") || !gap.problem.contains("Bearer"));
+    }
+}
+
+#[test]
+fn endpoints_are_normalised_and_redacted_for_messages() {
+    let config =
+        Config::from_env(&with(&[(vars::OTLP_ENDPOINT, " http://exämple.com:4318 ")])).unwrap();
+    let otlp = config.otlp.unwrap();
+    assert_eq!(
+        otlp.traces_endpoint,
+        "http://xn--exmple-cua.com:4318/v1/traces"
+    );
+    assert_eq!(
+        redact_endpoint("http://user:pw@collector:4318/v1/traces?token=abc#x"),
+        "http://collector:4318/v1/traces"
+    );
+    assert_eq!(
+        redact_endpoint("http://u:p@collector:4317"),
+        "http://collector:4317"
+    );
+}
+
+#[test]
+fn a_value_that_is_not_unicode_keeps_its_place_in_the_contract_order() {
+    let broken =
+        EnvSource::from_os_pairs([(std::ffi::OsString::from(vars::OWNER), os_not_unicode())]);
+    let gaps = Config::from_env(&broken).unwrap_err();
+    let names: Vec<_> = gaps.iter().map(|g| g.variable.as_str()).collect();
+    assert_eq!(names, REQUIRED);
+    assert_eq!(gaps.as_slice()[2].kind, GapKind::NotUnicode);
+}
