@@ -6,11 +6,17 @@
 
 pub mod config;
 pub mod contract;
+pub mod cost;
 pub mod env;
 pub mod gap;
+pub mod prices;
+pub mod usage;
 
 pub use config::{
     Config, DataClassification, Environment, OtlpConfig, OtlpProtocol, PolicyRef, Settings,
 };
+pub use cost::{Component, Cost, Line, Pricing, Unpriced};
 pub use env::EnvSource;
 pub use gap::{Gap, GapKind, Gaps};
+pub use prices::{ModelPrices, PriceTable, Rate, RateKey, TableProblem};
+pub use usage::{ServiceTier, Usage, UsageError};
