@@ -9,6 +9,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::contract::{resource, vars};
 use crate::env::EnvSource;
 use crate::gap::{Gap, GapKind, Gaps};
+use crate::prices::PriceTable;
 
 /// Where the JSON-lines sink writes when neither `GOVOPS_TELEMETRY_FILE` nor an OTLP endpoint is set.
 pub const DEFAULT_TELEMETRY_FILE: &str = "govops-telemetry.jsonl";
@@ -226,6 +228,8 @@ pub struct Config {
     pub app_version: Option<String>,
     /// `GOVOPS_PRICE_TABLE`, when set.
     pub price_table: Option<PathBuf>,
+    /// The prices calls are costed with: the table at `price_table`, else the embedded one.
+    pub prices: Arc<PriceTable>,
     /// `GOVOPS_TELEMETRY_FILE`, or [`DEFAULT_TELEMETRY_FILE`].
     pub telemetry_file: PathBuf,
     /// `GOVOPS_AUDIT_LOG`, when set.
@@ -609,7 +613,10 @@ impl Check<'_> {
             data_classification: classification?,
             policy,
             app_version,
-            price_table,
+            prices: price_table
+                .as_ref()
+                .map_or_else(PriceTable::embedded, |(_, t)| t.clone()),
+            price_table: price_table.map(|(path, _)| path),
             telemetry_file,
             audit_log,
             otlp,
@@ -804,17 +811,35 @@ fn policy_rule(path: &str) -> Rule<PolicyRef> {
     })
 }
 
-fn price_table_rule(path: &str) -> Rule<PathBuf> {
+fn price_table_rule(path: &str) -> Rule<(PathBuf, Arc<PriceTable>)> {
+    const SHOWN: usize = 10;
     let content = read_file(path)?;
-    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&content) {
-        Ok(_) => Ok(PathBuf::from(path)),
-        Err(error) => Err((
+    let Ok(text) = String::from_utf8(content) else {
+        return Err((
             GapKind::Unparseable,
-            format!(
-                "{} is not a JSON object of model entries: {error}",
-                shown(path)
-            ),
-        )),
+            format!("{} is not UTF-8 text", shown(path)),
+        ));
+    };
+    match PriceTable::parse(&text) {
+        Ok(table) => Ok((PathBuf::from(path), Arc::new(table))),
+        Err(problems) => {
+            let mut listed: Vec<String> = problems
+                .iter()
+                .take(SHOWN)
+                .map(ToString::to_string)
+                .collect();
+            if problems.len() > SHOWN {
+                listed.push(format!("and {} more", problems.len() - SHOWN));
+            }
+            Err((
+                GapKind::Unparseable,
+                format!(
+                    "{} is not a valid price table: {}",
+                    shown(path),
+                    listed.join("; ")
+                ),
+            ))
+        }
     }
 }
 

@@ -231,13 +231,30 @@ impl fmt::Display for TableProblem {
     }
 }
 
-/// A parsed price table.
-#[derive(Debug, Clone)]
+/// A parsed price table. Two tables are equal when their texts are.
+#[derive(Clone)]
 pub struct PriceTable {
     models: Vec<ModelPrices>,
     index: HashMap<String, usize>,
     sha256: String,
 }
+
+impl fmt::Debug for PriceTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PriceTable")
+            .field("models", &self.models.len())
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+impl PartialEq for PriceTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.sha256 == other.sha256
+    }
+}
+
+impl Eq for PriceTable {}
 
 static EMBEDDED: LazyLock<Arc<PriceTable>> = LazyLock::new(|| {
     // The embedded table is checked by a test; were it ever broken, every model would be

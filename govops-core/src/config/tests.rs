@@ -250,6 +250,12 @@ fn paths_must_be_readable_or_writable() {
     std::fs::write(&policy, "allow: all\n").unwrap();
     let table = dir.path().join("prices.json");
     std::fs::write(&table, r#"{"m": {"input_cost_per_token": 1e-6}}"#).unwrap();
+    let negative = dir.path().join("negative.json");
+    std::fs::write(
+        &negative,
+        r#"{"m": {"input_cost_per_token": -1e-6}, "n": {"output_cost_per_token": "2e-6"}}"#,
+    )
+    .unwrap();
     let bad_table = dir.path().join("bad.json");
     std::fs::write(&bad_table, "[1, 2").unwrap();
     let dir_str = dir.path().to_str().unwrap();
@@ -263,6 +269,8 @@ fn paths_must_be_readable_or_writable() {
         ),
     ]))
     .unwrap();
+    assert_eq!(config.prices.len(), 1);
+    assert!(config.prices.lookup("m", None).is_some());
     let policy_ref = config.policy.unwrap();
     assert_eq!(policy_ref.name, "policy.yaml");
     // sha256 of "allow: all\n"
@@ -270,6 +278,26 @@ fn paths_must_be_readable_or_writable() {
     assert!(
         !dir.path().join("t.jsonl").exists(),
         "validation must not create files"
+    );
+
+    let gap = only_gap(&with(&[(vars::PRICE_TABLE, negative.to_str().unwrap())]));
+    assert_eq!(gap.kind, GapKind::Unparseable);
+    assert!(
+        gap.problem
+            .contains(r#"model "m", field "input_cost_per_token": is negative"#),
+        "{}",
+        gap.problem
+    );
+    assert!(
+        gap.problem
+            .contains(r#"model "n", field "output_cost_per_token": is a string"#),
+        "{}",
+        gap.problem
+    );
+    assert_eq!(
+        Config::from_env(&with(&[])).unwrap().prices.len(),
+        218,
+        "the embedded table by default"
     );
 
     let cases: [(&str, String, GapKind, &str); 7] = [
