@@ -9,6 +9,7 @@ pub mod contract;
 pub mod cost;
 pub mod env;
 pub mod gap;
+pub mod ledger;
 pub mod prices;
 pub mod usage;
 
@@ -18,5 +19,6 @@ pub use config::{
 pub use cost::{Component, Cost, Line, Pricing, Unpriced};
 pub use env::EnvSource;
 pub use gap::{Gap, GapKind, Gaps};
+pub use ledger::{Dimension, Entry, Ledger, LedgerLimits, Totals};
 pub use prices::{ModelPrices, PriceTable, Rate, RateKey, TableProblem};
 pub use usage::{ServiceTier, Usage, UsageError};

@@ -1,0 +1,392 @@
+//! The attribution ledger: exact running totals per request, session, user, cost center, model
+//! and provider; an hour-of-day by weekday cost heatmap (UTC); the input:output ratio distribution.
+//!
+//! Safe under many threads with no global lock: each dimension is a sharded map (`dashmap`), each
+//! heatmap cell its own lock, each ratio bucket an atomic.
+//!
+//! # Memory bound
+//!
+//! Requests, sessions and users grow without limit in a long-running service, so they age out:
+//! an entry not updated for [`LedgerLimits::idle`] (1 hour unless set) is evicted by
+//! [`Ledger::sweep`], which [`Ledger::record`] runs itself every 1024 records; and when a dimension
+//! still holds more than [`LedgerLimits::max_entries`] (100 000 unless set), its least recently
+//! updated entries are evicted until it holds 90% of that. Cost centers, models and providers are
+//! few and are never evicted.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use rust_decimal::Decimal;
+
+use crate::usage::Usage;
+
+/// Running totals for one key of one dimension.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Exact sum of the priced calls' costs.
+    pub cost_usd: Decimal,
+    /// Calls recorded, priced or not.
+    pub calls: u64,
+    /// Calls that could not be priced (their cost is absent, not zero).
+    pub unpriced_calls: u64,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// When the entry was last updated, seconds since the Unix epoch.
+    pub last_update_unix: u64,
+}
+
+impl Totals {
+    fn add(&mut self, entry: &Entry<'_>) {
+        match entry.cost_usd {
+            Some(cost) => self.cost_usd = self.cost_usd.saturating_add(cost),
+            None => self.unpriced_calls += 1,
+        }
+        self.calls += 1;
+        self.input_tokens = self.input_tokens.saturating_add(entry.usage.input);
+        self.output_tokens = self.output_tokens.saturating_add(entry.usage.output);
+        self.last_update_unix = self.last_update_unix.max(entry.at_unix_secs);
+    }
+}
+
+/// One call to record.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    /// The request (trace id), when known.
+    pub request: Option<&'a str>,
+    /// The session id, when known.
+    pub session: Option<&'a str>,
+    /// The user id, when known.
+    pub user: Option<&'a str>,
+    /// The cost center charged.
+    pub cost_center: &'a str,
+    /// The model.
+    pub model: &'a str,
+    /// The provider, when known.
+    pub provider: Option<&'a str>,
+    /// The call's tokens.
+    pub usage: Usage,
+    /// The exact cost; `None` for an unpriced call.
+    pub cost_usd: Option<Decimal>,
+    /// When the call ended, seconds since the Unix epoch (UTC).
+    pub at_unix_secs: u64,
+}
+
+/// The ledger's memory bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerLimits {
+    /// How long a request, session or user entry lives without an update.
+    pub idle: Duration,
+    /// The most entries one evictable dimension holds.
+    pub max_entries: usize,
+}
+
+impl Default for LedgerLimits {
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(3600),
+            max_entries: 100_000,
+        }
+    }
+}
+
+/// Which running totals to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    /// Per request (trace).
+    Request,
+    /// Per session.
+    Session,
+    /// Per user.
+    User,
+    /// Per cost center.
+    CostCenter,
+    /// Per model.
+    Model,
+    /// Per provider.
+    Provider,
+}
+
+/// The input:output ratio buckets: at most 1:1, 2:1, 5:1, 10:1, 20:1, more, and no output. Above
+/// 5:1 is token waste (contract section 4).
+pub const RATIO_BUCKETS: [&str; 7] = ["<=1", "<=2", "<=5", "<=10", "<=20", ">20", "no_output"];
+
+const SWEEP_EVERY: u64 = 1024;
+
+/// The attribution ledger.
+#[derive(Debug)]
+pub struct Ledger {
+    maps: [DashMap<String, Totals>; 6],
+    heatmap: Box<[Mutex<Decimal>]>,
+    ratios: [AtomicU64; 7],
+    records: AtomicU64,
+    limits: LedgerLimits,
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Self::new(LedgerLimits::default())
+    }
+}
+
+impl Ledger {
+    /// An empty ledger with `limits`.
+    #[must_use]
+    pub fn new(limits: LedgerLimits) -> Self {
+        Self {
+            maps: Default::default(),
+            heatmap: (0..7 * 24).map(|_| Mutex::new(Decimal::ZERO)).collect(),
+            ratios: Default::default(),
+            records: AtomicU64::new(0),
+            limits,
+        }
+    }
+
+    /// Adds one call to every total it belongs to.
+    pub fn record(&self, entry: &Entry<'_>) {
+        let keys = [
+            (Dimension::Request, entry.request),
+            (Dimension::Session, entry.session),
+            (Dimension::User, entry.user),
+            (Dimension::CostCenter, Some(entry.cost_center)),
+            (Dimension::Model, Some(entry.model)),
+            (Dimension::Provider, entry.provider),
+        ];
+        for (dimension, key) in keys {
+            let Some(key) = key else { continue };
+            let map = &self.maps[dimension as usize];
+            // Look up by &str first: a key already present costs no allocation.
+            match map.get_mut(key) {
+                Some(mut totals) => totals.add(entry),
+                None => map.entry(key.to_owned()).or_default().add(entry),
+            }
+        }
+        if let Some(cost) = entry.cost_usd {
+            let cell = &self.heatmap[heatmap_index(entry.at_unix_secs)];
+            let mut sum = cell
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *sum = sum.saturating_add(cost);
+        }
+        self.ratios[ratio_bucket(&entry.usage)].fetch_add(1, Ordering::Relaxed);
+        if self.records.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep(entry.at_unix_secs);
+        }
+    }
+
+    /// The totals of `key` in `dimension`.
+    #[must_use]
+    pub fn totals(&self, dimension: Dimension, key: &str) -> Option<Totals> {
+        self.maps[dimension as usize].get(key).map(|t| *t)
+    }
+
+    /// Every key of `dimension` with its totals, in key order.
+    #[must_use]
+    pub fn all(&self, dimension: Dimension) -> Vec<(String, Totals)> {
+        let mut all: Vec<_> = self.maps[dimension as usize]
+            .iter()
+            .map(|e| (e.key().clone(), *e.value()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Cost per UTC weekday (Monday first) and hour of day.
+    #[must_use]
+    pub fn heatmap(&self) -> [[Decimal; 24]; 7] {
+        let mut out = [[Decimal::ZERO; 24]; 7];
+        for (i, cell) in self.heatmap.iter().enumerate() {
+            out[i / 24][i % 24] = *cell
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        out
+    }
+
+    /// How many calls fell in each of [`RATIO_BUCKETS`].
+    #[must_use]
+    pub fn ratio_distribution(&self) -> [u64; 7] {
+        std::array::from_fn(|i| self.ratios[i].load(Ordering::Relaxed))
+    }
+
+    /// Evicts what the memory bound says (see the module documentation); returns how many entries
+    /// went. `now_unix` is the current time, seconds since the Unix epoch.
+    pub fn sweep(&self, now_unix: u64) -> usize {
+        let cutoff = now_unix.saturating_sub(self.limits.idle.as_secs());
+        let mut evicted = 0;
+        for dimension in [Dimension::Request, Dimension::Session, Dimension::User] {
+            let map = &self.maps[dimension as usize];
+            let before = map.len();
+            map.retain(|_, t| t.last_update_unix >= cutoff);
+            if map.len() > self.limits.max_entries {
+                let keep = self.limits.max_entries * 9 / 10;
+                let mut ages: Vec<(u64, String)> = map
+                    .iter()
+                    .map(|e| (e.value().last_update_unix, e.key().clone()))
+                    .collect();
+                ages.sort_unstable();
+                for (_, key) in ages.into_iter().take(map.len().saturating_sub(keep)) {
+                    map.remove(&key);
+                }
+            }
+            evicted += before.saturating_sub(map.len());
+        }
+        evicted
+    }
+}
+
+/// The heatmap cell of a time: weekday (Monday 0) × 24 + hour, in UTC.
+fn heatmap_index(unix_secs: u64) -> usize {
+    let days = unix_secs / 86_400;
+    // 1970-01-01 was a Thursday.
+    let weekday = (days + 3) % 7;
+    let hour = (unix_secs % 86_400) / 3600;
+    // Both are small: weekday < 7, hour < 24.
+    usize::try_from(weekday * 24 + hour).unwrap_or(0)
+}
+
+/// The ratio bucket of a call, compared exactly in integers.
+fn ratio_bucket(usage: &Usage) -> usize {
+    if usage.output == 0 {
+        return 6;
+    }
+    let input = u128::from(usage.input);
+    let output = u128::from(usage.output);
+    [1_u128, 2, 5, 10, 20]
+        .iter()
+        .position(|k| input <= k * output)
+        .unwrap_or(5)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    fn entry<'a>(session: &'a str, cost: &str, at: u64) -> Entry<'a> {
+        Entry {
+            request: Some("trace-1"),
+            session: Some(session),
+            user: Some("u-1"),
+            cost_center: "CC-1",
+            model: "gpt-4o",
+            provider: Some("openai"),
+            usage: Usage::new(600, 100),
+            cost_usd: Some(Decimal::from_str(cost).unwrap()),
+            at_unix_secs: at,
+        }
+    }
+
+    #[test]
+    fn totals_are_exact_under_many_threads() {
+        let ledger = Ledger::default();
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let ledger = &ledger;
+                scope.spawn(move || {
+                    let session = format!("s-{t}");
+                    for _ in 0..10_000 {
+                        ledger.record(&entry(&session, "0.0000031", 1_700_000_000));
+                    }
+                });
+            }
+        });
+        let cc = ledger.totals(Dimension::CostCenter, "CC-1").unwrap();
+        assert_eq!(cc.calls, 40_000);
+        assert_eq!(cc.cost_usd, Decimal::from_str("0.124").unwrap());
+        assert_eq!(cc.input_tokens, 24_000_000);
+        assert_eq!(
+            ledger.totals(Dimension::Session, "s-2").unwrap().cost_usd,
+            Decimal::from_str("0.031").unwrap()
+        );
+        assert_eq!(
+            ledger.totals(Dimension::Provider, "openai").unwrap().calls,
+            40_000
+        );
+        assert_eq!(ledger.all(Dimension::Session).len(), 4);
+    }
+
+    #[test]
+    fn unpriced_calls_are_counted_not_priced_at_zero() {
+        let ledger = Ledger::default();
+        let mut unpriced = entry("s", "0", 0);
+        unpriced.cost_usd = None;
+        ledger.record(&unpriced);
+        ledger.record(&entry("s", "0.5", 0));
+        let t = ledger.totals(Dimension::Session, "s").unwrap();
+        assert_eq!(
+            (t.calls, t.unpriced_calls, t.cost_usd),
+            (2, 1, Decimal::from_str("0.5").unwrap())
+        );
+    }
+
+    #[test]
+    fn the_heatmap_is_utc_weekday_by_hour() {
+        let ledger = Ledger::default();
+        // 2026-11-24 is a Tuesday; 14:30 UTC.
+        let tuesday = 1_795_530_600;
+        ledger.record(&entry("s", "1.25", tuesday));
+        let map = ledger.heatmap();
+        assert_eq!(map[1][14], Decimal::from_str("1.25").unwrap());
+        let total: Decimal = map.iter().flatten().copied().sum();
+        assert_eq!(total, Decimal::from_str("1.25").unwrap());
+        // 1970-01-01 00:00 was a Thursday.
+        assert_eq!(heatmap_index(0), 3 * 24);
+    }
+
+    #[test]
+    fn ratios_fall_in_exact_buckets() {
+        let cases = [
+            (5, 5, 0),
+            (6, 5, 1),
+            (10, 5, 1),
+            (25, 5, 2),
+            (26, 5, 3),
+            (100, 5, 4),
+            (101, 5, 5),
+            (7, 0, 6),
+        ];
+        for (input, output, bucket) in cases {
+            assert_eq!(
+                ratio_bucket(&Usage::new(input, output)),
+                bucket,
+                "{input}:{output}"
+            );
+        }
+        let ledger = Ledger::default();
+        ledger.record(&entry("s", "0", 0));
+        assert_eq!(ledger.ratio_distribution()[3], 1, "600:100 is 6:1, waste");
+    }
+
+    #[test]
+    fn idle_entries_age_out_and_the_cap_holds() {
+        let ledger = Ledger::new(LedgerLimits {
+            idle: Duration::from_secs(60),
+            max_entries: 100,
+        });
+        for i in 0..200_u64 {
+            let session = format!("s-{i}");
+            let mut e = entry(&session, "0.01", 1000 + i);
+            e.request = None;
+            e.user = None;
+            ledger.record(&e);
+        }
+        // Nothing idle yet at t=1200, but 200 > 100: the oldest go until 90 remain.
+        let evicted = ledger.sweep(1200);
+        assert_eq!(evicted, 110);
+        assert_eq!(ledger.all(Dimension::Session).len(), 90);
+        assert!(ledger.totals(Dimension::Session, "s-199").is_some());
+        assert!(ledger.totals(Dimension::Session, "s-0").is_none());
+        // An hour later every session is idle; cost centers and models stay.
+        ledger.sweep(1200 + 3600);
+        assert!(ledger.all(Dimension::Session).is_empty());
+        assert_eq!(
+            ledger.totals(Dimension::CostCenter, "CC-1").unwrap().calls,
+            200
+        );
+    }
+}
