@@ -365,7 +365,7 @@ mod tests {
     #[test]
     fn idle_entries_age_out_and_the_cap_holds() {
         let ledger = Ledger::new(LedgerLimits {
-            idle: Duration::from_secs(60),
+            idle: Duration::from_secs(3600),
             max_entries: 100,
         });
         for i in 0..200_u64 {
