@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout)]
 
 mod check;
+mod cost;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,62 @@ enum Command {
         #[command(subcommand)]
         what: CheckCommand,
     },
+    /// Prices one call exactly from the price table; exit 3 when the model is unpriced (never $0),
+    /// 2 on contradictory usage. With --jsonl, prices one JSON request per stdin line.
+    Cost(CostArgs),
+    /// Lists the models the price table prices.
+    Models {
+        /// A price table instead of GOVOPS_PRICE_TABLE or the embedded one.
+        #[arg(long, value_name = "FILE")]
+        price_table: Option<std::path::PathBuf>,
+        /// The list's format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct CostArgs {
+    /// The model, as the price table keys it (or provider/model).
+    #[arg(long, required_unless_present = "jsonl", conflicts_with = "jsonl")]
+    model: Option<String>,
+    /// All input tokens, cached ones included.
+    #[arg(long, value_name = "N", required_unless_present = "jsonl")]
+    input_tokens: Option<u64>,
+    /// All output tokens, reasoning included.
+    #[arg(long, value_name = "N", required_unless_present = "jsonl")]
+    output_tokens: Option<u64>,
+    /// Input tokens read from the cache.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    cache_read_tokens: u64,
+    /// Input tokens written to the 5-minute cache.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    cache_creation_tokens: u64,
+    /// Input tokens written to the 1-hour cache.
+    #[arg(
+        long = "cache-creation-1h-tokens",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    cache_creation_1h_tokens: u64,
+    /// Output tokens spent on reasoning.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    reasoning_tokens: u64,
+    /// standard, batch, flex or priority.
+    #[arg(long, value_name = "T", default_value = "standard")]
+    service_tier: govops_core::ServiceTier,
+    /// The provider, for `provider/model` keys.
+    #[arg(long, value_name = "P")]
+    provider: Option<String>,
+    /// A price table instead of GOVOPS_PRICE_TABLE or the embedded one.
+    #[arg(long, value_name = "FILE")]
+    price_table: Option<std::path::PathBuf>,
+    /// The result's format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Read one JSON request per line from stdin; write one JSON result per line.
+    #[arg(long)]
+    jsonl: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,5 +115,37 @@ fn main() -> ExitCode {
         Command::Check {
             what: CheckCommand::Env { env_file, format },
         } => check::env(env_file.as_deref(), format),
+        Command::Cost(args) => cost_command(args),
+        Command::Models {
+            price_table,
+            format,
+        } => match cost::table(price_table.as_deref()) {
+            Ok(table) => cost::models(&table, format),
+            Err(code) => code,
+        },
     }
+}
+
+fn cost_command(args: CostArgs) -> ExitCode {
+    let table = match cost::table(args.price_table.as_deref()) {
+        Ok(table) => table,
+        Err(code) => return code,
+    };
+    if args.jsonl {
+        return cost::jsonl(&table);
+    }
+    let call = cost::Call {
+        model: args.model.as_deref().unwrap_or_default(),
+        provider: args.provider.as_deref(),
+        usage: govops_core::Usage {
+            input: args.input_tokens.unwrap_or_default(),
+            output: args.output_tokens.unwrap_or_default(),
+            cache_read: args.cache_read_tokens,
+            cache_creation: args.cache_creation_tokens,
+            cache_creation_1h: args.cache_creation_1h_tokens,
+            reasoning: args.reasoning_tokens,
+        },
+        tier: args.service_tier,
+    };
+    cost::one(&table, &call, args.format)
 }

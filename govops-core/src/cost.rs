@@ -105,6 +105,8 @@ impl fmt::Display for Unpriced {
 }
 
 /// What pricing a call came to.
+// Boxing the priced variant would put a heap allocation on the pricing hot path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pricing<'t> {
     /// The exact cost.

@@ -361,10 +361,10 @@ impl PriceTable {
                 buffer[..provider.len()].copy_from_slice(provider.as_bytes());
                 buffer[provider.len()] = b'/';
                 buffer[provider.len() + 1..needed].copy_from_slice(model.as_bytes());
-                if let Ok(joined) = std::str::from_utf8(&buffer[..needed]) {
-                    if let Some(&i) = self.index.get(joined) {
-                        return self.models.get(i);
-                    }
+                if let Ok(joined) = std::str::from_utf8(&buffer[..needed])
+                    && let Some(&i) = self.index.get(joined)
+                {
+                    return self.models.get(i);
                 }
             }
         }
