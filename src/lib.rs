@@ -38,8 +38,10 @@
 
 pub use govops_core::config::{DEFAULT_OTLP_TIMEOUT, DEFAULT_TELEMETRY_FILE};
 pub use govops_core::{
-    Config, DataClassification, EnvSource, Environment, Gap, GapKind, Gaps, OtlpConfig,
-    OtlpProtocol, PolicyRef, contract,
+    Component, Config, Cost, DataClassification, Dimension, Entry, EnvSource, Environment, Gap,
+    GapKind, Gaps, Ledger, LedgerLimits, Line, ModelPrices, OtlpConfig, OtlpProtocol, PolicyRef,
+    PriceTable, Pricing, Rate, RateKey, ServiceTier, TableProblem, Totals, Unpriced, Usage,
+    UsageError, contract,
 };
 pub use govops_tracing::{
     Builder, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, ShutdownError, configure, file, variables,

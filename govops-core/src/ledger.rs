@@ -1,14 +1,15 @@
 //! The attribution ledger: exact running totals per request, session, user, cost center, model
 //! and provider; an hour-of-day by weekday cost heatmap (UTC); the input:output ratio distribution.
 //!
-//! Safe under many threads with no global lock: each dimension is a sharded map (`dashmap`), each
-//! heatmap cell its own lock, each ratio bucket an atomic.
+//! Safe under many threads with no global lock: requests, sessions and users are sharded maps
+//! (`dashmap`); the totals every call shares (cost center, model, provider, heatmap, ratios) are
+//! split into per-thread stripes and summed when read.
 //!
 //! # Memory bound
 //!
 //! Requests, sessions and users grow without limit in a long-running service, so they age out:
 //! an entry not updated for [`LedgerLimits::idle`] (1 hour unless set) is evicted by
-//! [`Ledger::sweep`], which [`Ledger::record`] runs itself every 1024 records; and when a dimension
+//! [`Ledger::sweep`], which [`Ledger::record`] runs itself every 1024 records of a thread; and when a dimension
 //! still holds more than [`LedgerLimits::max_entries`] (100 000 unless set), its least recently
 //! updated entries are evicted until it holds 90% of that. Cost centers, models and providers are
 //! few and are never evicted.
@@ -116,13 +117,71 @@ pub const RATIO_BUCKETS: [&str; 7] = ["<=1", "<=2", "<=5", "<=10", "<=20", ">20"
 
 const SWEEP_EVERY: u64 = 1024;
 
+/// How many stripes the shared, low-cardinality totals are split into.
+const STRIPES: usize = 16;
+
+/// Totals every thread touches on every call (cost centers, models and providers are few, so
+/// concurrent calls share their keys): one copy per stripe, each thread writing its own, summed
+/// on read. Two threads recording at once then rarely touch the same lock or cache line.
+#[derive(Debug)]
+struct Stripe {
+    maps: [DashMap<String, Totals>; 3],
+    heatmap: Box<[Mutex<Decimal>]>,
+    ratios: [AtomicU64; 7],
+}
+
+impl Stripe {
+    fn new() -> Self {
+        Self {
+            maps: Default::default(),
+            heatmap: (0..7 * 24).map(|_| Mutex::new(Decimal::ZERO)).collect(),
+            ratios: Default::default(),
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's stripe, assigned round-robin on first use, and its record count.
+    static THREAD: std::cell::Cell<(usize, u64)> = const { std::cell::Cell::new((usize::MAX, 0)) };
+}
+
+static NEXT_STRIPE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// This thread's stripe index and whether it is time for it to sweep.
+fn this_thread() -> (usize, bool) {
+    THREAD.with(|cell| {
+        let (mut stripe, count) = cell.get();
+        if stripe == usize::MAX {
+            stripe = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        }
+        cell.set((stripe, count.wrapping_add(1)));
+        (stripe, count % SWEEP_EVERY == SWEEP_EVERY - 1)
+    })
+}
+
+fn merge(into: &mut Totals, other: &Totals) {
+    into.cost_usd = into.cost_usd.saturating_add(other.cost_usd);
+    into.calls += other.calls;
+    into.unpriced_calls += other.unpriced_calls;
+    into.input_tokens = into.input_tokens.saturating_add(other.input_tokens);
+    into.output_tokens = into.output_tokens.saturating_add(other.output_tokens);
+    into.last_update_unix = into.last_update_unix.max(other.last_update_unix);
+}
+
+fn add_to(map: &DashMap<String, Totals>, key: &str, entry: &Entry<'_>) {
+    // Look up by &str first: a key already present costs no allocation.
+    match map.get_mut(key) {
+        Some(mut totals) => totals.add(entry),
+        None => map.entry(key.to_owned()).or_default().add(entry),
+    }
+}
+
 /// The attribution ledger.
 #[derive(Debug)]
 pub struct Ledger {
-    maps: [DashMap<String, Totals>; 6],
-    heatmap: Box<[Mutex<Decimal>]>,
-    ratios: [AtomicU64; 7],
-    records: AtomicU64,
+    /// Requests, sessions and users: many keys, each mostly written by one call at a time.
+    own: [DashMap<String, Totals>; 3],
+    stripes: Box<[Stripe]>,
     limits: LedgerLimits,
 }
 
@@ -137,71 +196,96 @@ impl Ledger {
     #[must_use]
     pub fn new(limits: LedgerLimits) -> Self {
         Self {
-            maps: Default::default(),
-            heatmap: (0..7 * 24).map(|_| Mutex::new(Decimal::ZERO)).collect(),
-            ratios: Default::default(),
-            records: AtomicU64::new(0),
+            own: Default::default(),
+            stripes: (0..STRIPES).map(|_| Stripe::new()).collect(),
             limits,
         }
     }
 
     /// Adds one call to every total it belongs to.
     pub fn record(&self, entry: &Entry<'_>) {
-        let keys = [
-            (Dimension::Request, entry.request),
-            (Dimension::Session, entry.session),
-            (Dimension::User, entry.user),
-            (Dimension::CostCenter, Some(entry.cost_center)),
-            (Dimension::Model, Some(entry.model)),
-            (Dimension::Provider, entry.provider),
-        ];
-        for (dimension, key) in keys {
-            let Some(key) = key else { continue };
-            let map = &self.maps[dimension as usize];
-            // Look up by &str first: a key already present costs no allocation.
-            match map.get_mut(key) {
-                Some(mut totals) => totals.add(entry),
-                None => map.entry(key.to_owned()).or_default().add(entry),
+        let (stripe_index, sweep) = this_thread();
+        let stripe = &self.stripes[stripe_index];
+        for (map, key) in self
+            .own
+            .iter()
+            .zip([entry.request, entry.session, entry.user])
+        {
+            if let Some(key) = key {
+                add_to(map, key, entry);
+            }
+        }
+        for (map, key) in
+            stripe
+                .maps
+                .iter()
+                .zip([Some(entry.cost_center), Some(entry.model), entry.provider])
+        {
+            if let Some(key) = key {
+                add_to(map, key, entry);
             }
         }
         if let Some(cost) = entry.cost_usd {
-            let cell = &self.heatmap[heatmap_index(entry.at_unix_secs)];
+            let cell = &stripe.heatmap[heatmap_index(entry.at_unix_secs)];
             let mut sum = cell
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             *sum = sum.saturating_add(cost);
         }
-        self.ratios[ratio_bucket(&entry.usage)].fetch_add(1, Ordering::Relaxed);
-        if self.records.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+        stripe.ratios[ratio_bucket(&entry.usage)].fetch_add(1, Ordering::Relaxed);
+        if sweep {
             self.sweep(entry.at_unix_secs);
+        }
+    }
+
+    /// The maps holding `dimension`: one, or one per stripe.
+    fn maps(&self, dimension: Dimension) -> Vec<&DashMap<String, Totals>> {
+        match dimension {
+            Dimension::Request => vec![&self.own[0]],
+            Dimension::Session => vec![&self.own[1]],
+            Dimension::User => vec![&self.own[2]],
+            Dimension::CostCenter => self.stripes.iter().map(|s| &s.maps[0]).collect(),
+            Dimension::Model => self.stripes.iter().map(|s| &s.maps[1]).collect(),
+            Dimension::Provider => self.stripes.iter().map(|s| &s.maps[2]).collect(),
         }
     }
 
     /// The totals of `key` in `dimension`.
     #[must_use]
     pub fn totals(&self, dimension: Dimension, key: &str) -> Option<Totals> {
-        self.maps[dimension as usize].get(key).map(|t| *t)
+        self.maps(dimension)
+            .into_iter()
+            .filter_map(|m| m.get(key).map(|t| *t))
+            .reduce(|mut a, b| {
+                merge(&mut a, &b);
+                a
+            })
     }
 
     /// Every key of `dimension` with its totals, in key order.
     #[must_use]
     pub fn all(&self, dimension: Dimension) -> Vec<(String, Totals)> {
-        let mut all: Vec<_> = self.maps[dimension as usize]
-            .iter()
-            .map(|e| (e.key().clone(), *e.value()))
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
+        let mut merged: std::collections::BTreeMap<String, Totals> =
+            std::collections::BTreeMap::new();
+        for map in self.maps(dimension) {
+            for e in map.iter() {
+                merge(merged.entry(e.key().clone()).or_default(), e.value());
+            }
+        }
+        merged.into_iter().collect()
     }
 
     /// Cost per UTC weekday (Monday first) and hour of day.
     #[must_use]
     pub fn heatmap(&self) -> [[Decimal; 24]; 7] {
         let mut out = [[Decimal::ZERO; 24]; 7];
-        for (i, cell) in self.heatmap.iter().enumerate() {
-            out[i / 24][i % 24] = *cell
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for stripe in &self.stripes {
+            for (i, cell) in stripe.heatmap.iter().enumerate() {
+                let sum = *cell
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                out[i / 24][i % 24] = out[i / 24][i % 24].saturating_add(sum);
+            }
         }
         out
     }
@@ -209,7 +293,12 @@ impl Ledger {
     /// How many calls fell in each of [`RATIO_BUCKETS`].
     #[must_use]
     pub fn ratio_distribution(&self) -> [u64; 7] {
-        std::array::from_fn(|i| self.ratios[i].load(Ordering::Relaxed))
+        std::array::from_fn(|i| {
+            self.stripes
+                .iter()
+                .map(|s| s.ratios[i].load(Ordering::Relaxed))
+                .sum()
+        })
     }
 
     /// Evicts what the memory bound says (see the module documentation); returns how many entries
@@ -217,8 +306,7 @@ impl Ledger {
     pub fn sweep(&self, now_unix: u64) -> usize {
         let cutoff = now_unix.saturating_sub(self.limits.idle.as_secs());
         let mut evicted = 0;
-        for dimension in [Dimension::Request, Dimension::Session, Dimension::User] {
-            let map = &self.maps[dimension as usize];
+        for map in &self.own {
             let before = map.len();
             map.retain(|_, t| t.last_update_unix >= cutoff);
             if map.len() > self.limits.max_entries {
