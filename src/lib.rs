@@ -33,6 +33,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Cost
+//!
+//! ```
+//! use govops::{Decimal, PriceTable, Pricing, ServiceTier, Usage};
+//!
+//! let table = PriceTable::embedded(); // or the file GOVOPS_PRICE_TABLE names
+//! let usage = Usage { input: 10_000, cache_read: 2_000, cache_creation: 1_000, cache_creation_1h: 500, output: 2_000, reasoning: 0 };
+//! match table.price("claude-3-7-sonnet-20250219", None, &usage, ServiceTier::Standard)? {
+//!     Pricing::Priced(cost) => assert_eq!(cost.total_usd, Decimal::new(5685, 5)), // $0.05685, exact
+//!     Pricing::Unpriced(why) => unreachable!("{why}"), // never $0: the call carries `unpriced_model`
+//! }
+//! # Ok::<(), govops::UsageError>(())
+//! ```
+//!
 //! Without a required variable, [`init`] prints one report naming each gap and exits with 78;
 //! [`try_init`] returns the same gaps as data in [`InitError::Config`].
 
@@ -46,6 +60,7 @@ pub use govops_core::{
 pub use govops_tracing::{
     Builder, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, ShutdownError, configure, file, variables,
 };
+pub use rust_decimal::Decimal;
 
 /// Validates the start-up metadata from the process environment and starts the pipeline.
 ///
