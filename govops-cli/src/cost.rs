@@ -75,8 +75,9 @@ fn priced_json(cost: &Cost<'_>) -> Value {
     })
 }
 
-fn unpriced_json(reason: &str) -> Value {
-    json!({"cost_usd": null, "violations": ["unpriced_model"], "reason": reason})
+/// The exact shape for an unpriced call; the reason goes to stderr in the one-call form.
+fn unpriced_json() -> Value {
+    json!({"cost_usd": null, "violations": ["unpriced_model"]})
 }
 
 /// One call's parameters from the command line.
@@ -91,7 +92,7 @@ pub(crate) fn one(table: &PriceTable, call: &Call<'_>, format: Format) -> ExitCo
     let pricing = match table.price(call.model, call.provider, &call.usage, call.tier) {
         Ok(pricing) => pricing,
         Err(error) => {
-            eprintln!("govops: the usage is contradictory: {error}");
+            eprintln!("govops: cannot price this usage: {error}");
             return ExitCode::from(BAD_INPUT);
         }
     };
@@ -106,7 +107,7 @@ pub(crate) fn one(table: &PriceTable, call: &Call<'_>, format: Format) -> ExitCo
         Pricing::Unpriced(why) => {
             let nearest = table.nearest(call.model, 5);
             if format == Format::Json {
-                let mut value = unpriced_json(&why.to_string());
+                let mut value = unpriced_json();
                 value["nearest"] = json!(nearest);
                 println!("{value}");
             }
@@ -202,7 +203,7 @@ fn jsonl_line(table: &PriceTable, line: &str) -> Value {
     };
     match table.price(&call.model, call.provider.as_deref(), &usage, tier) {
         Ok(Pricing::Priced(cost)) => priced_json(&cost),
-        Ok(Pricing::Unpriced(why)) => unpriced_json(&why.to_string()),
+        Ok(Pricing::Unpriced(_)) => unpriced_json(),
         Err(e) => json!({"error": e.to_string()}),
     }
 }
@@ -266,7 +267,13 @@ fn write_models(out: &mut impl Write, table: &PriceTable, format: Format) -> io:
                 "model", "provider", "input $/Mtok", "output $/Mtok", "max input"
             )?;
             let per_million = |d: Option<Decimal>| {
-                d.map_or_else(|| "-".to_owned(), |d| decimal(d * Decimal::from(1_000_000)))
+                d.map_or_else(
+                    || "-".to_owned(),
+                    |d| {
+                        d.checked_mul(Decimal::from(1_000_000))
+                            .map_or_else(|| "too large".to_owned(), decimal)
+                    },
+                )
             };
             for m in priced {
                 writeln!(

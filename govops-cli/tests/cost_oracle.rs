@@ -79,20 +79,19 @@ fn cases() -> Vec<Value> {
     cases
 }
 
-#[test]
-fn govops_cost_jsonl_agrees_with_an_independent_computation_to_the_last_digit() {
+/// Runs `govops cost --jsonl` and the oracle over `cases` with `table`, compares every line, and
+/// returns how many were priced and unpriced.
+fn compare(table: &str, cases: &[Value]) -> (usize, usize) {
     let dir = tempfile::tempdir().unwrap();
-    let cases = cases();
-    assert!(cases.len() > 1000, "{}", cases.len());
     let requests: String = cases.iter().map(|c| format!("{c}\n")).collect();
     let requests_path = dir.path().join("requests.jsonl");
     std::fs::write(&requests_path, &requests).unwrap();
     let table_path = dir.path().join("table.json");
-    std::fs::write(&table_path, EMBEDDED_JSON).unwrap();
+    std::fs::write(&table_path, table).unwrap();
 
     let mut govops = Command::new(env!("CARGO_BIN_EXE_govops"))
-        .args(["cost", "--jsonl"])
-        .env_remove("GOVOPS_PRICE_TABLE")
+        .args(["cost", "--jsonl", "--price-table"])
+        .arg(&table_path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -136,8 +135,11 @@ fn govops_cost_jsonl_agrees_with_an_independent_computation_to_the_last_digit() 
         match expected.as_str() {
             "error" => assert!(ours.get("error").is_some(), "{case} -> {ours}"),
             "unpriced" => {
-                assert_eq!(ours["cost_usd"], Value::Null, "{case} -> {ours}");
-                assert_eq!(ours["violations"], json!(["unpriced_model"]), "{case}");
+                assert_eq!(
+                    ours,
+                    &json!({"cost_usd": null, "violations": ["unpriced_model"]}),
+                    "{case}"
+                );
                 unpriced += 1;
             }
             exact => {
@@ -154,6 +156,84 @@ fn govops_cost_jsonl_agrees_with_an_independent_computation_to_the_last_digit() 
             }
         }
     }
+    (priced, unpriced)
+}
+
+#[test]
+fn govops_cost_jsonl_agrees_with_an_independent_computation_to_the_last_digit() {
+    let cases = cases();
+    assert!(cases.len() > 1000, "{}", cases.len());
+    let (priced, unpriced) = compare(EMBEDDED_JSON, &cases);
     assert!(priced > 800, "{priced}");
     assert!(unpriced >= 218, "every near miss is unpriced: {unpriced}");
+}
+
+/// Rates the embedded table happens not to combine: a reasoning rate without an output rate, a
+/// service rate without a plain one, tiers on some components only (the 1-hour write included),
+/// the older cache-hit name, a zero price, a provider-prefixed key.
+const EDGES: &str = r#"{
+  "reason-only": {"input_cost_per_token": 1e-06, "output_cost_per_reasoning_token": 3e-06},
+  "service-only": {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06, "cache_read_input_token_cost_priority": 5e-08},
+  "tiered": {
+    "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06,
+    "cache_creation_input_token_cost": 1.25e-06, "cache_creation_input_token_cost_above_1hr": 2e-06,
+    "cache_creation_input_token_cost_above_1hr_above_200k_tokens": 4e-06,
+    "input_cost_per_token_above_128k_tokens": 1.5e-06, "input_cost_per_token_above_200k_tokens": 2e-06,
+    "input_cost_per_token_above_200k_tokens_priority": 3e-06, "output_cost_per_token_above_200k_tokens": 4e-06,
+    "output_cost_per_token_above_200k_tokens_batches": 1e-06, "output_cost_per_token_priority": 2.5e-06,
+    "output_cost_per_reasoning_token_above_128k_tokens": 5e-06, "cache_read_input_token_cost": 1e-07
+  },
+  "hit": {"input_cost_per_token": 1e-06, "input_cost_per_token_cache_hit": 2e-07, "output_cost_per_token": 2e-06},
+  "embed": {"input_cost_per_token": 1e-07, "mode": "embedding"},
+  "no-input": {"output_cost_per_token": 1e-06},
+  "acme/prefixed": {"input_cost_per_token": 7e-07, "output_cost_per_token": 9e-07},
+  "zero": {"input_cost_per_token": 0, "output_cost_per_token": 0}
+}"#;
+
+#[test]
+fn the_oracle_and_govops_agree_on_rate_combinations_the_embedded_table_lacks() {
+    let mut rng = Lcg(0xed9e);
+    let inputs = [0, 1, 128_000, 128_001, 200_000, 200_001, 500_000];
+    let tiers = ["standard", "batch", "flex", "priority"];
+    let names = [
+        ("reason-only", None),
+        ("service-only", None),
+        ("tiered", None),
+        ("hit", None),
+        ("embed", None),
+        ("no-input", None),
+        ("prefixed", Some("acme")),
+        ("zero", None),
+    ];
+    let mut cases = Vec::new();
+    for (model, provider) in names {
+        for round in 0..40 {
+            let input = if round % 2 == 0 {
+                *rng.pick(&inputs)
+            } else {
+                rng.below(600_000)
+            };
+            let cache_read = rng.below(input / 3 + 1);
+            let cache_creation = rng.below((input - cache_read) / 2 + 1);
+            let cache_creation_1h = rng.below(input - cache_read - cache_creation + 1);
+            let output = if round % 5 == 0 { 0 } else { rng.below(30_000) };
+            let reasoning = if round % 3 == 0 {
+                output
+            } else {
+                rng.below(output + 1)
+            };
+            cases.push(json!({
+                "model": model, "provider": provider, "input_tokens": input, "output_tokens": output,
+                "cache_read_tokens": cache_read, "cache_creation_tokens": cache_creation,
+                "cache_creation_1h_tokens": cache_creation_1h, "reasoning_tokens": reasoning,
+                "service_tier": rng.pick(&tiers),
+            }));
+        }
+    }
+    let (priced, unpriced) = compare(EDGES, &cases);
+    assert!(priced > 200, "{priced}");
+    assert!(
+        unpriced > 40,
+        "reason-only with output, embed with output, no-input: {unpriced}"
+    );
 }

@@ -169,6 +169,29 @@ fn rate(
     }
 }
 
+/// `rate × tokens`, refusing a result `Decimal` would have to round.
+fn exact_mul(rate: Decimal, tokens: u64) -> Result<Decimal, UsageError> {
+    let product = rate
+        .checked_mul(Decimal::from(tokens))
+        .ok_or(UsageError::TooLarge)?;
+    // An integer factor keeps the rate's scale unless the product had to be rounded to fit.
+    if product.scale() == rate.scale() || tokens == 0 {
+        Ok(product)
+    } else {
+        Err(UsageError::TooLarge)
+    }
+}
+
+/// `a + b`, refusing a sum `Decimal` would have to round.
+pub(crate) fn exact_add(a: Decimal, b: Decimal) -> Result<Decimal, UsageError> {
+    let sum = a.checked_add(b).ok_or(UsageError::TooLarge)?;
+    if sum.scale() >= a.scale().max(b.scale()) {
+        Ok(sum)
+    } else {
+        Err(UsageError::TooLarge)
+    }
+}
+
 fn price_with<'t>(
     table_sha256: &'t str,
     prices: &'t ModelPrices,
@@ -177,6 +200,9 @@ fn price_with<'t>(
 ) -> Result<Pricing<'t>, UsageError> {
     if prices.base_rate(Rate::Input).is_none() {
         return Ok(Pricing::Unpriced(Unpriced::NoInputRate));
+    }
+    if usage.output > 0 && rate(prices, Component::Output, usage.input, tier).is_none() {
+        return Ok(Pricing::Unpriced(Unpriced::NoOutputRate));
     }
     let tokens = [
         usage.uncached_input(),
@@ -199,10 +225,8 @@ fn price_with<'t>(
         line.tokens = count;
         match rate(prices, component, usage.input, tier) {
             Some((rate_usd, key)) => {
-                let cost = rate_usd
-                    .checked_mul(Decimal::from(count))
-                    .ok_or(UsageError::TooLarge)?;
-                total = total.checked_add(cost).ok_or(UsageError::TooLarge)?;
+                let cost = exact_mul(rate_usd, count)?;
+                total = exact_add(total, cost)?;
                 *line = Line {
                     component,
                     tokens: count,

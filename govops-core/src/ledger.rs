@@ -21,13 +21,15 @@ use std::time::Duration;
 use dashmap::DashMap;
 use rust_decimal::Decimal;
 
+use crate::cost::exact_add;
 use crate::usage::Usage;
 
 /// Running totals for one key of one dimension.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
-    /// Exact sum of the priced calls' costs.
-    pub cost_usd: Decimal,
+    /// Exact sum of the priced calls' costs; `None` while no call was priced, since a cost that is
+    /// absent is never 0.
+    pub cost_usd: Option<Decimal>,
     /// Calls recorded, priced or not.
     pub calls: u64,
     /// Calls that could not be priced (their cost is absent, not zero).
@@ -38,12 +40,25 @@ pub struct Totals {
     pub output_tokens: u64,
     /// When the entry was last updated, seconds since the Unix epoch.
     pub last_update_unix: u64,
+    /// Set when a sum grew past what `Decimal` holds exactly (28 significant digits) and was
+    /// rounded: the figure is then close, not exact.
+    pub inexact: bool,
 }
 
 impl Totals {
+    fn add_cost(&mut self, cost: Decimal) {
+        self.cost_usd = Some(match self.cost_usd {
+            None => cost,
+            Some(sum) => exact_add(sum, cost).unwrap_or_else(|_| {
+                self.inexact = true;
+                sum.saturating_add(cost)
+            }),
+        });
+    }
+
     fn add(&mut self, entry: &Entry<'_>) {
         match entry.cost_usd {
-            Some(cost) => self.cost_usd = self.cost_usd.saturating_add(cost),
+            Some(cost) => self.add_cost(cost),
             None => self.unpriced_calls += 1,
         }
         self.calls += 1;
@@ -83,13 +98,20 @@ pub struct LedgerLimits {
     pub idle: Duration,
     /// The most entries one evictable dimension holds.
     pub max_entries: usize,
+    /// The most distinct cost centers, models or providers kept (per stripe); calls under further
+    /// keys are totalled under [`OTHER`], so caller-supplied names cannot grow memory without end.
+    pub max_shared_keys: usize,
 }
+
+/// The key that totals cost centers, models or providers beyond [`LedgerLimits::max_shared_keys`].
+pub const OTHER: &str = "(other)";
 
 impl Default for LedgerLimits {
     fn default() -> Self {
         Self {
             idle: Duration::from_secs(3600),
             max_entries: 100_000,
+            max_shared_keys: 10_000,
         }
     }
 }
@@ -128,6 +150,9 @@ struct Stripe {
     maps: [DashMap<String, Totals>; 3],
     heatmap: Box<[Mutex<Decimal>]>,
     ratios: [AtomicU64; 7],
+    /// Records through this stripe: every [`SWEEP_EVERY`]th sweeps. Counting per stripe keeps the
+    /// counter off a shared cache line and still counts short-lived threads, which share stripes.
+    records: AtomicU64,
 }
 
 impl Stripe {
@@ -136,31 +161,41 @@ impl Stripe {
             maps: Default::default(),
             heatmap: (0..7 * 24).map(|_| Mutex::new(Decimal::ZERO)).collect(),
             ratios: Default::default(),
+            records: AtomicU64::new(0),
         }
     }
 }
 
 thread_local! {
-    /// This thread's stripe, assigned round-robin on first use, and its record count.
-    static THREAD: std::cell::Cell<(usize, u64)> = const { std::cell::Cell::new((usize::MAX, 0)) };
+    /// This thread's stripe, assigned round-robin on first use.
+    static THREAD_STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
 }
 
 static NEXT_STRIPE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// This thread's stripe index and whether it is time for it to sweep.
-fn this_thread() -> (usize, bool) {
-    THREAD.with(|cell| {
-        let (mut stripe, count) = cell.get();
+fn this_thread_stripe() -> usize {
+    THREAD_STRIPE.with(|cell| {
+        let mut stripe = cell.get();
         if stripe == usize::MAX {
             stripe = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+            cell.set(stripe);
         }
-        cell.set((stripe, count.wrapping_add(1)));
-        (stripe, count % SWEEP_EVERY == SWEEP_EVERY - 1)
+        stripe
     })
 }
 
+/// Seconds since the Unix epoch, from the system clock.
+fn system_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn merge(into: &mut Totals, other: &Totals) {
-    into.cost_usd = into.cost_usd.saturating_add(other.cost_usd);
+    if let Some(cost) = other.cost_usd {
+        into.add_cost(cost);
+    }
+    into.inexact |= other.inexact;
     into.calls += other.calls;
     into.unpriced_calls += other.unpriced_calls;
     into.input_tokens = into.input_tokens.saturating_add(other.input_tokens);
@@ -168,12 +203,15 @@ fn merge(into: &mut Totals, other: &Totals) {
     into.last_update_unix = into.last_update_unix.max(other.last_update_unix);
 }
 
-fn add_to(map: &DashMap<String, Totals>, key: &str, entry: &Entry<'_>) {
+/// Adds `entry` under `key`; a new key beyond `cap` goes under [`OTHER`].
+fn add_to(map: &DashMap<String, Totals>, key: &str, entry: &Entry<'_>, cap: usize) {
     // Look up by &str first: a key already present costs no allocation.
-    match map.get_mut(key) {
-        Some(mut totals) => totals.add(entry),
-        None => map.entry(key.to_owned()).or_default().add(entry),
+    if let Some(mut totals) = map.get_mut(key) {
+        totals.add(entry);
+        return;
     }
+    let key = if map.len() >= cap { OTHER } else { key };
+    map.entry(key.to_owned()).or_default().add(entry);
 }
 
 /// The attribution ledger.
@@ -183,6 +221,9 @@ pub struct Ledger {
     own: [DashMap<String, Totals>; 3],
     stripes: Box<[Stripe]>,
     limits: LedgerLimits,
+    clock: fn() -> u64,
+    sweeping: std::sync::atomic::AtomicBool,
+    inexact_cells: AtomicU64,
 }
 
 impl Default for Ledger {
@@ -192,37 +233,42 @@ impl Default for Ledger {
 }
 
 impl Ledger {
-    /// An empty ledger with `limits`.
+    /// An empty ledger with `limits`; automatic sweeps read the system clock.
     #[must_use]
     pub fn new(limits: LedgerLimits) -> Self {
+        Self::with_clock(limits, system_now)
+    }
+
+    /// An empty ledger whose automatic sweeps take "now" from `clock` (seconds since the Unix
+    /// epoch) instead of the system clock: for tests and replays.
+    #[must_use]
+    pub fn with_clock(limits: LedgerLimits, clock: fn() -> u64) -> Self {
         Self {
             own: Default::default(),
             stripes: (0..STRIPES).map(|_| Stripe::new()).collect(),
             limits,
+            clock,
+            sweeping: std::sync::atomic::AtomicBool::new(false),
+            inexact_cells: AtomicU64::new(0),
         }
     }
 
     /// Adds one call to every total it belongs to.
     pub fn record(&self, entry: &Entry<'_>) {
-        let (stripe_index, sweep) = this_thread();
-        let stripe = &self.stripes[stripe_index];
+        let stripe = &self.stripes[this_thread_stripe()];
         for (map, key) in self
             .own
             .iter()
             .zip([entry.request, entry.session, entry.user])
         {
             if let Some(key) = key {
-                add_to(map, key, entry);
+                add_to(map, key, entry, usize::MAX);
             }
         }
-        for (map, key) in
-            stripe
-                .maps
-                .iter()
-                .zip([Some(entry.cost_center), Some(entry.model), entry.provider])
-        {
+        let shared = [Some(entry.cost_center), Some(entry.model), entry.provider];
+        for (map, key) in stripe.maps.iter().zip(shared) {
             if let Some(key) = key {
-                add_to(map, key, entry);
+                add_to(map, key, entry, self.limits.max_shared_keys);
             }
         }
         if let Some(cost) = entry.cost_usd {
@@ -230,11 +276,18 @@ impl Ledger {
             let mut sum = cell
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            *sum = sum.saturating_add(cost);
+            *sum = exact_add(*sum, cost).unwrap_or_else(|_| {
+                self.inexact_cells.fetch_add(1, Ordering::Relaxed);
+                sum.saturating_add(cost)
+            });
         }
         stripe.ratios[ratio_bucket(&entry.usage)].fetch_add(1, Ordering::Relaxed);
-        if sweep {
-            self.sweep(entry.at_unix_secs);
+        if stripe.records.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            // One sweep at a time; a thread that finds one running goes on.
+            if !self.sweeping.swap(true, Ordering::Acquire) {
+                self.sweep((self.clock)());
+                self.sweeping.store(false, Ordering::Release);
+            }
         }
     }
 
@@ -275,7 +328,7 @@ impl Ledger {
         merged.into_iter().collect()
     }
 
-    /// Cost per UTC weekday (Monday first) and hour of day.
+    /// Cost of the priced calls per UTC weekday (Monday first) and hour of day.
     #[must_use]
     pub fn heatmap(&self) -> [[Decimal; 24]; 7] {
         let mut out = [[Decimal::ZERO; 24]; 7];
@@ -284,10 +337,20 @@ impl Ledger {
                 let sum = *cell
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                out[i / 24][i % 24] = out[i / 24][i % 24].saturating_add(sum);
+                let total = &mut out[i / 24][i % 24];
+                *total = exact_add(*total, sum).unwrap_or_else(|_| {
+                    self.inexact_cells.fetch_add(1, Ordering::Relaxed);
+                    total.saturating_add(sum)
+                });
             }
         }
         out
+    }
+
+    /// Whether every heatmap sum so far was kept exact (see [`Totals::inexact`] for the others).
+    #[must_use]
+    pub fn heatmap_is_exact(&self) -> bool {
+        self.inexact_cells.load(Ordering::Relaxed) == 0
     }
 
     /// How many calls fell in each of [`RATIO_BUCKETS`].
@@ -316,8 +379,10 @@ impl Ledger {
                     .map(|e| (e.value().last_update_unix, e.key().clone()))
                     .collect();
                 ages.sort_unstable();
-                for (_, key) in ages.into_iter().take(map.len().saturating_sub(keep)) {
-                    map.remove(&key);
+                let excess = ages.len().saturating_sub(keep);
+                for (seen, key) in ages.into_iter().take(excess) {
+                    // An entry updated since the snapshot is live again: keep it.
+                    map.remove_if(&key, |_, t| t.last_update_unix <= seen);
                 }
             }
             evicted += before.saturating_sub(map.len());
@@ -371,7 +436,7 @@ mod tests {
 
     #[test]
     fn totals_are_exact_under_many_threads() {
-        let ledger = Ledger::default();
+        let ledger = Ledger::with_clock(LedgerLimits::default(), || 1_700_000_000);
         std::thread::scope(|scope| {
             for t in 0..4 {
                 let ledger = &ledger;
@@ -385,11 +450,12 @@ mod tests {
         });
         let cc = ledger.totals(Dimension::CostCenter, "CC-1").unwrap();
         assert_eq!(cc.calls, 40_000);
-        assert_eq!(cc.cost_usd, Decimal::from_str("0.124").unwrap());
+        assert_eq!(cc.cost_usd, Some(Decimal::from_str("0.124").unwrap()));
+        assert!(!cc.inexact);
         assert_eq!(cc.input_tokens, 24_000_000);
         assert_eq!(
             ledger.totals(Dimension::Session, "s-2").unwrap().cost_usd,
-            Decimal::from_str("0.031").unwrap()
+            Some(Decimal::from_str("0.031").unwrap())
         );
         assert_eq!(
             ledger.totals(Dimension::Provider, "openai").unwrap().calls,
@@ -408,7 +474,7 @@ mod tests {
         let t = ledger.totals(Dimension::Session, "s").unwrap();
         assert_eq!(
             (t.calls, t.unpriced_calls, t.cost_usd),
-            (2, 1, Decimal::from_str("0.5").unwrap())
+            (2, 1, Some(Decimal::from_str("0.5").unwrap()))
         );
     }
 
@@ -452,10 +518,14 @@ mod tests {
 
     #[test]
     fn idle_entries_age_out_and_the_cap_holds() {
-        let ledger = Ledger::new(LedgerLimits {
-            idle: Duration::from_secs(3600),
-            max_entries: 100,
-        });
+        let ledger = Ledger::with_clock(
+            LedgerLimits {
+                idle: Duration::from_secs(3600),
+                max_entries: 100,
+                max_shared_keys: 10_000,
+            },
+            || 1200,
+        );
         for i in 0..200_u64 {
             let session = format!("s-{i}");
             let mut e = entry(&session, "0.01", 1000 + i);
@@ -476,5 +546,87 @@ mod tests {
             ledger.totals(Dimension::CostCenter, "CC-1").unwrap().calls,
             200
         );
+    }
+
+    #[test]
+    fn a_key_with_only_unpriced_calls_has_no_cost_not_zero() {
+        let ledger = Ledger::default();
+        let mut unpriced = entry("s", "0", 0);
+        unpriced.cost_usd = None;
+        ledger.record(&unpriced);
+        let t = ledger.totals(Dimension::Model, "gpt-4o").unwrap();
+        assert_eq!((t.calls, t.unpriced_calls, t.cost_usd), (1, 1, None));
+    }
+
+    #[test]
+    fn sums_that_would_round_are_marked_inexact() {
+        let ledger = Ledger::default();
+        ledger.record(&entry("s", "800000000000000000000", 0));
+        ledger.record(&entry("s", "0.00000016666666666666667", 0));
+        let t = ledger.totals(Dimension::Session, "s").unwrap();
+        assert!(t.inexact, "{t:?}");
+        let exact = ledger.totals(Dimension::Session, "s");
+        assert!(exact.is_some());
+    }
+
+    #[test]
+    fn caller_supplied_model_names_cannot_grow_memory_without_end() {
+        let limits = LedgerLimits {
+            max_shared_keys: 10,
+            ..LedgerLimits::default()
+        };
+        let ledger = Ledger::with_clock(limits, || 0);
+        for i in 0..100 {
+            let model = format!("model-{i}");
+            let mut e = entry("s", "0.01", 0);
+            e.model = &model;
+            ledger.record(&e);
+        }
+        let models = ledger.all(Dimension::Model);
+        assert_eq!(models.len(), 11, "ten names and (other)");
+        let other = ledger.totals(Dimension::Model, OTHER).unwrap();
+        assert_eq!(other.calls, 90);
+        assert_eq!(other.cost_usd, Some(Decimal::from_str("0.90").unwrap()));
+    }
+
+    #[test]
+    fn sweeps_running_beside_recording_keep_live_totals() {
+        let limits = LedgerLimits {
+            max_entries: 50,
+            ..LedgerLimits::default()
+        };
+        let ledger = Ledger::with_clock(limits, || 10_000);
+        std::thread::scope(|scope| {
+            let ledger = &ledger;
+            scope.spawn(move || {
+                for i in 0..5000_u64 {
+                    let session = format!("old-{i}");
+                    let mut e = entry(&session, "0.01", 9_000 + i % 100);
+                    e.request = None;
+                    e.user = None;
+                    ledger.record(&e);
+                }
+            });
+            scope.spawn(move || {
+                for _ in 0..5000 {
+                    let mut e = entry("live", "0.01", 10_000);
+                    e.request = None;
+                    e.user = None;
+                    ledger.record(&e);
+                }
+            });
+            scope.spawn(move || {
+                for _ in 0..200 {
+                    ledger.sweep(10_000);
+                }
+            });
+        });
+        let live = ledger.totals(Dimension::Session, "live").unwrap();
+        assert_eq!(
+            live.calls, 5000,
+            "the live session's totals survive every sweep"
+        );
+        assert_eq!(live.cost_usd, Some(Decimal::from_str("50").unwrap()));
+        assert!(ledger.all(Dimension::Session).len() <= 5001);
     }
 }

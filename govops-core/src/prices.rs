@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
@@ -186,9 +187,10 @@ impl ModelPrices {
                     .is_some_and(|limit| input > limit)
         });
         let (plain, variants, above_k) = match passed {
-            Some(t) => (t.rate?, &t.service, Some(t.above_k)),
-            None => (set.base?, &set.service, None),
+            Some(t) => (t.rate, &t.service, Some(t.above_k)),
+            None => (set.base, &set.service, None),
         };
+        // The service tier's own rate where the table has it, even with no plain rate beside it.
         match service.and_then(|i| variants[i]) {
             Some(r) => Some((
                 r,
@@ -198,14 +200,16 @@ impl ModelPrices {
                     service: Some(tier),
                 },
             )),
-            None => Some((
-                plain,
-                RateKey {
-                    rate,
-                    above_k,
-                    service: None,
-                },
-            )),
+            None => plain.map(|p| {
+                (
+                    p,
+                    RateKey {
+                        rate,
+                        above_k,
+                        service: None,
+                    },
+                )
+            }),
         }
     }
 }
@@ -357,15 +361,19 @@ impl PriceTable {
             // Built on the stack: looking a model up allocates nothing.
             let mut buffer = [0_u8; 256];
             let needed = provider.len() + 1 + model.len();
-            if needed <= buffer.len() {
+            let found = if needed <= buffer.len() {
                 buffer[..provider.len()].copy_from_slice(provider.as_bytes());
                 buffer[provider.len()] = b'/';
                 buffer[provider.len() + 1..needed].copy_from_slice(model.as_bytes());
-                if let Ok(joined) = std::str::from_utf8(&buffer[..needed])
-                    && let Some(&i) = self.index.get(joined)
-                {
-                    return self.models.get(i);
-                }
+                std::str::from_utf8(&buffer[..needed])
+                    .ok()
+                    .and_then(|joined| self.index.get(joined))
+            } else {
+                // Keys this long are rare enough to allocate for.
+                self.index.get(&format!("{provider}/{model}"))
+            };
+            if let Some(&i) = found {
+                return self.models.get(i);
             }
         }
         let (_, bare) = model.split_once('/')?;
@@ -501,7 +509,11 @@ fn parse_model(key: &str, raw: &RawValue, problems: &mut Vec<TableProblem>) -> O
                 }
             }
             "max_input_tokens" | "max_output_tokens" => {
-                let Ok(n) = text.parse::<u64>() else {
+                let whole = decimal(text)
+                    .ok()
+                    .filter(|d| d.fract().is_zero())
+                    .and_then(|d| d.to_u64());
+                let Some(n) = whole.filter(|_| kind(value) == "a number") else {
                     problems.push(problem(
                         Some(&field),
                         format!(

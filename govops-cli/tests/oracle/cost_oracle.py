@@ -43,16 +43,12 @@ def rate(entry, key, input_tokens, tier):
             n = int(match.group(1))
             if chosen is None or n > chosen[0]:
                 chosen = (n, field)
-    if chosen is not None:
-        base = chosen[1]
-    elif number(entry.get(key)) is not None:
-        base = key
-    else:
-        return None
+    base = chosen[1] if chosen is not None else key
     suffix = SERVICE_SUFFIX[tier]
+    # The service tier's own rate where the table has it, else the rate the tier step chose.
     if suffix and number(entry.get(base + suffix)) is not None:
         return entry[base + suffix]
-    return entry[base]
+    return number(entry.get(base))
 
 
 def first(*rates):

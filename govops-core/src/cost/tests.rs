@@ -234,18 +234,12 @@ fn a_million_small_costs_sum_to_their_product_exactly() {
     };
     let one = total(&t, "m", usage, ServiceTier::Standard);
     let mut sum = Decimal::ZERO;
-    let mut float = 0.0_f64;
     for _ in 0..1_000_000 {
         sum += one;
-        float += 0.0000181;
     }
     assert_eq!(one, d("0.0000181")); // 2 × 1e-6 + 1 × 1e-7 + 5 × 2e-6 + 2 × 3e-6
     assert_eq!(sum, one * Decimal::from(1_000_000));
     assert_eq!(sum, d("18.1"));
-    assert_ne!(
-        float, 18.1,
-        "the same sum in f64 drifts, which is why money is Decimal"
-    );
 }
 
 #[test]
@@ -298,4 +292,42 @@ fn a_real_model_from_the_embedded_table_by_hand() {
         ),
         d("0.05685")
     );
+}
+
+#[test]
+fn output_without_an_output_rate_is_unpriced_even_when_it_is_all_reasoning() {
+    let t = PriceTable::parse(
+        r#"{"r": {"input_cost_per_token": 1e-06, "output_cost_per_reasoning_token": 3e-06}}"#,
+    )
+    .unwrap();
+    let usage = Usage {
+        input: 10,
+        output: 10,
+        reasoning: 10,
+        ..Usage::default()
+    };
+    assert_eq!(
+        t.price("r", None, &usage, ServiceTier::Standard).unwrap(),
+        Pricing::Unpriced(Unpriced::NoOutputRate)
+    );
+    assert_eq!(
+        total(&t, "r", Usage::new(10, 0), ServiceTier::Standard),
+        d("0.00001")
+    );
+}
+
+#[test]
+fn a_service_rate_applies_even_without_a_plain_rate_beside_it() {
+    let t = PriceTable::parse(
+        r#"{"s": {"input_cost_per_token": 1e-06, "output_cost_per_token": 1e-06, "cache_read_input_token_cost_priority": 5e-08}}"#,
+    )
+    .unwrap();
+    let reads = Usage {
+        input: 100,
+        cache_read: 100,
+        ..Usage::default()
+    };
+    assert_eq!(total(&t, "s", reads, ServiceTier::Priority), d("0.000005"));
+    // Standard calls have no cache-read rate: the input rate.
+    assert_eq!(total(&t, "s", reads, ServiceTier::Standard), d("0.0001"));
 }

@@ -89,6 +89,7 @@ fn malformed_tables_name_the_model_and_field_and_report_every_problem() {
         "negative": {"output_cost_per_token": -1e-06},
         "tiny": {"input_cost_per_token": 1e-40},
         "limits": {"max_input_tokens": "lots", "max_output_tokens": 1.5},
+        "scientific-limits": {"max_input_tokens": 1e6, "max_output_tokens": 8192.0},
         "not-an-object": "gpt"
     }"#,
     );
@@ -108,6 +109,12 @@ fn malformed_tables_name_the_model_and_field_and_report_every_problem() {
     has("limits", Some("max_input_tokens"), "whole number");
     has("limits", Some("max_output_tokens"), "whole number");
     has("not-an-object", None, "not an object");
+    assert!(
+        !found
+            .iter()
+            .any(|p| p.model.as_deref() == Some("scientific-limits")),
+        "1e6 is a whole number"
+    );
 }
 
 #[test]
