@@ -2,8 +2,9 @@
 //!
 //! - `price/decimal` prices a call with caches and reasoning on a 218-model table: look-up,
 //!   rate resolution (tiers, service tier, fallbacks) and exact arithmetic.
-//! - `price/f64_baseline` (baseline) does a hash look-up of the model's six rates and the same six
-//!   multiplications and sums in `f64`: what a float-based cost library does.
+//! - `price/f64_baseline` (baseline) does a hash look-up (the same hasher as the table's) of the
+//!   model's six rates and the same six multiplications and sums in `f64`: what a float-based cost
+//!   library does.
 //! - `ledger/record_1_thread` and `ledger/record_2_threads` record one call under known keys (the
 //!   second: wall time per record while two threads record two users' calls at once, sharing cost
 //!   center, model and provider; half the first's time would be perfect scaling).
@@ -37,7 +38,7 @@ fn price(c: &mut Criterion) {
     let table = PriceTable::embedded();
     let usage = usage();
     // The f64 baseline's table: the same models, six rates each, as floats.
-    let floats: HashMap<String, [f64; 6]> = table
+    let floats: HashMap<String, [f64; 6], foldhash::fast::RandomState> = table
         .models()
         .map(|m| {
             let r = |rate| {

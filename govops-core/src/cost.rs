@@ -5,6 +5,7 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 
+use crate::money::POW10;
 use crate::prices::{ModelPrices, PriceTable, Rate, RateKey};
 use crate::usage::{ServiceTier, Usage, UsageError};
 
@@ -148,6 +149,7 @@ impl PriceTable {
 }
 
 /// The rate of each component, each falling back as section 7 says.
+#[inline]
 fn rate(
     prices: &ModelPrices,
     component: Component,
@@ -169,29 +171,13 @@ fn rate(
     }
 }
 
-/// `rate × tokens`, refusing a result `Decimal` would have to round.
-fn exact_mul(rate: Decimal, tokens: u64) -> Result<Decimal, UsageError> {
-    let product = rate
-        .checked_mul(Decimal::from(tokens))
-        .ok_or(UsageError::TooLarge)?;
-    // An integer factor keeps the rate's scale unless the product had to be rounded to fit.
-    if product.scale() == rate.scale() || tokens == 0 {
-        Ok(product)
-    } else {
-        Err(UsageError::TooLarge)
-    }
-}
+/// The largest scale a `Decimal` holds.
+const MAX_SCALE: u32 = 28;
 
-/// `a + b`, refusing a sum `Decimal` would have to round.
-pub(crate) fn exact_add(a: Decimal, b: Decimal) -> Result<Decimal, UsageError> {
-    let sum = a.checked_add(b).ok_or(UsageError::TooLarge)?;
-    if sum.scale() >= a.scale().max(b.scale()) {
-        Ok(sum)
-    } else {
-        Err(UsageError::TooLarge)
-    }
-}
-
+/// The products and their sum are computed on `Decimal`'s own integer representation (a mantissa
+/// and a power-of-ten scale) in `i128`: a rate's mantissa times a token count is exact, every
+/// product is brought to the largest scale among them, and the sum is exact. Nothing is rounded;
+/// a figure that would not fit a `Decimal` is [`UsageError::TooLarge`].
 fn price_with<'t>(
     table_sha256: &'t str,
     prices: &'t ModelPrices,
@@ -200,9 +186,6 @@ fn price_with<'t>(
 ) -> Result<Pricing<'t>, UsageError> {
     if prices.base_rate(Rate::Input).is_none() {
         return Ok(Pricing::Unpriced(Unpriced::NoInputRate));
-    }
-    if usage.output > 0 && rate(prices, Component::Output, usage.input, tier).is_none() {
-        return Ok(Pricing::Unpriced(Unpriced::NoOutputRate));
     }
     let tokens = [
         usage.uncached_input(),
@@ -219,36 +202,57 @@ fn price_with<'t>(
         rate: None,
         cost_usd: Decimal::ZERO,
     }; 6];
-    let mut total = Decimal::ZERO;
-    for ((line, component), count) in lines.iter_mut().zip(Component::ALL).zip(tokens) {
+    let mut mantissas = [0_i128; 6];
+    let mut scale = 0;
+    for (i, (component, count)) in Component::ALL.into_iter().zip(tokens).enumerate() {
+        let line = &mut lines[i];
         line.component = component;
         line.tokens = count;
-        match rate(prices, component, usage.input, tier) {
-            Some((rate_usd, key)) => {
-                let cost = exact_mul(rate_usd, count)?;
-                total = exact_add(total, cost)?;
-                *line = Line {
-                    component,
-                    tokens: count,
-                    rate_usd,
-                    rate: Some(key),
-                    cost_usd: cost,
-                };
-            }
-            None if count == 0 => {}
-            None if matches!(component, Component::Output | Component::Reasoning) => {
+        let Some((rate_usd, key)) = rate(prices, component, usage.input, tier) else {
+            // A model with no output rate is priced only when output is 0, reasoning included.
+            // Input-side components always fall back to the input rate, which exists here; so
+            // past this check only empty components lack a rate.
+            if component == Component::Output && usage.output > 0 {
                 return Ok(Pricing::Unpriced(Unpriced::NoOutputRate));
             }
-            // Input-side components always fall back to the input rate, which exists here.
-            None => return Ok(Pricing::Unpriced(Unpriced::NoInputRate)),
-        }
+            continue;
+        };
+        let product = match u64::try_from(rate_usd.mantissa()) {
+            // The usual case: a 64-bit mantissa times a 64-bit count cannot overflow 128 bits.
+            Ok(m) => i128::try_from(u128::from(m) * u128::from(count))
+                .map_err(|_| UsageError::TooLarge)?,
+            Err(_) => rate_usd
+                .mantissa()
+                .checked_mul(i128::from(count))
+                .ok_or(UsageError::TooLarge)?,
+        };
+        line.rate_usd = rate_usd;
+        line.rate = Some(key);
+        line.cost_usd = Decimal::try_from_i128_with_scale(product, rate_usd.scale())
+            .map_err(|_| UsageError::TooLarge)?;
+        mantissas[i] = product;
+        scale = scale.max(rate_usd.scale());
     }
+    let mut total = 0_i128;
+    for (line, mantissa) in lines.iter().zip(mantissas) {
+        let shift = scale.saturating_sub(line.rate_usd.scale()).min(MAX_SCALE) as usize;
+        let aligned = if shift == 0 {
+            mantissa
+        } else {
+            mantissa
+                .checked_mul(POW10[shift])
+                .ok_or(UsageError::TooLarge)?
+        };
+        total = total.checked_add(aligned).ok_or(UsageError::TooLarge)?;
+    }
+    let total_usd =
+        Decimal::try_from_i128_with_scale(total, scale).map_err(|_| UsageError::TooLarge)?;
     Ok(Pricing::Priced(Cost {
         model: prices,
         table_sha256,
         service_tier: tier,
         lines,
-        total_usd: total,
+        total_usd,
     }))
 }
 

@@ -10,6 +10,7 @@ pub mod cost;
 pub mod env;
 pub mod gap;
 pub mod ledger;
+pub mod money;
 pub mod prices;
 pub mod usage;
 

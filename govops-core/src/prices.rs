@@ -172,6 +172,7 @@ impl ModelPrices {
     /// The rate that prices `rate`'s tokens for a call with `input` tokens in `tier`: the highest
     /// long-context tier passed, then its service variant, each where the table has it.
     #[must_use]
+    #[inline]
     pub fn rate_for(
         &self,
         rate: Rate,
@@ -239,7 +240,8 @@ impl fmt::Display for TableProblem {
 #[derive(Clone)]
 pub struct PriceTable {
     models: Vec<ModelPrices>,
-    index: HashMap<String, usize>,
+    /// Keys come from the table; a look-up by any name inserts nothing, so a fast hasher is safe.
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
     sha256: String,
 }
 
@@ -276,7 +278,7 @@ impl PriceTable {
     fn empty(text: &str) -> Self {
         Self {
             models: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             sha256: sha256(text.as_bytes()),
         }
     }
