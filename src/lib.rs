@@ -58,7 +58,8 @@ pub use govops_core::{
     UsageError, contract,
 };
 pub use govops_tracing::{
-    Builder, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, ShutdownError, configure, file, variables,
+    Builder, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, ShutdownError, configure, context, file,
+    variables,
 };
 pub use rust_decimal::Decimal;
 

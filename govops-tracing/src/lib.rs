@@ -6,6 +6,7 @@
 //! whose `Drop` flushes everything.
 
 mod builder;
+pub mod context;
 mod error;
 pub mod file;
 mod handle;
