@@ -57,6 +57,9 @@ pub use govops_core::{
     PriceTable, Pricing, Rate, RateKey, ServiceTier, TableProblem, Totals, Unpriced, Usage,
     UsageError, contract,
 };
+pub use govops_macros::governed;
+#[doc(hidden)]
+pub use govops_tracing::__private;
 pub use govops_tracing::{
     Builder, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, ShutdownError, configure, context, file,
     variables,

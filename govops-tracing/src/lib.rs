@@ -16,3 +16,21 @@ mod pipeline;
 pub use builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, configure, variables};
 pub use error::{InitError, ShutdownError};
 pub use handle::GovOps;
+
+/// What `#[governed]` expands to refers to; not a public interface.
+#[doc(hidden)]
+pub mod __private {
+    use std::fmt;
+
+    pub use govops_core::contract::CONTRACT_VERSION;
+    pub use tracing;
+
+    /// A span name as the semantic conventions spell it: `{operation} {subject}`.
+    pub struct SpanName<'a, T: ?Sized>(pub &'static str, pub &'a T);
+
+    impl<T: fmt::Display + ?Sized> fmt::Display for SpanName<'_, T> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{} {}", self.0, self.1)
+        }
+    }
+}

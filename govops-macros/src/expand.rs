@@ -1,0 +1,179 @@
+//! What `#[governed]` expands to.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Expr, FnArg, Ident, ItemFn, Lit, Pat, ReturnType, Signature, Type, TypeParamBound};
+
+use crate::args::{Args, Kind};
+
+/// The path every expansion starts from: downstream crates depend on `govops` alone.
+fn private() -> TokenStream {
+    quote!(::govops::__private)
+}
+
+/// The function's argument names that can be recorded: plain identifiers, not `self`.
+fn argument_names(item: &ItemFn) -> Vec<Ident> {
+    item.sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(typed) => match &*typed.pat {
+                Pat::Ident(pat) => Some(pat.ident.clone()),
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        })
+        .collect()
+}
+
+/// Whether the function returns `impl Future<..>` without being `async`.
+fn returns_impl_future(sig: &Signature) -> bool {
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return false;
+    };
+    let Type::ImplTrait(bounds) = &**ty else {
+        return false;
+    };
+    bounds.bounds.iter().any(|bound| match bound {
+        TypeParamBound::Trait(t) => t.path.segments.last().is_some_and(|s| s.ident == "Future"),
+        _ => false,
+    })
+}
+
+/// A string literal's value, for a span name known at compile time.
+fn literal(expr: Option<&Expr>) -> Option<String> {
+    match expr? {
+        Expr::Lit(lit) => match &lit.lit {
+            Lit::Str(s) => Some(s.value()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
+    let private = private();
+    let names = argument_names(&item);
+    for skipped in &args.skip {
+        if skipped != "self" && !names.iter().any(|n| n == skipped) {
+            return Err(syn::Error::new(
+                skipped.span(),
+                format!("`skip({skipped})`: the function has no argument named `{skipped}`"),
+            ));
+        }
+    }
+
+    let operation = args.kind.operation();
+    let subject = match args.kind {
+        Kind::Model(_) => args.model.as_ref(),
+        _ => args.name.as_ref(),
+    };
+    // The tracing name is static: the full span name when the subject is a literal, else the
+    // operation; `otel.name` always carries the full one.
+    let static_name = match literal(subject) {
+        Some(s) => format!("{operation} {s}"),
+        None => operation.to_owned(),
+    };
+    let otel_name = match subject {
+        Some(subject) => quote!(otel.name = %#private::SpanName(#operation, &(#subject)),),
+        None => quote!(otel.name = #operation,),
+    };
+    let model = args
+        .model
+        .as_ref()
+        .map(|m| quote_spanned!(m.span()=> gen_ai.request.model = %(#m),));
+    let provider = args
+        .provider
+        .as_ref()
+        .map(|p| quote_spanned!(p.span()=> gen_ai.provider.name = %(#p),));
+    let named = args.name.as_ref().map(|n| match args.kind {
+        Kind::Tool => quote_spanned!(n.span()=> gen_ai.tool.name = %(#n),),
+        Kind::Agent => quote_spanned!(n.span()=> gen_ai.agent.name = %(#n),),
+        _ => quote_spanned!(n.span()=> govops.name = %(#n),),
+    });
+    let user_fields = args.fields.iter().map(|f| {
+        let (name, value) = (&f.name, &f.value);
+        quote_spanned!(value.span()=> #name = #value,)
+    });
+    let recorded = names
+        .iter()
+        .filter(|n| !args.skip_all && !args.skip.contains(n))
+        .map(|n| quote_spanned!(n.span()=> #n = #private::tracing::field::debug(&#n),));
+
+    let span = quote! {
+        let __govops_span = #private::tracing::span!(
+            target: ::core::module_path!(),
+            #private::tracing::Level::INFO,
+            #static_name,
+            #otel_name
+            gen_ai.operation.name = #operation,
+            #model
+            #provider
+            #named
+            govops.contract.version = #private::CONTRACT_VERSION,
+            #(#user_fields)*
+            #(#recorded)*
+        );
+    };
+
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = item;
+    let report_err = |result: TokenStream| {
+        if args.err {
+            quote! {
+                match #result {
+                    ::core::result::Result::Ok(value) => ::core::result::Result::Ok(value),
+                    ::core::result::Result::Err(error) => {
+                        #private::tracing::error!(target: ::core::module_path!(), error = %error);
+                        ::core::result::Result::Err(error)
+                    }
+                }
+            }
+        } else {
+            result
+        }
+    };
+
+    let body = if sig.asyncness.is_some() {
+        let inner = report_err(quote!(async move #block.await));
+        quote! {
+            #span
+            #private::tracing::Instrument::instrument(async move { #inner }, __govops_span).await
+        }
+    } else if returns_impl_future(&sig) {
+        let future = if args.err {
+            let inner = report_err(quote!(__govops_future.await));
+            quote!(async move { #inner })
+        } else {
+            quote!(__govops_future)
+        };
+        quote! {
+            #span
+            let __govops_future = #block;
+            #private::tracing::Instrument::instrument(#future, __govops_span)
+        }
+    } else {
+        let run = if args.err {
+            let inner = report_err(quote!((move || #block)()));
+            quote!(#[allow(clippy::redundant_closure_call)] { #inner })
+        } else {
+            quote!(#block)
+        };
+        quote! {
+            #span
+            let __govops_entered = __govops_span.enter();
+            #run
+        }
+    };
+    Ok(quote! {
+        #(#attrs)*
+        #vis #sig {
+            #body
+        }
+    })
+}

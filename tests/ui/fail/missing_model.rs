@@ -1,0 +1,4 @@
+#[govops::governed(chat, provider = "openai")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[govops::governed]
+fn f() {}
+
+fn main() {}

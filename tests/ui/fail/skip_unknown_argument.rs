@@ -1,0 +1,6 @@
+#[govops::governed(tool, name = "search", skip(qurey))]
+fn f(query: &str) -> usize {
+    query.len()
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[govops::governed(agent, name = "planner", level = "debug")]
+fn f() {}
+
+fn main() {}

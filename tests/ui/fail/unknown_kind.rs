@@ -1,0 +1,4 @@
+#[govops::governed(completion, model = "gpt-4o")]
+fn f() {}
+
+fn main() {}
