@@ -47,6 +47,42 @@
 //! # Ok::<(), govops::UsageError>(())
 //! ```
 //!
+//! ## Governed calls
+//!
+//! `#[governed]` on a model call, tool or agent opens a span that carries the whole telemetry
+//! contract: who called (from [`context`]), the usage the call reports ([`Reported`], or
+//! [`Call::record_usage`]), its exact cost from the price table, latency, context utilization,
+//! the policy decision and violations. [`testing`] checks it in a unit test:
+//!
+//! ```
+//! use govops::testing::{Capture, assert_contract};
+//! use govops::{Operation, Reported, Usage, governed};
+//!
+//! struct Reply { text: String, input_tokens: u64, output_tokens: u64 }
+//!
+//! impl Reported for Reply {
+//!     fn usage(&self) -> Option<Usage> {
+//!         Some(Usage { input: self.input_tokens, output: self.output_tokens, ..Usage::default() })
+//!     }
+//! }
+//!
+//! #[governed(chat, model = "gpt-4o", provider = "openai")]
+//! fn ask(prompt: &str) -> Reply {
+//!     Reply { text: format!("echo: {prompt}"), input_tokens: 1_000, output_tokens: 200 }
+//! }
+//!
+//! let capture = Capture::new();
+//! let reply = capture.run(|| govops::context::scope("session-1", "user-1", || ask("hello")));
+//! assert_eq!(reply.text, "echo: hello");
+//!
+//! let span = capture.span(Operation::Chat, "gpt-4o").expect("one chat span");
+//! assert_contract(&span); // every section 2 and 3 field, typed
+//! assert_eq!(span.name, "chat gpt-4o");
+//! assert_eq!(span.string("user.id"), Some("user-1"));
+//! assert_eq!(span.int("gen_ai.usage.input_tokens"), Some(1_000));
+//! assert_eq!(span.double("govops.cost.total_usd"), Some(0.0045)); // 1000 × $2.5/M + 200 × $10/M
+//! ```
+//!
 //! Without a required variable, [`init`] prints one report naming each gap and exits with 78;
 //! [`try_init`] returns the same gaps as data in [`InitError::Config`].
 
@@ -57,12 +93,13 @@ pub use govops_core::{
     PriceTable, Pricing, Rate, RateKey, ServiceTier, TableProblem, Totals, Unpriced, Usage,
     UsageError, contract,
 };
+pub use govops_core::{Decision, Violation, Violations};
 pub use govops_macros::governed;
 #[doc(hidden)]
 pub use govops_tracing::__private;
 pub use govops_tracing::{
-    Builder, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, ShutdownError, configure, context, file,
-    variables,
+    Builder, Call, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, Metered, Operation, Reported,
+    ShutdownError, configure, context, file, testing, variables,
 };
 pub use rust_decimal::Decimal;
 

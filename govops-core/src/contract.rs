@@ -62,3 +62,77 @@ pub mod resource {
     /// `govops.policy.id`, the policy file's name and content hash.
     pub const POLICY_ID: &str = "govops.policy.id";
 }
+
+/// Span attribute keys of every governed span (contract sections 2 and 3).
+pub mod attr {
+    /// `session.id`: the caller's session, `"unknown"` when none was set.
+    pub const SESSION_ID: &str = "session.id";
+    /// `user.id`: the caller's user, `"unknown"` when none was set.
+    pub const USER_ID: &str = "user.id";
+    /// `gen_ai.operation.name`.
+    pub const OPERATION_NAME: &str = "gen_ai.operation.name";
+    /// `govops.policy.decision`: `allow`, `flag` or `deny`.
+    pub const POLICY_DECISION: &str = "govops.policy.decision";
+    /// `govops.safety.violations`: the violation codes, empty when none.
+    pub const SAFETY_VIOLATIONS: &str = "govops.safety.violations";
+    /// `govops.latency_ms`: wall time of the governed call, a double.
+    pub const LATENCY_MS: &str = "govops.latency_ms";
+    /// `govops.contract.version`.
+    pub const CONTRACT_VERSION: &str = "govops.contract.version";
+    /// `gen_ai.request.model`.
+    pub const REQUEST_MODEL: &str = "gen_ai.request.model";
+    /// `gen_ai.response.model`, when the provider reports one.
+    pub const RESPONSE_MODEL: &str = "gen_ai.response.model";
+    /// `gen_ai.response.finish_reasons`, when the provider reports them.
+    pub const FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+    /// `gen_ai.provider.name`.
+    pub const PROVIDER_NAME: &str = "gen_ai.provider.name";
+    /// `gen_ai.usage.input_tokens`.
+    pub const INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+    /// `gen_ai.usage.output_tokens`.
+    pub const OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+    /// `gen_ai.usage.cache_read.input_tokens`.
+    pub const CACHE_READ_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
+    /// `gen_ai.usage.cache_creation.input_tokens`: 5-minute and 1-hour cache writes together.
+    pub const CACHE_CREATION_TOKENS: &str = "gen_ai.usage.cache_creation.input_tokens";
+    /// `gen_ai.usage.reasoning.output_tokens`.
+    pub const REASONING_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+    /// `govops.cost.total_usd`: a double on spans and metrics.
+    pub const COST_TOTAL_USD: &str = "govops.cost.total_usd";
+    /// `govops.context.utilization`: input tokens / the model's max input tokens.
+    pub const CONTEXT_UTILIZATION: &str = "govops.context.utilization";
+    /// `gen_ai.tool.name`.
+    pub const TOOL_NAME: &str = "gen_ai.tool.name";
+    /// `gen_ai.agent.name`.
+    pub const AGENT_NAME: &str = "gen_ai.agent.name";
+    /// `gen_ai.token.type` on the token usage histogram: `input` or `output`.
+    pub const TOKEN_TYPE: &str = "gen_ai.token.type";
+    /// `error.type`, on a governed call that failed.
+    pub const ERROR_TYPE: &str = "error.type";
+}
+
+/// Metric names (contract section 5).
+pub mod metric {
+    /// `gen_ai.client.token.usage`: histogram of tokens, by `gen_ai.token.type`.
+    pub const TOKEN_USAGE: &str = "gen_ai.client.token.usage";
+    /// `gen_ai.client.operation.duration`: histogram, seconds.
+    pub const OPERATION_DURATION: &str = "gen_ai.client.operation.duration";
+    /// `govops.cost.usd`: counter, USD.
+    pub const COST_USD: &str = "govops.cost.usd";
+    /// `govops.guard.trips`: counter, by `code`.
+    pub const GUARD_TRIPS: &str = "govops.guard.trips";
+    /// `govops.drift.score`: gauge, per model.
+    pub const DRIFT_SCORE: &str = "govops.drift.score";
+    /// `govops.failover.readiness`: gauge, per provider.
+    pub const FAILOVER_READINESS: &str = "govops.failover.readiness";
+    /// `govops.telemetry.dropped`: counter of spans the pipeline lost, by `reason`.
+    pub const TELEMETRY_DROPPED: &str = "govops.telemetry.dropped";
+}
+
+/// Span event names (contract section 4).
+pub mod event {
+    /// `govops.guard.tripped`: a guard tripped, with its code and figures.
+    pub const GUARD_TRIPPED: &str = "govops.guard.tripped";
+    /// `govops.failover`: the call failed over (from, to, reason).
+    pub const FAILOVER: &str = "govops.failover";
+}

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod money;
 pub mod prices;
 pub mod usage;
+pub mod violation;
 
 pub use config::{
     Config, DataClassification, Environment, OtlpConfig, OtlpProtocol, PolicyRef, Settings,
@@ -23,3 +24,4 @@ pub use gap::{Gap, GapKind, Gaps};
 pub use ledger::{Dimension, Entry, Ledger, LedgerLimits, Totals};
 pub use prices::{ModelPrices, PriceTable, Rate, RateKey, TableProblem};
 pub use usage::{ServiceTier, Usage, UsageError};
+pub use violation::{Decision, Violation, Violations};

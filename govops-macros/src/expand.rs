@@ -52,6 +52,16 @@ fn literal(expr: Option<&Expr>) -> Option<String> {
     }
 }
 
+/// A field value: a string literal as it is (recorded as a `str`), any other expression through
+/// its `Display`.
+fn value(expr: &Expr) -> TokenStream {
+    if literal(Some(expr)).is_some() {
+        quote!(#expr)
+    } else {
+        quote_spanned!(expr.span()=> %(#expr))
+    }
+}
+
 pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
     let private = private();
     let names = argument_names(&item);
@@ -76,21 +86,25 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         None => operation.to_owned(),
     };
     let otel_name = match subject {
+        Some(_) if literal(subject).is_some() => quote!(otel.name = #static_name,),
         Some(subject) => quote!(otel.name = %#private::SpanName(#operation, &(#subject)),),
         None => quote!(otel.name = #operation,),
     };
-    let model = args
-        .model
-        .as_ref()
-        .map(|m| quote_spanned!(m.span()=> gen_ai.request.model = %(#m),));
-    let provider = args
-        .provider
-        .as_ref()
-        .map(|p| quote_spanned!(p.span()=> gen_ai.provider.name = %(#p),));
-    let named = args.name.as_ref().map(|n| match args.kind {
-        Kind::Tool => quote_spanned!(n.span()=> gen_ai.tool.name = %(#n),),
-        Kind::Agent => quote_spanned!(n.span()=> gen_ai.agent.name = %(#n),),
-        _ => quote_spanned!(n.span()=> govops.name = %(#n),),
+    let model = args.model.as_ref().map(|m| {
+        let v = value(m);
+        quote_spanned!(m.span()=> gen_ai.request.model = #v,)
+    });
+    let provider = args.provider.as_ref().map(|p| {
+        let v = value(p);
+        quote_spanned!(p.span()=> gen_ai.provider.name = #v,)
+    });
+    let named = args.name.as_ref().map(|n| {
+        let v = value(n);
+        match args.kind {
+            Kind::Tool => quote_spanned!(n.span()=> gen_ai.tool.name = #v,),
+            Kind::Agent => quote_spanned!(n.span()=> gen_ai.agent.name = #v,),
+            _ => quote_spanned!(n.span()=> govops.name = #v,),
+        }
     });
     let user_fields = args.fields.iter().map(|f| {
         let (name, value) = (&f.name, &f.value);
@@ -106,12 +120,13 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
             target: ::core::module_path!(),
             #private::tracing::Level::INFO,
             #static_name,
+            // First, always: how the layer knows a governed span without a lookup.
+            govops.contract.version = #private::CONTRACT_VERSION,
             #otel_name
             gen_ai.operation.name = #operation,
             #model
             #provider
             #named
-            govops.contract.version = #private::CONTRACT_VERSION,
             #(#user_fields)*
             #(#recorded)*
         );
@@ -123,31 +138,49 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         sig,
         block,
     } = item;
-    let report_err = |result: TokenStream| {
-        if args.err {
+    let reports = matches!(args.kind, Kind::Model(_));
+    // What happens to the call's result before it is returned: a model call's result reports its
+    // usage when its type is `Reported`; `err` logs an `Err`.
+    let finish = |result: TokenStream| {
+        let report = reports.then(|| {
             quote! {
-                match #result {
-                    ::core::result::Result::Ok(value) => ::core::result::Result::Ok(value),
-                    ::core::result::Result::Err(error) => {
-                        #private::tracing::error!(target: ::core::module_path!(), error = %error);
-                        ::core::result::Result::Err(error)
-                    }
+                {
+                    #[allow(unused_imports)]
+                    use #private::{ViaNothing as _, ViaReported as _};
+                    (&#private::Probe(&__govops_result)).__govops_report();
                 }
             }
-        } else {
-            result
+        });
+        let log_err = args.err.then(|| {
+            quote! {
+                if let ::core::result::Result::Err(error) = &__govops_result {
+                    #private::tracing::error!(target: ::core::module_path!(), error = %error);
+                }
+            }
+        });
+        if report.is_none() && log_err.is_none() {
+            return result;
+        }
+        quote! {
+            {
+                let __govops_result = #result;
+                #report
+                #log_err
+                __govops_result
+            }
         }
     };
+    let post = reports || args.err;
 
     let body = if sig.asyncness.is_some() {
-        let inner = report_err(quote!(async move #block.await));
+        let inner = finish(quote!(async move #block.await));
         quote! {
             #span
             #private::tracing::Instrument::instrument(async move { #inner }, __govops_span).await
         }
     } else if returns_impl_future(&sig) {
-        let future = if args.err {
-            let inner = report_err(quote!(__govops_future.await));
+        let future = if post {
+            let inner = finish(quote!(__govops_future.await));
             quote!(async move { #inner })
         } else {
             quote!(__govops_future)
@@ -158,9 +191,10 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
             #private::tracing::Instrument::instrument(#future, __govops_span)
         }
     } else {
-        let run = if args.err {
-            let inner = report_err(quote!((move || #block)()));
-            quote!(#[allow(clippy::redundant_closure_call)] { #inner })
+        let run = if post {
+            // A closure, so that a `return` in the body still passes through `finish`.
+            let inner = finish(quote!((move || #block)()));
+            quote!(#[allow(clippy::redundant_closure_call)] #inner)
         } else {
             quote!(#block)
         };

@@ -165,8 +165,12 @@ impl Builder {
             .clone()
             .or_else(|| source.get("RUST_LOG").map(str::to_owned))
             .unwrap_or_else(|| "info".to_owned());
-        if tracing::subscriber::set_global_default(pipeline.subscriber(&filter, self.stderr_logs))
-            .is_err()
+        if tracing::subscriber::set_global_default(pipeline.subscriber(
+            &config,
+            &filter,
+            self.stderr_logs,
+        ))
+        .is_err()
         {
             // Nothing was exported yet; stop the threads this attempt started.
             let _ = pipeline.shutdown(Duration::from_millis(100));

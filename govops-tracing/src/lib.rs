@@ -5,15 +5,23 @@
 //! [`file`] sink), installs the global `tracing` subscriber and hands back the [`GovOps`] handle,
 //! whose `Drop` flushes everything.
 
+mod bridge;
 mod builder;
+mod call;
+mod clock;
 pub mod context;
 mod error;
 pub mod file;
+mod governed;
 mod handle;
+mod logs;
+mod metrics;
 mod otlp;
 mod pipeline;
+pub mod testing;
 
 pub use builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, configure, variables};
+pub use call::{Call, Metered, Operation, Reported};
 pub use error::{InitError, ShutdownError};
 pub use handle::GovOps;
 
@@ -24,6 +32,8 @@ pub mod __private {
 
     pub use govops_core::contract::CONTRACT_VERSION;
     pub use tracing;
+
+    pub use crate::call::probe::{Probe, ViaNothing, ViaReported};
 
     /// A span name as the semantic conventions spell it: `{operation} {subject}`.
     pub struct SpanName<'a, T: ?Sized>(pub &'static str, pub &'a T);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use govops_core::Config;
 use opentelemetry::KeyValue;
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
@@ -24,8 +25,13 @@ use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
 
+use crate::bridge::Bridge;
+use crate::clock::Clock;
 use crate::error::{InitError, ShutdownError};
 use crate::file::{FileLogExporter, FileMetricExporter, FileSpanExporter, JsonLinesFile};
+use crate::governed::{ContractLayer, Shared};
+use crate::logs::CallContextLogs;
+use crate::metrics::Instruments;
 use crate::otlp::{self, Exporting, Failures};
 
 /// The crates that export telemetry: their own events must never become telemetry, or one export
@@ -57,6 +63,10 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     pub(crate) fn build(config: &Config) -> Result<Self, InitError> {
         let resource = resource(config);
+        let call_context = || CallContextLogs {
+            service: config.app_name.clone().into(),
+            environment: config.environment.as_str().into(),
+        };
         let failures = Arc::new(Failures::default());
         let (providers, destination) = match &config.otlp {
             Some(otlp_config) => {
@@ -77,6 +87,7 @@ impl Pipeline {
                 let handle = Some(runtime.handle().clone());
                 let mut providers = providers(
                     resource,
+                    call_context(),
                     Exporting::new(exporters.spans, handle.clone(), failures.clone()),
                     Exporting::new(exporters.logs, handle.clone(), failures.clone()),
                     Exporting::new(exporters.metrics, handle, failures.clone()),
@@ -98,6 +109,7 @@ impl Pipeline {
                 })?;
                 let providers = providers(
                     resource,
+                    call_context(),
                     Exporting::new(FileSpanExporter::new(sink.clone()), None, failures.clone()),
                     Exporting::new(FileLogExporter::new(sink.clone()), None, failures.clone()),
                     Exporting::new(FileMetricExporter::new(sink), None, failures.clone()),
@@ -131,6 +143,7 @@ impl Pipeline {
     /// stderr when `stderr` is set. `filter` is `RUST_LOG` syntax.
     pub(crate) fn subscriber(
         &self,
+        config: &Config,
         filter: &str,
         stderr: bool,
     ) -> impl Subscriber + Send + Sync + 'static {
@@ -138,8 +151,15 @@ impl Pipeline {
             EnvFilter::try_new(format!("{filter},{EXPORT_STACK_OFF}"))
                 .unwrap_or_else(|_| EnvFilter::new(format!("info,{EXPORT_STACK_OFF}")))
         };
-        let traces = tracing_opentelemetry::layer()
-            .with_tracer(self.tracer.tracer(SCOPE))
+        // Governed spans always: the contract is not subject to the log filter.
+        let contract = ContractLayer::new(Shared::new(
+            config,
+            self.tracer.tracer(SCOPE),
+            Some(Instruments::new(&self.meter.meter(SCOPE))),
+            Clock::System,
+        ))
+        .filtered();
+        let traces = Bridge(tracing_opentelemetry::layer().with_tracer(self.tracer.tracer(SCOPE)))
             .with_filter(telemetry_filter());
         let logs = OpenTelemetryTracingBridge::new(&self.logger).with_filter(telemetry_filter());
         let console = stderr.then(|| {
@@ -148,7 +168,11 @@ impl Pipeline {
                 .with_ansi(std::io::stderr().is_terminal())
                 .with_filter(console_filter(filter))
         });
-        Registry::default().with(traces).with(logs).with(console)
+        Registry::default()
+            .with(contract)
+            .with(traces)
+            .with(logs)
+            .with(console)
     }
 
     /// Exports what is queued without shutting down.
@@ -300,7 +324,13 @@ fn resource(config: &Config) -> Resource {
         .build()
 }
 
-fn providers<S, L, M>(resource: Resource, spans: S, logs: L, metrics: M) -> Providers
+fn providers<S, L, M>(
+    resource: Resource,
+    call_context: CallContextLogs,
+    spans: S,
+    logs: L,
+    metrics: M,
+) -> Providers
 where
     S: SpanExporter + 'static,
     L: LogExporter + 'static,
@@ -313,6 +343,7 @@ where
             .build(),
         logger: SdkLoggerProvider::builder()
             .with_resource(resource.clone())
+            .with_log_processor(call_context)
             .with_batch_exporter(logs)
             .build(),
         meter: SdkMeterProvider::builder()

@@ -1,0 +1,222 @@
+//! Violation codes and policy decisions (contract section 4).
+
+use std::fmt;
+
+/// What the policy decided about a governed call: `govops.policy.decision`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Decision {
+    /// Nothing tripped.
+    #[default]
+    Allow,
+    /// Something tripped that does not stop the call.
+    Flag,
+    /// The call is not executed.
+    Deny,
+}
+
+impl Decision {
+    /// The attribute value: `allow`, `flag` or `deny`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Flag => "flag",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One violation: a value of `govops.safety.violations`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Violation {
+    /// `agent_loop`: too many tool calls in one agent run, or the same call repeated.
+    AgentLoop,
+    /// `context_overflow`: input above 90% of the model's max input tokens.
+    ContextOverflow,
+    /// `token_waste`: input:output ratio above 5:1.
+    TokenWaste,
+    /// `budget_exceeded`: a request, session or cost-center budget would be passed.
+    BudgetExceeded,
+    /// `model_not_allowed`: the policy does not allow the model here.
+    ModelNotAllowed,
+    /// `tool_not_allowed`: the policy does not allow the tool here.
+    ToolNotAllowed,
+    /// `provider_not_allowed`: the policy does not allow the provider here.
+    ProviderNotAllowed,
+    /// `pii_detected`: the content scanner found personal data.
+    PiiDetected,
+    /// `secret_detected`: the content scanner found a credential.
+    SecretDetected,
+    /// `missing_context`: no session or user id on a governed call in `prod`.
+    MissingContext,
+    /// `model_drift`: the model's drift score passed its threshold.
+    ModelDrift,
+    /// `unpriced_model`: the model is not in the price table; its cost is absent.
+    UnpricedModel,
+}
+
+impl Violation {
+    /// Every code, in the contract's order.
+    pub const ALL: [Violation; 12] = [
+        Violation::AgentLoop,
+        Violation::ContextOverflow,
+        Violation::TokenWaste,
+        Violation::BudgetExceeded,
+        Violation::ModelNotAllowed,
+        Violation::ToolNotAllowed,
+        Violation::ProviderNotAllowed,
+        Violation::PiiDetected,
+        Violation::SecretDetected,
+        Violation::MissingContext,
+        Violation::ModelDrift,
+        Violation::UnpricedModel,
+    ];
+
+    /// The stable code.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            Violation::AgentLoop => "agent_loop",
+            Violation::ContextOverflow => "context_overflow",
+            Violation::TokenWaste => "token_waste",
+            Violation::BudgetExceeded => "budget_exceeded",
+            Violation::ModelNotAllowed => "model_not_allowed",
+            Violation::ToolNotAllowed => "tool_not_allowed",
+            Violation::ProviderNotAllowed => "provider_not_allowed",
+            Violation::PiiDetected => "pii_detected",
+            Violation::SecretDetected => "secret_detected",
+            Violation::MissingContext => "missing_context",
+            Violation::ModelDrift => "model_drift",
+            Violation::UnpricedModel => "unpriced_model",
+        }
+    }
+
+    /// The code's default action.
+    #[must_use]
+    pub const fn default_decision(self) -> Decision {
+        match self {
+            Violation::AgentLoop
+            | Violation::BudgetExceeded
+            | Violation::ModelNotAllowed
+            | Violation::ToolNotAllowed
+            | Violation::ProviderNotAllowed => Decision::Deny,
+            _ => Decision::Flag,
+        }
+    }
+
+    /// The violation a code names, if any.
+    #[must_use]
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.code() == code)
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The violations of one call, in the order they were raised, each once, and the decision they
+/// come to. Small and allocation-free: a call rarely trips more than a few guards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Violations {
+    bits: u16,
+    order: [u8; 12],
+    len: u8,
+}
+
+impl Violations {
+    /// No violation.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            bits: 0,
+            order: [0; 12],
+            len: 0,
+        }
+    }
+
+    /// Raises `violation`; raising it again changes nothing.
+    pub fn raise(&mut self, violation: Violation) {
+        let index = violation as u8;
+        let bit = 1u16 << index;
+        if self.bits & bit == 0 {
+            self.bits |= bit;
+            self.order[usize::from(self.len)] = index;
+            self.len += 1;
+        }
+    }
+
+    /// Whether `violation` was raised.
+    #[must_use]
+    pub fn contains(&self, violation: Violation) -> bool {
+        self.bits & (1u16 << violation as u8) != 0
+    }
+
+    /// Whether none was raised.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many were raised.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// The violations in the order they were raised.
+    pub fn iter(&self) -> impl Iterator<Item = Violation> + '_ {
+        self.order[..usize::from(self.len)]
+            .iter()
+            .map(|&i| Violation::ALL[usize::from(i)])
+    }
+
+    /// The decision: the strictest default action among them, `allow` when none.
+    #[must_use]
+    pub fn decision(&self) -> Decision {
+        self.iter()
+            .map(Violation::default_decision)
+            .max()
+            .unwrap_or(Decision::Allow)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_distinct() {
+        for v in Violation::ALL {
+            assert_eq!(Violation::from_code(v.code()), Some(v));
+            assert_eq!(Violation::ALL[v as usize], v, "ALL is in declaration order");
+        }
+        assert_eq!(Violation::from_code("nope"), None);
+    }
+
+    #[test]
+    fn violations_keep_order_once_each_and_decide_the_strictest() {
+        let mut v = Violations::new();
+        assert_eq!(v.decision(), Decision::Allow);
+        v.raise(Violation::UnpricedModel);
+        v.raise(Violation::MissingContext);
+        v.raise(Violation::UnpricedModel);
+        assert_eq!(
+            v.iter().map(Violation::code).collect::<Vec<_>>(),
+            ["unpriced_model", "missing_context"]
+        );
+        assert_eq!(v.decision(), Decision::Flag);
+        v.raise(Violation::AgentLoop);
+        assert_eq!(v.decision(), Decision::Deny);
+        assert_eq!(v.len(), 3);
+    }
+}

@@ -1,0 +1,408 @@
+//! The governed call in progress: what a function records about itself (usage, response model,
+//! finish reasons) while its span is open, and streams whose cost settles when they end or are
+//! dropped.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context as TaskContext, Poll};
+
+use futures_core::Stream;
+use govops_core::{ServiceTier, Usage, Violation, Violations};
+use opentelemetry::StringValue;
+
+use crate::governed;
+
+/// The kind of a governed call: its `gen_ai.operation.name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// `chat`.
+    Chat,
+    /// `text_completion`.
+    TextCompletion,
+    /// `embeddings`.
+    Embeddings,
+    /// `retrieval`.
+    Retrieval,
+    /// `execute_tool`.
+    ExecuteTool,
+    /// `invoke_agent`.
+    InvokeAgent,
+    /// `invoke_workflow`.
+    InvokeWorkflow,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 7] = [
+        Operation::Chat,
+        Operation::TextCompletion,
+        Operation::Embeddings,
+        Operation::Retrieval,
+        Operation::ExecuteTool,
+        Operation::InvokeAgent,
+        Operation::InvokeWorkflow,
+    ];
+
+    /// The `gen_ai.operation.name` value.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Operation::Chat => "chat",
+            Operation::TextCompletion => "text_completion",
+            Operation::Embeddings => "embeddings",
+            Operation::Retrieval => "retrieval",
+            Operation::ExecuteTool => "execute_tool",
+            Operation::InvokeAgent => "invoke_agent",
+            Operation::InvokeWorkflow => "invoke_workflow",
+        }
+    }
+
+    /// The operation a `gen_ai.operation.name` value names.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.name() == name)
+    }
+
+    /// Whether it is a model call (contract section 3): chat, text completion or embeddings.
+    #[must_use]
+    pub const fn is_model(self) -> bool {
+        matches!(
+            self,
+            Operation::Chat | Operation::TextCompletion | Operation::Embeddings
+        )
+    }
+}
+
+/// Who and what a call is, fixed when its span opens.
+#[derive(Debug)]
+pub(crate) struct Identity {
+    pub(crate) operation: Operation,
+    pub(crate) model: Option<StringValue>,
+    pub(crate) provider: Option<StringValue>,
+    pub(crate) subject: Option<StringValue>,
+    pub(crate) session: StringValue,
+    pub(crate) user: StringValue,
+    pub(crate) session_known: bool,
+    pub(crate) user_known: bool,
+}
+
+/// What a call records while it runs.
+#[derive(Debug, Default)]
+pub(crate) struct CallState {
+    pub(crate) usage: Option<Usage>,
+    pub(crate) response_model: Option<String>,
+    pub(crate) finish_reasons: Vec<String>,
+    pub(crate) service_tier: ServiceTier,
+    pub(crate) violations: Violations,
+    pub(crate) error: Option<String>,
+}
+
+/// One governed call's shared state: the layer settles it, [`Call`] handles record into it.
+#[derive(Debug)]
+pub(crate) struct CallCell {
+    pub(crate) identity: Identity,
+    state: Mutex<CallState>,
+}
+
+impl CallCell {
+    pub(crate) fn new(identity: Identity) -> Self {
+        Self {
+            identity,
+            state: Mutex::new(CallState::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CallState> {
+        // A panic while recording leaves plain data behind: still worth settling.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state, for settlement; the cell is left empty.
+    pub(crate) fn take(&self) -> CallState {
+        std::mem::take(&mut *self.lock())
+    }
+
+    pub(crate) fn fail(&self, error: String) {
+        let mut state = self.lock();
+        if state.error.is_none() {
+            state.error = Some(error);
+        }
+    }
+}
+
+/// What a model call's result reports about itself. Implement it for your provider's response
+/// type and a `#[governed]` model call that returns it (or a `Result` or `Option` of it) records
+/// the usage, response model and finish reason with no further code.
+///
+/// ```
+/// use govops_tracing::Reported;
+/// use govops_core::Usage;
+///
+/// struct Completion { text: String, prompt_tokens: u64, completion_tokens: u64 }
+///
+/// impl Reported for Completion {
+///     fn usage(&self) -> Option<Usage> {
+///         Some(Usage { input: self.prompt_tokens, output: self.completion_tokens, ..Usage::default() })
+///     }
+/// }
+/// ```
+pub trait Reported {
+    /// The call's token counts, when the provider reported them.
+    fn usage(&self) -> Option<Usage>;
+
+    /// The model that actually served the call (`gen_ai.response.model`), when reported.
+    fn response_model(&self) -> Option<&str> {
+        None
+    }
+
+    /// Why the model stopped (`gen_ai.response.finish_reasons`), when reported.
+    fn finish_reason(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl<T: Reported + ?Sized> Reported for &T {
+    fn usage(&self) -> Option<Usage> {
+        (**self).usage()
+    }
+    fn response_model(&self) -> Option<&str> {
+        (**self).response_model()
+    }
+    fn finish_reason(&self) -> Option<&str> {
+        (**self).finish_reason()
+    }
+}
+
+impl<T: Reported, E> Reported for Result<T, E> {
+    fn usage(&self) -> Option<Usage> {
+        self.as_ref().ok().and_then(Reported::usage)
+    }
+    fn response_model(&self) -> Option<&str> {
+        self.as_ref().ok().and_then(Reported::response_model)
+    }
+    fn finish_reason(&self) -> Option<&str> {
+        self.as_ref().ok().and_then(Reported::finish_reason)
+    }
+}
+
+impl<T: Reported> Reported for Option<T> {
+    fn usage(&self) -> Option<Usage> {
+        self.as_ref().and_then(Reported::usage)
+    }
+    fn response_model(&self) -> Option<&str> {
+        self.as_ref().and_then(Reported::response_model)
+    }
+    fn finish_reason(&self) -> Option<&str> {
+        self.as_ref().and_then(Reported::finish_reason)
+    }
+}
+
+impl Reported for Usage {
+    fn usage(&self) -> Option<Usage> {
+        Some(*self)
+    }
+}
+
+/// A handle on the governed call in progress: what the call records about itself goes on its
+/// span when the span ends. Holding a `Call` keeps the span open, which is how a stream returned
+/// by a governed function is settled when the stream ends or is dropped.
+///
+/// Outside a governed call the handle records nothing: recording is never an error.
+#[derive(Debug, Clone)]
+#[must_use = "a Call records nothing until used"]
+pub struct Call {
+    span: tracing::Span,
+    cell: Option<Arc<CallCell>>,
+}
+
+impl Call {
+    /// The innermost governed call entered on this thread.
+    pub fn current() -> Self {
+        match governed::current_call() {
+            Some(cell) => Call {
+                span: tracing::Span::current(),
+                cell: Some(cell),
+            },
+            None => Call {
+                span: tracing::Span::none(),
+                cell: None,
+            },
+        }
+    }
+
+    /// Whether the handle is on a governed call (false outside one, or when govops is not the
+    /// subscriber).
+    #[must_use]
+    pub fn is_governed(&self) -> bool {
+        self.cell.is_some()
+    }
+
+    fn with(&self, f: impl FnOnce(&mut CallState)) {
+        if let Some(cell) = &self.cell {
+            f(&mut cell.lock());
+        }
+    }
+
+    /// Sets the call's usage, replacing what was recorded before.
+    pub fn record_usage(&self, usage: Usage) {
+        self.with(|s| s.usage = Some(usage));
+    }
+
+    /// Adds `delta` to the call's usage: for streams that report tokens chunk by chunk.
+    pub fn add_usage(&self, delta: Usage) {
+        self.with(|s| {
+            let total = s.usage.get_or_insert_with(Usage::default);
+            total.input = total.input.saturating_add(delta.input);
+            total.output = total.output.saturating_add(delta.output);
+            total.cache_read = total.cache_read.saturating_add(delta.cache_read);
+            total.cache_creation = total.cache_creation.saturating_add(delta.cache_creation);
+            total.cache_creation_1h = total
+                .cache_creation_1h
+                .saturating_add(delta.cache_creation_1h);
+            total.reasoning = total.reasoning.saturating_add(delta.reasoning);
+        });
+    }
+
+    /// The usage recorded so far.
+    #[must_use]
+    pub fn usage(&self) -> Option<Usage> {
+        self.cell.as_ref().and_then(|c| c.lock().usage)
+    }
+
+    /// Sets `gen_ai.response.model`: the model the provider says served the call.
+    pub fn record_response_model(&self, model: impl Into<String>) {
+        let model = model.into();
+        self.with(|s| s.response_model = Some(model));
+    }
+
+    /// Adds a value to `gen_ai.response.finish_reasons`.
+    pub fn record_finish_reason(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.with(|s| s.finish_reasons.push(reason));
+    }
+
+    /// Declares the call's service tier (`batch`, `flex`, `priority`), which picks its rates.
+    pub fn record_service_tier(&self, tier: ServiceTier) {
+        self.with(|s| s.service_tier = tier);
+    }
+
+    /// Raises `violation` on the call: it joins `govops.safety.violations` and decides
+    /// `govops.policy.decision` with the others.
+    pub fn raise(&self, violation: Violation) {
+        self.with(|s| s.violations.raise(violation));
+    }
+
+    /// Records what `value` reports: usage (replacing), response model and finish reason.
+    pub fn report<R: Reported + ?Sized>(&self, value: &R) {
+        let Some(cell) = &self.cell else {
+            return;
+        };
+        let usage = value.usage();
+        let model = value.response_model();
+        let reason = value.finish_reason();
+        let mut state = cell.lock();
+        if usage.is_some() {
+            state.usage = usage;
+        }
+        if let Some(model) = model {
+            state.response_model = Some(model.to_owned());
+        }
+        if let Some(reason) = reason {
+            state.finish_reasons.push(reason.to_owned());
+        }
+    }
+
+    /// Wraps `stream` so that the call stays open until the stream ends or is dropped, runs each
+    /// poll inside the call's span, and hands every item to `on_item` to record usage as chunks
+    /// arrive. A stream dropped half-way is settled with what it recorded so far.
+    pub fn meter<S, F>(self, stream: S, on_item: F) -> Metered<S, F>
+    where
+        S: Stream,
+        F: FnMut(&Call, &S::Item),
+    {
+        Metered {
+            stream,
+            call: Some(self),
+            on_item,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A stream that belongs to a governed call: see [`Call::meter`].
+    #[must_use = "streams do nothing unless polled"]
+    pub struct Metered<S, F> {
+        #[pin]
+        stream: S,
+        call: Option<Call>,
+        on_item: F,
+    }
+}
+
+impl<S, F> Stream for Metered<S, F>
+where
+    S: Stream,
+    F: FnMut(&Call, &S::Item),
+{
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<S::Item>> {
+        let this = self.project();
+        let Some(call) = this.call.as_ref() else {
+            return Poll::Ready(None);
+        };
+        let polled = {
+            let _entered = call.span.enter();
+            this.stream.poll_next(cx)
+        };
+        match polled {
+            Poll::Ready(Some(item)) => {
+                (this.on_item)(call, &item);
+                Poll::Ready(Some(item))
+            }
+            Poll::Ready(None) => {
+                // The stream ended: let the call settle now, not when the wrapper is dropped.
+                *this.call = None;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.stream.size_hint()
+    }
+}
+
+/// Autoref specialization for `#[governed]`: a result whose type is [`Reported`] is reported,
+/// any other is left alone. Not a public interface.
+#[doc(hidden)]
+pub mod probe {
+    use super::{Call, Reported};
+
+    /// Wraps the result of a governed call.
+    pub struct Probe<'a, T: ?Sized>(pub &'a T);
+
+    /// Picked when the result is [`Reported`].
+    pub trait ViaReported {
+        /// Records the result on the current call.
+        fn __govops_report(&self);
+    }
+
+    impl<T: Reported + ?Sized> ViaReported for Probe<'_, T> {
+        fn __govops_report(&self) {
+            Call::current().report(self.0);
+        }
+    }
+
+    /// Picked otherwise: nothing to report.
+    pub trait ViaNothing {
+        /// Does nothing.
+        fn __govops_report(&self);
+    }
+
+    impl<T: ?Sized> ViaNothing for &Probe<'_, T> {
+        fn __govops_report(&self) {}
+    }
+}

@@ -1,0 +1,523 @@
+//! The contract layer: turns every `#[governed]` span into an OpenTelemetry span that carries the
+//! fields of contract sections 2 and 3, records the section 5 metrics, and leaves every other span
+//! to `tracing-opentelemetry`.
+//!
+//! A governed span's OpenTelemetry data is built here directly, from fields the layer knows by
+//! name, rather than by copying every `tracing` field through `tracing-opentelemetry`: that copy is
+//! most of what a by-hand span costs. The span joins the rest of the trace through the
+//! OpenTelemetry context, which this layer attaches while the span is entered, exactly as
+//! `tracing-opentelemetry` does for its own spans.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+
+use govops_core::contract::{CONTRACT_VERSION, attr, event};
+use govops_core::{Config, Environment, PriceTable, Pricing, Violation};
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::{Array, Context, ContextGuard, Key, KeyValue, StringValue, Value};
+use opentelemetry_sdk::trace::SdkTracer;
+use rust_decimal::prelude::ToPrimitive;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::Context as LayerContext;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{Layer, filter};
+
+use crate::call::{CallCell, Identity, Operation};
+use crate::clock::{Clock, Stamp};
+use crate::context::{SESSION_ID, USER_ID};
+use crate::metrics::Instruments;
+
+/// The field every governed span declares first: how the layer knows it without a lookup.
+pub(crate) const MARKER: &str = attr::CONTRACT_VERSION;
+
+/// The value of `session.id` and `user.id` when the caller set none.
+pub(crate) const UNKNOWN: &str = "unknown";
+
+/// Whether a callsite is a `#[governed]` span.
+pub(crate) fn is_governed(meta: &Metadata<'_>) -> bool {
+    meta.is_span()
+        && meta
+            .fields()
+            .iter()
+            .next()
+            .is_some_and(|f| f.name() == MARKER)
+}
+
+/// What the contract layer sees: governed spans, and error events (which mark a governed call as
+/// failed). Decided once per callsite.
+pub(crate) fn interest(meta: &Metadata<'_>) -> bool {
+    is_governed(meta) || (meta.is_event() && *meta.level() == Level::ERROR)
+}
+
+/// Everything the layer needs, shared by its clones.
+pub(crate) struct Shared {
+    pub(crate) tracer: SdkTracer,
+    pub(crate) service: StringValue,
+    pub(crate) environment: StringValue,
+    pub(crate) cost_center: StringValue,
+    pub(crate) prod: bool,
+    pub(crate) prices: Arc<PriceTable>,
+    pub(crate) instruments: Option<Instruments>,
+    pub(crate) clock: Clock,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        config: &Config,
+        tracer: SdkTracer,
+        instruments: Option<Instruments>,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            tracer,
+            service: config.app_name.clone().into(),
+            environment: config.environment.as_str().into(),
+            cost_center: config.cost_center.clone().into(),
+            prod: config.environment == Environment::Prod,
+            prices: config.prices.clone(),
+            instruments,
+            clock,
+        }
+    }
+}
+
+/// The layer. Install it with [`ContractLayer::filtered`] so that it sees only what it handles.
+#[derive(Clone)]
+pub(crate) struct ContractLayer {
+    shared: Arc<Shared>,
+}
+
+impl ContractLayer {
+    pub(crate) fn new(shared: Shared) -> Self {
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// The layer behind its per-callsite filter.
+    pub(crate) fn filtered<S>(self) -> impl Layer<S> + Send + Sync + 'static
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        self.with_filter(filter::filter_fn(interest))
+    }
+}
+
+/// A governed span's state, in the span's extensions.
+struct Governed {
+    cx: Context,
+    cell: Arc<CallCell>,
+    started: Stamp,
+}
+
+/// The governed calls entered on this thread, innermost last, each with the OpenTelemetry context
+/// attached while it is entered.
+struct Entered {
+    id: Id,
+    cell: Arc<CallCell>,
+    _attached: ContextGuard,
+}
+
+thread_local! {
+    static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The innermost governed call entered on this thread.
+pub(crate) fn current_call() -> Option<Arc<CallCell>> {
+    ENTERED
+        .try_with(|entered| entered.borrow().last().map(|e| e.cell.clone()))
+        .ok()
+        .flatten()
+}
+
+/// The fields of a governed span the layer reads by name; the rest become attributes as they are.
+#[derive(Default)]
+struct Fields {
+    name: Option<String>,
+    operation: Option<Operation>,
+    model: Option<String>,
+    provider: Option<String>,
+    subject: Option<String>,
+    rest: Vec<KeyValue>,
+}
+
+impl Fields {
+    fn take(&mut self, field: &Field, value: String) {
+        match field.name() {
+            "otel.name" => self.name = Some(value),
+            attr::OPERATION_NAME => self.operation = Operation::from_name(&value),
+            attr::REQUEST_MODEL => self.model = Some(value),
+            attr::PROVIDER_NAME => self.provider = Some(value),
+            attr::TOOL_NAME | attr::AGENT_NAME | "govops.name" => self.subject = Some(value),
+            MARKER => {}
+            name => self
+                .rest
+                .push(KeyValue::new(Key::from_static_str(name), value)),
+        }
+    }
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.take(field, value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.take(field, format!("{value:?}"));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.rest
+            .push(KeyValue::new(Key::from_static_str(field.name()), value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        let value =
+            i64::try_from(value).map_or_else(|_| Value::from(value.to_string()), Value::I64);
+        self.rest
+            .push(KeyValue::new(Key::from_static_str(field.name()), value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.rest
+            .push(KeyValue::new(Key::from_static_str(field.name()), value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.rest
+            .push(KeyValue::new(Key::from_static_str(field.name()), value));
+    }
+}
+
+/// The error an `ERROR` event inside a governed call describes: its `error` field, else its message.
+#[derive(Default)]
+struct ErrorText(Option<String>);
+
+impl Visit for ErrorText {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "error" || (field.name() == "message" && self.0.is_none()) {
+            self.0 = Some(format!("{value:?}"));
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "error" || (field.name() == "message" && self.0.is_none()) {
+            self.0 = Some(value.to_owned());
+        }
+    }
+}
+
+fn shared_str(s: String) -> StringValue {
+    StringValue::from(Arc::<str>::from(s))
+}
+
+/// The caller's id from the context's baggage, or `"unknown"`.
+fn caller_id(cx: &Context, key: &'static str) -> (StringValue, bool) {
+    match cx.baggage().get(key) {
+        Some(s) if !s.as_str().trim().is_empty() => (s.clone(), true),
+        _ => (StringValue::from(UNKNOWN), false),
+    }
+}
+
+impl<S> Layer<S> for ContractLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        let meta = attrs.metadata();
+        if !is_governed(meta) {
+            return;
+        }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let shared = &*self.shared;
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        let operation = fields.operation.unwrap_or(Operation::InvokeWorkflow);
+        let parent_cx = Context::current();
+        let (session, session_known) = caller_id(&parent_cx, SESSION_ID);
+        let (user, user_known) = caller_id(&parent_cx, USER_ID);
+        let model = fields.model.map(shared_str);
+        let provider = fields.provider.map(shared_str);
+        let subject = fields.subject.map(shared_str);
+
+        let name: Cow<'static, str> = match fields.name {
+            Some(name) if name != meta.name() => Cow::Owned(name),
+            _ => Cow::Borrowed(meta.name()),
+        };
+        let mut attributes = Vec::with_capacity(12 + fields.rest.len());
+        attributes.extend([
+            KeyValue::new(attr::CONTRACT_VERSION, CONTRACT_VERSION),
+            KeyValue::new(attr::OPERATION_NAME, operation.name()),
+            KeyValue::new(attr::SESSION_ID, session.clone()),
+            KeyValue::new(attr::USER_ID, user.clone()),
+            KeyValue::new("service.name", shared.service.clone()),
+            KeyValue::new("deployment.environment.name", shared.environment.clone()),
+        ]);
+        if let Some(model) = &model {
+            attributes.push(KeyValue::new(attr::REQUEST_MODEL, model.clone()));
+        }
+        if let Some(provider) = &provider {
+            attributes.push(KeyValue::new(attr::PROVIDER_NAME, provider.clone()));
+        }
+        if let Some(subject) = &subject {
+            match operation {
+                Operation::ExecuteTool => {
+                    attributes.push(KeyValue::new(attr::TOOL_NAME, subject.clone()))
+                }
+                Operation::InvokeAgent => {
+                    attributes.push(KeyValue::new(attr::AGENT_NAME, subject.clone()))
+                }
+                _ => attributes.push(KeyValue::new("govops.name", subject.clone())),
+            }
+        }
+        attributes.append(&mut fields.rest);
+
+        let started = shared.clock.now();
+        let builder = shared
+            .tracer
+            .span_builder(name)
+            .with_kind(if operation.is_model() {
+                SpanKind::Client
+            } else {
+                SpanKind::Internal
+            })
+            .with_start_time(started.wall)
+            .with_attributes(attributes);
+        let otel_span = shared.tracer.build_with_context(builder, &parent_cx);
+        let cx = parent_cx.with_span(otel_span);
+
+        let identity = Identity {
+            operation,
+            model,
+            provider,
+            subject,
+            session,
+            user,
+            session_known,
+            user_known,
+        };
+        let cell = Arc::new(CallCell::new(identity));
+        span.extensions_mut().insert(Governed { cx, cell, started });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let extensions = span.extensions();
+        let Some(governed) = extensions.get::<Governed>() else {
+            return;
+        };
+        let mut fields = Fields::default();
+        values.record(&mut fields);
+        let otel = governed.cx.span();
+        if let Some(name) = fields.name {
+            otel.update_name(name);
+        }
+        otel.set_attributes(fields.rest);
+    }
+
+    fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let extensions = span.extensions();
+        let Some(governed) = extensions.get::<Governed>() else {
+            return;
+        };
+        let entered = Entered {
+            id: id.clone(),
+            cell: governed.cell.clone(),
+            _attached: governed.cx.clone().attach(),
+        };
+        drop(extensions);
+        let _ = ENTERED.try_with(|stack| stack.borrow_mut().push(entered));
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: LayerContext<'_, S>) {
+        let left = ENTERED.try_with(|stack| {
+            let mut stack = stack.borrow_mut();
+            let at = stack.iter().rposition(|e| e.id == *id)?;
+            Some(stack.remove(at))
+        });
+        // Detach outside the borrow: dropping the guard may run other code.
+        drop(left);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
+        let extensions = span.extensions();
+        let Some(governed) = extensions.get::<Governed>() else {
+            return;
+        };
+        let mut text = ErrorText::default();
+        event.record(&mut text);
+        governed
+            .cell
+            .fail(text.0.unwrap_or_else(|| event.metadata().name().to_owned()));
+    }
+
+    fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let Some(governed) = span.extensions_mut().remove::<Governed>() else {
+            return;
+        };
+        self.settle(governed);
+    }
+}
+
+impl ContractLayer {
+    /// Everything known at the end of the call: usage, cost, latency, decision, violations; then
+    /// the span ends and the metrics are recorded.
+    fn settle(&self, governed: Governed) {
+        let shared = &*self.shared;
+        let ended = shared.clock.now();
+        let latency = ended.since(&governed.started);
+        let identity = &governed.cell.identity;
+        let state = governed.cell.take();
+        let mut violations = state.violations;
+        let mut attributes = Vec::with_capacity(14);
+        let mut trips: Vec<(Violation, Vec<KeyValue>)> = Vec::new();
+        let mut cost_usd = None;
+
+        if shared.prod && !(identity.session_known && identity.user_known) {
+            let mut figures = Vec::new();
+            if !identity.session_known {
+                figures.push(KeyValue::new("govops.missing", attr::SESSION_ID));
+            }
+            if !identity.user_known {
+                figures.push(KeyValue::new("govops.missing", attr::USER_ID));
+            }
+            violations.raise(Violation::MissingContext);
+            trips.push((Violation::MissingContext, figures));
+        }
+
+        if identity.operation.is_model() {
+            let model = identity.model.as_ref().map(StringValue::as_str);
+            let provider = identity.provider.as_ref().map(StringValue::as_str);
+            let prices = model.and_then(|m| shared.prices.lookup(m, provider));
+            if let Some(usage) = &state.usage {
+                attributes.push(KeyValue::new(attr::INPUT_TOKENS, clamp(usage.input)));
+                attributes.push(KeyValue::new(attr::OUTPUT_TOKENS, clamp(usage.output)));
+                if usage.cache_read > 0 {
+                    attributes.push(KeyValue::new(
+                        attr::CACHE_READ_TOKENS,
+                        clamp(usage.cache_read),
+                    ));
+                }
+                let creation = usage.cache_creation.saturating_add(usage.cache_creation_1h);
+                if creation > 0 {
+                    attributes.push(KeyValue::new(attr::CACHE_CREATION_TOKENS, clamp(creation)));
+                }
+                if usage.reasoning > 0 {
+                    attributes.push(KeyValue::new(
+                        attr::REASONING_TOKENS,
+                        clamp(usage.reasoning),
+                    ));
+                }
+                if let Some(max) = prices.and_then(|p| p.max_input_tokens()).filter(|&m| m > 0) {
+                    #[allow(clippy::cast_precision_loss)] // a ratio, written as a double
+                    let utilization = usage.input as f64 / max as f64;
+                    attributes.push(KeyValue::new(attr::CONTEXT_UTILIZATION, utilization));
+                }
+                match model.map(|m| shared.prices.price(m, provider, usage, state.service_tier)) {
+                    Some(Ok(Pricing::Priced(cost))) => cost_usd = Some(cost.total_usd),
+                    Some(Ok(Pricing::Unpriced(why))) => {
+                        violations.raise(Violation::UnpricedModel);
+                        trips.push((
+                            Violation::UnpricedModel,
+                            vec![KeyValue::new("govops.reason", why.to_string())],
+                        ));
+                    }
+                    Some(Err(rejected)) => {
+                        governed.cx.span().add_event(
+                            "govops.usage.rejected",
+                            vec![KeyValue::new("govops.reason", rejected.to_string())],
+                        );
+                    }
+                    None => {}
+                }
+            } else if prices.is_none() {
+                violations.raise(Violation::UnpricedModel);
+                trips.push((
+                    Violation::UnpricedModel,
+                    vec![KeyValue::new(
+                        "govops.reason",
+                        "the model is not in the price table",
+                    )],
+                ));
+            }
+            if let Some(cost) = cost_usd {
+                attributes.push(KeyValue::new(
+                    attr::COST_TOTAL_USD,
+                    cost.to_f64().unwrap_or(f64::NAN),
+                ));
+            }
+            if let Some(model) = state.response_model {
+                attributes.push(KeyValue::new(attr::RESPONSE_MODEL, model));
+            }
+            if !state.finish_reasons.is_empty() {
+                let reasons = state.finish_reasons.into_iter().map(StringValue::from);
+                attributes.push(KeyValue::new(
+                    attr::FINISH_REASONS,
+                    Value::Array(Array::String(reasons.collect())),
+                ));
+            }
+        }
+
+        let decision = violations.decision();
+        attributes.push(KeyValue::new(attr::POLICY_DECISION, decision.as_str()));
+        attributes.push(KeyValue::new(
+            attr::SAFETY_VIOLATIONS,
+            Value::Array(Array::String(
+                violations
+                    .iter()
+                    .map(|v| StringValue::from(v.code()))
+                    .collect(),
+            )),
+        ));
+        attributes.push(KeyValue::new(attr::LATENCY_MS, latency.as_secs_f64() * 1e3));
+        if state.error.is_some() {
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, "_OTHER"));
+        }
+
+        let otel = governed.cx.span();
+        for (violation, mut figures) in trips {
+            figures.insert(0, KeyValue::new("govops.violation", violation.code()));
+            otel.add_event_with_timestamp(event::GUARD_TRIPPED, ended.wall, figures);
+        }
+        otel.set_attributes(attributes);
+        if let Some(error) = state.error {
+            otel.set_status(Status::error(error));
+        }
+        otel.end_with_timestamp(ended.wall);
+
+        if let Some(instruments) = &shared.instruments {
+            instruments.record(
+                shared,
+                identity,
+                decision,
+                &state.usage,
+                cost_usd,
+                latency,
+                &violations,
+            );
+        }
+    }
+}
+
+/// A count as the `i64` OpenTelemetry carries.
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
