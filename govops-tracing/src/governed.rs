@@ -521,3 +521,44 @@ impl ContractLayer {
 fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+/// The govops trace layers for a pipeline you build yourself: governed spans become
+/// OpenTelemetry spans carrying the contract (and the section 5 metrics when `meter` is given);
+/// every other span goes through `tracing-opentelemetry` to the same tracer provider. `init()`
+/// installs these for you; use this only to bring your own OpenTelemetry providers.
+///
+/// ```
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let config = govops_core::Config::from_env(&govops_core::EnvSource::from_pairs([
+///     ("GOVOPS_APP_NAME", "bot"), ("GOVOPS_ENVIRONMENT", "dev"), ("GOVOPS_OWNER", "team"),
+///     ("GOVOPS_COST_CENTER", "cc-1"), ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+/// ]))?;
+/// let tracer = SdkTracerProvider::builder().build();
+/// let subscriber = tracing_subscriber::registry().with(govops_tracing::layer(&config, &tracer, None));
+/// tracing::subscriber::with_default(subscriber, || { /* governed calls */ });
+/// # Ok::<(), govops_core::Gaps>(())
+/// ```
+pub fn layer<S>(
+    config: &Config,
+    tracer: &opentelemetry_sdk::trace::SdkTracerProvider,
+    meter: Option<&opentelemetry_sdk::metrics::SdkMeterProvider>,
+) -> impl Layer<S> + Send + Sync + 'static
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry::trace::TracerProvider as _;
+    let instruments = meter.map(|m| Instruments::new(&m.meter(crate::SCOPE)));
+    let contract = ContractLayer::new(Shared::new(
+        config,
+        tracer.tracer(crate::SCOPE),
+        instruments,
+        Clock::System,
+    ))
+    .filtered();
+    contract.and_then(crate::bridge::Bridge(
+        tracing_opentelemetry::layer().with_tracer(tracer.tracer(crate::SCOPE)),
+    ))
+}

@@ -22,6 +22,10 @@ pub mod testing;
 
 pub use builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, configure, variables};
 pub use call::{Call, Metered, Operation, Reported};
+pub use governed::layer;
+
+/// The instrumentation scope of govops's spans and metrics.
+pub(crate) const SCOPE: &str = "govops";
 pub use error::{InitError, ShutdownError};
 pub use handle::GovOps;
 

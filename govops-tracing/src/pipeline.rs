@@ -39,8 +39,7 @@ use crate::otlp::{self, Exporting, Failures};
 const EXPORT_STACK_OFF: &str = "h2=off,hyper=off,hyper_util=off,tonic=off,tower=off,reqwest=off,\
 opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off,opentelemetry_http=off";
 
-/// The instrumentation scope of spans recorded through `tracing`.
-const SCOPE: &str = "govops";
+use crate::SCOPE;
 
 struct Providers {
     tracer: SdkTracerProvider,

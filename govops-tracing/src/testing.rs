@@ -1,7 +1,7 @@
 //! Assert in your own unit tests that your code honours the telemetry contract.
 //!
 //! A [`Capture`] is the govops pipeline with in-memory exporters and no global state: run code
-//! under it ([`Capture::run`] for sync code, [`Capture::instrument`] for a future), then read what
+//! under it ([`Capture::run`] for sync code, [`Capture::run_async`] for a future), then read what
 //! it recorded. Span and trace ids count up from 1 and governed spans take their timestamps from a
 //! clock that steps 1 ms per reading, so a test sees the same figures on every run. Captures are
 //! independent: parallel `#[test]`s and `#[tokio::test]`s each use their own.
@@ -39,7 +39,7 @@ use crate::governed::{ContractLayer, Shared};
 use crate::logs::CallContextLogs;
 use crate::metrics::Instruments;
 
-const SCOPE: &str = "govops";
+use crate::SCOPE;
 
 /// The metadata a capture starts from; [`CaptureBuilder::env`] overrides any of it.
 const DEFAULTS: [(&str, &str); 5] = [
@@ -475,7 +475,7 @@ impl Capture {
 
     /// `future` with this capture as its subscriber, wherever it is polled (also inside
     /// `tokio::spawn`).
-    pub fn instrument<F>(&self, future: F) -> WithDispatch<F> {
+    pub fn run_async<F>(&self, future: F) -> WithDispatch<F> {
         future.with_subscriber(self.dispatch.clone())
     }
 
