@@ -1,0 +1,90 @@
+//! An agent that plans with a model and calls tools, all governed, under one session and user.
+//!
+//! ```sh
+//! GOVOPS_APP_NAME=support-agent GOVOPS_ENVIRONMENT=dev GOVOPS_OWNER=team-ai \
+//! GOVOPS_COST_CENTER=CC-1234 GOVOPS_DATA_CLASSIFICATION=internal \
+//!   cargo run --example agent
+//! ```
+//!
+//! One trace: `invoke_agent support` over `chat claude-sonnet-4-20250514` (the plan),
+//! `execute_tool search_orders` and `execute_tool refund`, and a final `chat` that writes the
+//! answer. Over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else to `govops-telemetry.jsonl`.
+
+use std::time::Duration;
+
+use govops::{Reported, Usage, governed};
+use tracing::info;
+
+/// A model's answer, as the fake provider reports it.
+struct Message {
+    text: String,
+    usage: Usage,
+}
+
+impl Reported for Message {
+    fn usage(&self) -> Option<Usage> {
+        Some(self.usage)
+    }
+
+    fn finish_reason(&self) -> Option<&str> {
+        Some("end_turn")
+    }
+}
+
+/// The model call, with the model chosen per call.
+#[governed(chat, model = model, provider = "anthropic")]
+async fn think(model: &str, prompt: &str) -> Message {
+    tokio::time::sleep(Duration::from_millis(15)).await;
+    Message {
+        text: if prompt.starts_with("plan") {
+            "search_orders then refund".to_owned()
+        } else {
+            "Your refund of $18.20 is on its way.".to_owned()
+        },
+        usage: Usage {
+            input: 1_800,
+            cache_read: 1_200,
+            output: 250,
+            ..Usage::default()
+        },
+    }
+}
+
+#[governed(tool, name = "search_orders")]
+async fn search_orders(customer: &str) -> Vec<String> {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    vec![format!("{customer}/order-981")]
+}
+
+#[governed(tool, name = "refund", err)]
+fn refund(order: &str) -> Result<String, String> {
+    if order.is_empty() {
+        return Err("no order to refund".to_owned());
+    }
+    Ok(format!("refund issued for {order}"))
+}
+
+#[governed(agent, name = "support")]
+async fn support_agent(customer: &str, request: &str) -> String {
+    const MODEL: &str = "claude-sonnet-4-20250514";
+    let plan = think(MODEL, &format!("plan: {request}")).await;
+    info!(plan = %plan.text, "planned");
+    let orders = search_orders(customer).await;
+    let receipt = refund(orders.first().map_or("", String::as_str));
+    info!(receipt = ?receipt, "tool done");
+    let answer = think(MODEL, "answer the customer").await;
+    answer.text
+}
+
+#[tokio::main]
+async fn main() {
+    let govops = govops::init();
+    info!(destination = govops.destination(), "govops started");
+    let answer = govops::context::in_scope(
+        "session-agent-7",
+        "customer-314",
+        support_agent("customer-314", "I was charged twice"),
+    )
+    .await;
+    info!(%answer, "agent finished");
+}

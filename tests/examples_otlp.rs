@@ -1,0 +1,157 @@
+//! `examples/chat.rs` and `examples/agent.rs`, run as real processes against an in-test OTLP/gRPC
+//! receiver: every governed span arrives with every contract field, typed as the contract says.
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use support::{complete_env, example, grpc_receiver, run_child};
+
+/// The OTLP type of each value: what a backend shows.
+fn typed(span: &Span) -> BTreeMap<String, &'static str> {
+    span.attributes
+        .iter()
+        .map(|kv| {
+            let kind = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(_)) => "string",
+                Some(Value::IntValue(_)) => "int",
+                Some(Value::DoubleValue(_)) => "double",
+                Some(Value::BoolValue(_)) => "bool",
+                Some(Value::ArrayValue(a)) => {
+                    if a.values
+                        .iter()
+                        .all(|v| matches!(v.value, Some(Value::StringValue(_))))
+                    {
+                        "string[]"
+                    } else {
+                        "array"
+                    }
+                }
+                _ => "other",
+            };
+            (kv.key.clone(), kind)
+        })
+        .collect()
+}
+
+const SECTION_2: [(&str, &str); 9] = [
+    ("service.name", "string"),
+    ("deployment.environment.name", "string"),
+    ("session.id", "string"),
+    ("user.id", "string"),
+    ("gen_ai.operation.name", "string"),
+    ("govops.policy.decision", "string"),
+    ("govops.safety.violations", "string[]"),
+    ("govops.latency_ms", "double"),
+    ("govops.contract.version", "string"),
+];
+
+const SECTION_3: [(&str, &str); 7] = [
+    ("gen_ai.request.model", "string"),
+    ("gen_ai.provider.name", "string"),
+    ("gen_ai.usage.input_tokens", "int"),
+    ("gen_ai.usage.output_tokens", "int"),
+    ("gen_ai.usage.cache_read.input_tokens", "int"),
+    ("govops.cost.total_usd", "double"),
+    ("govops.context.utilization", "double"),
+];
+
+fn run_example(name: &str, app: &str) -> Vec<Span> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (addr, received) = runtime.block_on(grpc_receiver());
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars = complete_env(app);
+    vars.extend([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
+    ]);
+    let finished = run_child(
+        Command::new(example(name)),
+        dir.path(),
+        &vars,
+        Duration::from_secs(60),
+    );
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr);
+    assert!(
+        !dir.path().join("govops-telemetry.jsonl").exists(),
+        "with an endpoint, nothing goes to the file"
+    );
+    received
+        .traces()
+        .into_iter()
+        .flat_map(|r| r.resource_spans)
+        .flat_map(|rs| rs.scope_spans)
+        .flat_map(|ss| ss.spans)
+        .collect()
+}
+
+fn assert_typed(span: &Span, fields: &[(&str, &str)]) {
+    let types = typed(span);
+    for (key, kind) in fields {
+        assert_eq!(
+            types.get(*key).copied(),
+            Some(*kind),
+            "{}: {key} should be {kind}; has {types:?}",
+            span.name
+        );
+    }
+}
+
+#[test]
+fn the_chat_example_delivers_every_contract_field_typed_over_otlp() {
+    let spans = run_example("chat", "support-bot");
+    let chats: Vec<&Span> = spans.iter().filter(|s| s.name == "chat gpt-4o").collect();
+    assert_eq!(
+        chats.len(),
+        3,
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    for span in chats {
+        assert_typed(span, &SECTION_2);
+        assert_typed(span, &SECTION_3);
+        assert_typed(span, &[("gen_ai.response.model", "string")]);
+        let session = span
+            .attributes
+            .iter()
+            .find(|kv| kv.key == "session.id")
+            .unwrap();
+        assert_eq!(
+            session.value.as_ref().unwrap().value,
+            Some(Value::StringValue("session-chat-1".to_owned()))
+        );
+    }
+}
+
+#[test]
+fn the_agent_example_delivers_one_trace_with_every_contract_field_typed_over_otlp() {
+    let spans = run_example("agent", "support-agent");
+    let by_name = |name: &str| -> Vec<&Span> { spans.iter().filter(|s| s.name == name).collect() };
+    let agent = by_name("invoke_agent support");
+    let chats = by_name("chat claude-sonnet-4-20250514");
+    let search = by_name("execute_tool search_orders");
+    let refund = by_name("execute_tool refund");
+    assert_eq!(
+        (agent.len(), chats.len(), search.len(), refund.len()),
+        (1, 2, 1, 1)
+    );
+    let agent = agent[0];
+    assert_typed(agent, &SECTION_2);
+    assert_typed(agent, &[("gen_ai.agent.name", "string")]);
+    for span in chats.iter().chain(&search).chain(&refund) {
+        assert_typed(span, &SECTION_2);
+        assert_eq!(span.trace_id, agent.trace_id);
+        assert_eq!(span.parent_span_id, agent.span_id);
+    }
+    for span in &chats {
+        assert_typed(span, &SECTION_3);
+    }
+    for span in search.iter().chain(&refund) {
+        assert_typed(span, &[("gen_ai.tool.name", "string")]);
+    }
+}
