@@ -146,6 +146,21 @@ impl PriceTable {
         };
         price_with(self.sha256(), prices, usage, tier)
     }
+
+    /// Prices one call of a model already found with [`PriceTable::lookup`] in this table.
+    ///
+    /// # Errors
+    ///
+    /// Usage that contradicts itself, or a cost too large to hold exactly.
+    pub fn price_found<'t>(
+        &'t self,
+        prices: &'t ModelPrices,
+        usage: &Usage,
+        tier: ServiceTier,
+    ) -> Result<Pricing<'t>, UsageError> {
+        usage.check()?;
+        price_with(self.sha256(), prices, usage, tier)
+    }
 }
 
 /// The rate of each component, each falling back as section 7 says.

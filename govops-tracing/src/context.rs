@@ -16,13 +16,14 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::{
     Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
 };
 use opentelemetry::trace::FutureExt;
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
 /// The baggage key of the session id (the contract's `session.id`).
@@ -42,9 +43,11 @@ pub struct Caller {
 
 /// The current context with `session_id` and `user_id` added to its baggage.
 fn with_ids(session_id: String, user_id: String) -> Context {
+    // Shared strings: every governed call in the scope copies the ids onto its span.
+    let shared = |s: String| StringValue::from(Arc::<str>::from(s));
     Context::current_with_baggage([
-        KeyValue::new(SESSION_ID, session_id),
-        KeyValue::new(USER_ID, user_id),
+        KeyValue::new(SESSION_ID, shared(session_id)),
+        KeyValue::new(USER_ID, shared(user_id)),
     ])
 }
 

@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use govops_core::contract::{CONTRACT_VERSION, attr, event};
-use govops_core::{Config, Environment, PriceTable, Pricing, Violation};
+use govops_core::{Config, Environment, PriceTable, Pricing, Unpriced, Violation};
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Array, Context, ContextGuard, Key, KeyValue, StringValue, Value};
@@ -30,10 +30,14 @@ use tracing_subscriber::{Layer, filter};
 use crate::call::{CallCell, Identity, Operation};
 use crate::clock::{Clock, Stamp};
 use crate::context::{SESSION_ID, USER_ID};
+use crate::intern::{intern, intern_debug};
 use crate::metrics::Instruments;
 
 /// The field every governed span declares first: how the layer knows it without a lookup.
 pub(crate) const MARKER: &str = attr::CONTRACT_VERSION;
+
+/// The most attributes settlement adds to a span.
+const SETTLED: usize = 14;
 
 /// The value of `session.id` and `user.id` when the caller set none.
 pub(crate) const UNKNOWN: &str = "unknown";
@@ -75,15 +79,20 @@ impl Shared {
     ) -> Self {
         Self {
             tracer,
-            service: config.app_name.clone().into(),
+            service: shared_text(&config.app_name),
             environment: config.environment.as_str().into(),
-            cost_center: config.cost_center.clone().into(),
+            cost_center: shared_text(&config.cost_center),
             prod: config.environment == Environment::Prod,
             prices: config.prices.clone(),
             instruments,
             clock,
         }
     }
+}
+
+/// A string every span repeats, shared rather than copied.
+pub(crate) fn shared_text(s: &str) -> StringValue {
+    StringValue::from(Arc::<str>::from(s))
 }
 
 /// The layer. Install it with [`ContractLayer::filtered`] so that it sees only what it handles.
@@ -136,61 +145,93 @@ pub(crate) fn current_call() -> Option<Arc<CallCell>> {
 }
 
 /// The fields of a governed span the layer reads by name; the rest become attributes as they are.
+/// The values it repeats on every call are interned, and `otel.name` is kept only when it differs
+/// from the callsite's static name, so a governed span with literal names allocates no strings.
 #[derive(Default)]
 struct Fields {
     name: Option<String>,
     operation: Option<Operation>,
-    model: Option<String>,
-    provider: Option<String>,
-    subject: Option<String>,
+    model: Option<StringValue>,
+    provider: Option<StringValue>,
+    subject: Option<StringValue>,
     rest: Vec<KeyValue>,
 }
 
 impl Fields {
-    fn take(&mut self, field: &Field, value: String) {
-        match field.name() {
-            "otel.name" => self.name = Some(value),
-            attr::OPERATION_NAME => self.operation = Operation::from_name(&value),
-            attr::REQUEST_MODEL => self.model = Some(value),
-            attr::PROVIDER_NAME => self.provider = Some(value),
-            attr::TOOL_NAME | attr::AGENT_NAME | "govops.name" => self.subject = Some(value),
-            MARKER => {}
-            name => self
-                .rest
-                .push(KeyValue::new(Key::from_static_str(name), value)),
+    fn known(&mut self, name: &str) -> Option<&mut Option<StringValue>> {
+        match name {
+            attr::REQUEST_MODEL => Some(&mut self.model),
+            attr::PROVIDER_NAME => Some(&mut self.provider),
+            attr::TOOL_NAME | attr::AGENT_NAME | "govops.name" => Some(&mut self.subject),
+            _ => None,
         }
+    }
+
+    fn other(&mut self, field: &Field, value: impl Into<Value>) {
+        self.rest
+            .push(KeyValue::new(Key::from_static_str(field.name()), value));
     }
 }
 
-impl Visit for Fields {
+/// The static name of the span being visited, to tell a redundant `otel.name` apart.
+struct Visiting<'a> {
+    static_name: &'static str,
+    fields: &'a mut Fields,
+}
+
+impl Visit for Visiting<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.take(field, value.to_owned());
+        match field.name() {
+            MARKER => {}
+            "otel.name" => {
+                if value != self.static_name {
+                    self.fields.name = Some(value.to_owned());
+                }
+            }
+            attr::OPERATION_NAME => self.fields.operation = Operation::from_name(value),
+            name => match self.fields.known(name) {
+                Some(slot) => *slot = Some(intern(value)),
+                None => self.fields.other(field, value.to_owned()),
+            },
+        }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.take(field, format!("{value:?}"));
+        match field.name() {
+            MARKER => {}
+            "otel.name" => {
+                let name = format!("{value:?}");
+                if name != self.static_name {
+                    self.fields.name = Some(name);
+                }
+            }
+            attr::OPERATION_NAME => {
+                self.fields.operation = Operation::from_name(&format!("{value:?}"));
+            }
+            name => match self.fields.known(name) {
+                Some(slot) => *slot = Some(intern_debug(value)),
+                None => self.fields.other(field, format!("{value:?}")),
+            },
+        }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.rest
-            .push(KeyValue::new(Key::from_static_str(field.name()), value));
+        self.fields.other(field, value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        let value =
-            i64::try_from(value).map_or_else(|_| Value::from(value.to_string()), Value::I64);
-        self.rest
-            .push(KeyValue::new(Key::from_static_str(field.name()), value));
+        match i64::try_from(value) {
+            Ok(value) => self.fields.other(field, value),
+            Err(_) => self.fields.other(field, value.to_string()),
+        }
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.rest
-            .push(KeyValue::new(Key::from_static_str(field.name()), value));
+        self.fields.other(field, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.rest
-            .push(KeyValue::new(Key::from_static_str(field.name()), value));
+        self.fields.other(field, value);
     }
 }
 
@@ -210,10 +251,6 @@ impl Visit for ErrorText {
             self.0 = Some(value.to_owned());
         }
     }
-}
-
-fn shared_str(s: String) -> StringValue {
-    StringValue::from(Arc::<str>::from(s))
 }
 
 /// The caller's id from the context's baggage, or `"unknown"`.
@@ -238,20 +275,22 @@ where
         };
         let shared = &*self.shared;
         let mut fields = Fields::default();
-        attrs.record(&mut fields);
+        attrs.record(&mut Visiting {
+            static_name: meta.name(),
+            fields: &mut fields,
+        });
         let operation = fields.operation.unwrap_or(Operation::InvokeWorkflow);
         let parent_cx = Context::current();
         let (session, session_known) = caller_id(&parent_cx, SESSION_ID);
         let (user, user_known) = caller_id(&parent_cx, USER_ID);
-        let model = fields.model.map(shared_str);
-        let provider = fields.provider.map(shared_str);
-        let subject = fields.subject.map(shared_str);
+        let (model, provider, subject) = (fields.model, fields.provider, fields.subject);
 
         let name: Cow<'static, str> = match fields.name {
-            Some(name) if name != meta.name() => Cow::Owned(name),
-            _ => Cow::Borrowed(meta.name()),
+            Some(name) => Cow::Owned(name),
+            None => Cow::Borrowed(meta.name()),
         };
-        let mut attributes = Vec::with_capacity(12 + fields.rest.len());
+        // Room for what settlement adds, so that the span's attributes never grow again.
+        let mut attributes = Vec::with_capacity(9 + SETTLED + fields.rest.len());
         attributes.extend([
             KeyValue::new(attr::CONTRACT_VERSION, CONTRACT_VERSION),
             KeyValue::new(attr::OPERATION_NAME, operation.name()),
@@ -316,7 +355,10 @@ where
             return;
         };
         let mut fields = Fields::default();
-        values.record(&mut fields);
+        values.record(&mut Visiting {
+            static_name: span.metadata().name(),
+            fields: &mut fields,
+        });
         let otel = governed.cx.span();
         if let Some(name) = fields.name {
             otel.update_name(name);
@@ -387,7 +429,7 @@ impl ContractLayer {
         let identity = &governed.cell.identity;
         let state = governed.cell.take();
         let mut violations = state.violations;
-        let mut attributes = Vec::with_capacity(14);
+        let mut attributes = Settled::default();
         let mut trips: Vec<(Violation, Vec<KeyValue>)> = Vec::new();
         let mut cost_usd = None;
 
@@ -431,7 +473,14 @@ impl ContractLayer {
                     let utilization = usage.input as f64 / max as f64;
                     attributes.push(KeyValue::new(attr::CONTEXT_UTILIZATION, utilization));
                 }
-                match model.map(|m| shared.prices.price(m, provider, usage, state.service_tier)) {
+                let priced = match prices {
+                    Some(found) => {
+                        Some(shared.prices.price_found(found, usage, state.service_tier))
+                    }
+                    None if model.is_some() => Some(Ok(Pricing::Unpriced(Unpriced::UnknownModel))),
+                    None => None,
+                };
+                match priced {
                     Some(Ok(Pricing::Priced(cost))) => cost_usd = Some(cost.total_usd),
                     Some(Ok(Pricing::Unpriced(why))) => {
                         violations.raise(Violation::UnpricedModel);
@@ -497,7 +546,7 @@ impl ContractLayer {
             figures.insert(0, KeyValue::new("govops.violation", violation.code()));
             otel.add_event_with_timestamp(event::GUARD_TRIPPED, ended.wall, figures);
         }
-        otel.set_attributes(attributes);
+        otel.set_attributes(attributes.drain());
         if let Some(error) = state.error {
             otel.set_status(Status::error(error));
         }
@@ -514,6 +563,26 @@ impl ContractLayer {
                 &violations,
             );
         }
+    }
+}
+
+/// The attributes settlement adds, on the stack: the span's own vector already has room for them.
+#[derive(Default)]
+struct Settled {
+    slots: [Option<KeyValue>; SETTLED],
+    len: usize,
+}
+
+impl Settled {
+    fn push(&mut self, kv: KeyValue) {
+        if let Some(slot) = self.slots.get_mut(self.len) {
+            *slot = Some(kv);
+            self.len += 1;
+        }
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = KeyValue> + '_ {
+        self.slots[..self.len].iter_mut().filter_map(Option::take)
     }
 }
 

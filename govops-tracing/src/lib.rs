@@ -14,6 +14,7 @@ mod error;
 pub mod file;
 mod governed;
 mod handle;
+mod intern;
 mod logs;
 mod metrics;
 mod otlp;

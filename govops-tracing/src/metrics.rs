@@ -1,15 +1,20 @@
 //! The section 5 instruments a governed call records when it ends.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use govops_core::contract::{attr, metric};
 use govops_core::{Decision, Usage, Violations};
-use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram, Meter};
+use opentelemetry::metrics::{BoundCounter, BoundHistogram, Counter, Histogram, Meter};
+use opentelemetry::{KeyValue, StringValue};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::call::Identity;
+use crate::call::{Identity, Operation};
 use crate::governed::Shared;
 
 /// Bucket boundaries the semantic conventions advise for `gen_ai.client.token.usage`.
@@ -25,15 +30,67 @@ const DURATION_BUCKETS: [f64; 14] = [
 
 /// The instruments, created once per pipeline.
 pub(crate) struct Instruments {
+    /// Tells this pipeline's series apart from another's in the per-thread cache.
+    id: u64,
     tokens: Histogram<u64>,
     duration: Histogram<f64>,
     cost: Counter<f64>,
     trips: Counter<u64>,
 }
 
+/// One combination of metric attributes, with its instruments bound to it: recording a call is
+/// then an update of the series, without hashing its attributes again.
+struct Series {
+    attributes: Vec<KeyValue>,
+    duration: BoundHistogram<f64>,
+    input: BoundHistogram<u64>,
+    output: BoundHistogram<u64>,
+    cost: BoundCounter<f64>,
+}
+
+/// What picks a series.
+#[derive(PartialEq, Eq, Hash)]
+struct SeriesKey {
+    pipeline: u64,
+    operation: Operation,
+    decision: Decision,
+    provider: Option<Text>,
+    model: Option<Text>,
+}
+
+/// A string compared by its text: cloning the interned value costs no allocation.
+struct Text(StringValue);
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl Hash for Text {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.as_str().hash(state);
+    }
+}
+
+/// Past this many series on one thread the cache starts over: series are bounded by the
+/// process's models and providers, this only bounds a pathological workload.
+const SERIES_CAPACITY: usize = 512;
+
+type SeriesCache = HashMap<SeriesKey, Rc<Series>, foldhash::fast::RandomState>;
+
+thread_local! {
+    static SERIES: RefCell<SeriesCache> = RefCell::new(SeriesCache::default());
+}
+
+static PIPELINES: AtomicU64 = AtomicU64::new(0);
+
 impl Instruments {
     pub(crate) fn new(meter: &Meter) -> Self {
         Self {
+            id: PIPELINES.fetch_add(1, Ordering::Relaxed),
             tokens: meter
                 .u64_histogram(metric::TOKEN_USAGE)
                 .with_unit("{token}")
@@ -59,18 +116,35 @@ impl Instruments {
         }
     }
 
-    /// Records one call. Only low-cardinality attributes: never session or user ids.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn record(
-        &self,
-        shared: &Shared,
-        identity: &Identity,
-        decision: Decision,
-        usage: &Option<Usage>,
-        cost_usd: Option<Decimal>,
-        latency: Duration,
-        violations: &Violations,
-    ) {
+    fn series(&self, shared: &Shared, identity: &Identity, decision: Decision) -> Rc<Series> {
+        let key = SeriesKey {
+            pipeline: self.id,
+            operation: identity.operation,
+            decision,
+            provider: identity.provider.clone().map(Text),
+            model: identity.model.clone().map(Text),
+        };
+        let build = || Rc::new(self.bind(shared, identity, decision));
+        SERIES
+            .try_with(|cache| {
+                let Ok(mut cache) = cache.try_borrow_mut() else {
+                    return build();
+                };
+                if let Some(series) = cache.get(&key) {
+                    return series.clone();
+                }
+                if cache.len() >= SERIES_CAPACITY {
+                    cache.clear();
+                }
+                let series = build();
+                cache.insert(key, series.clone());
+                series
+            })
+            .unwrap_or_else(|_| build())
+    }
+
+    /// The low-cardinality attributes only: never session or user ids.
+    fn bind(&self, shared: &Shared, identity: &Identity, decision: Decision) -> Series {
         let mut attributes = Vec::with_capacity(8);
         attributes.extend([
             KeyValue::new("service.name", shared.service.clone()),
@@ -85,21 +159,48 @@ impl Instruments {
         if let Some(model) = &identity.model {
             attributes.push(KeyValue::new(attr::REQUEST_MODEL, model.clone()));
         }
-        self.duration.record(latency.as_secs_f64(), &attributes);
-        if let Some(cost) = cost_usd.and_then(|c| c.to_f64()) {
-            self.cost.add(cost, &attributes);
+        let with_type = |token_type: &'static str| {
+            let mut typed = attributes.clone();
+            typed.push(KeyValue::new(attr::TOKEN_TYPE, token_type));
+            typed
+        };
+        Series {
+            duration: self.duration.bind(&attributes),
+            input: self.tokens.bind(&with_type("input")),
+            output: self.tokens.bind(&with_type("output")),
+            cost: self.cost.bind(&attributes),
+            attributes,
         }
-        for violation in violations.iter() {
-            attributes.push(KeyValue::new("code", violation.code()));
-            self.trips.add(1, &attributes);
-            attributes.pop();
+    }
+
+    /// Records one call.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record(
+        &self,
+        shared: &Shared,
+        identity: &Identity,
+        decision: Decision,
+        usage: &Option<Usage>,
+        cost_usd: Option<Decimal>,
+        latency: Duration,
+        violations: &Violations,
+    ) {
+        let series = self.series(shared, identity, decision);
+        series.duration.record(latency.as_secs_f64());
+        if let Some(cost) = cost_usd.and_then(|c| c.to_f64()) {
+            series.cost.add(cost);
         }
         if let Some(usage) = usage {
-            attributes.push(KeyValue::new(attr::TOKEN_TYPE, "input"));
-            self.tokens.record(usage.input, &attributes);
-            attributes.pop();
-            attributes.push(KeyValue::new(attr::TOKEN_TYPE, "output"));
-            self.tokens.record(usage.output, &attributes);
+            series.input.record(usage.input);
+            series.output.record(usage.output);
+        }
+        if !violations.is_empty() {
+            let mut attributes = series.attributes.clone();
+            for violation in violations.iter() {
+                attributes.push(KeyValue::new("code", violation.code()));
+                self.trips.add(1, &attributes);
+                attributes.pop();
+            }
         }
     }
 }

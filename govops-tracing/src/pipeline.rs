@@ -63,7 +63,7 @@ impl Pipeline {
     pub(crate) fn build(config: &Config) -> Result<Self, InitError> {
         let resource = resource(config);
         let call_context = || CallContextLogs {
-            service: config.app_name.clone().into(),
+            service: crate::governed::shared_text(&config.app_name),
             environment: config.environment.as_str().into(),
         };
         let failures = Arc::new(Failures::default());

@@ -429,7 +429,7 @@ impl Capture {
             .build();
         let logger = SdkLoggerProvider::builder()
             .with_log_processor(CallContextLogs {
-                service: config.app_name.clone().into(),
+                service: crate::governed::shared_text(&config.app_name),
                 environment: config.environment.as_str().into(),
             })
             .with_simple_exporter(logs.clone())
