@@ -214,11 +214,7 @@ fn calls(c: &mut Criterion) {
     let governed = tracing::Dispatch::new(tracing_subscriber::registry().with(govops::layer(
         &config,
         &tracer,
-        if std::env::var_os("NO_METRICS").is_some() {
-            None
-        } else {
-            Some(&meter)
-        },
+        Some(&meter),
     )));
     let by_hand = tracing::Dispatch::new(
         tracing_subscriber::registry()

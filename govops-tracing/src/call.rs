@@ -295,21 +295,8 @@ impl Call {
 
     /// Records what `value` reports: usage (replacing), response model and finish reason.
     pub fn report<R: Reported + ?Sized>(&self, value: &R) {
-        let Some(cell) = &self.cell else {
-            return;
-        };
-        let usage = value.usage();
-        let model = value.response_model();
-        let reason = value.finish_reason();
-        let mut state = cell.lock();
-        if usage.is_some() {
-            state.usage = usage;
-        }
-        if let Some(model) = model {
-            state.response_model = Some(model.to_owned());
-        }
-        if let Some(reason) = reason {
-            state.finish_reasons.push(reason.to_owned());
+        if let Some(cell) = &self.cell {
+            report_into(cell, value);
         }
     }
 
@@ -326,6 +313,23 @@ impl Call {
             call: Some(self),
             on_item,
         }
+    }
+}
+
+/// Records what `value` reports on `cell`.
+fn report_into<R: Reported + ?Sized>(cell: &CallCell, value: &R) {
+    let usage = value.usage();
+    let model = value.response_model();
+    let reason = value.finish_reason();
+    let mut state = cell.lock();
+    if usage.is_some() {
+        state.usage = usage;
+    }
+    if let Some(model) = model {
+        state.response_model = Some(model.to_owned());
+    }
+    if let Some(reason) = reason {
+        state.finish_reasons.push(reason.to_owned());
     }
 }
 
@@ -379,7 +383,7 @@ where
 /// any other is left alone. Not a public interface.
 #[doc(hidden)]
 pub mod probe {
-    use super::{Call, Reported};
+    use super::{Reported, report_into};
 
     /// Wraps the result of a governed call.
     pub struct Probe<'a, T: ?Sized>(pub &'a T);
@@ -392,7 +396,10 @@ pub mod probe {
 
     impl<T: Reported + ?Sized> ViaReported for Probe<'_, T> {
         fn __govops_report(&self) {
-            Call::current().report(self.0);
+            // The call is still entered here: no span handle needed, only its cell.
+            if let Some(cell) = crate::governed::current_call() {
+                report_into(&cell, self.0);
+            }
         }
     }
 

@@ -46,6 +46,21 @@ impl Clock {
         }
     }
 
+    /// A later reading than `start`: on the system clock, the wall time is `start`'s plus the
+    /// monotonic time elapsed, which saves a clock read and can never run backwards.
+    pub(crate) fn after(&self, start: &Stamp) -> Stamp {
+        match (self, start.monotonic) {
+            (Clock::System, Some(then)) => {
+                let now = Instant::now();
+                Stamp {
+                    wall: start.wall + now.saturating_duration_since(then),
+                    monotonic: Some(now),
+                }
+            }
+            _ => self.now(),
+        }
+    }
+
     pub(crate) fn now(&self) -> Stamp {
         match self {
             Clock::System => Stamp {

@@ -92,7 +92,7 @@ impl Shared {
 
 /// A string every span repeats, shared rather than copied.
 pub(crate) fn shared_text(s: &str) -> StringValue {
-    StringValue::from(Arc::<str>::from(s))
+    intern(s)
 }
 
 /// The layer. Install it with [`ContractLayer::filtered`] so that it sees only what it handles.
@@ -289,8 +289,11 @@ where
             Some(name) => Cow::Owned(name),
             None => Cow::Borrowed(meta.name()),
         };
-        // Room for what settlement adds, so that the span's attributes never grow again.
-        let mut attributes = Vec::with_capacity(9 + SETTLED + fields.rest.len());
+        // Room for what settlement usually adds, so that the span's attributes do not grow again;
+        // no more, since a vector past 1 KiB misses the allocator's per-thread cache and this one
+        // is freed on the exporter's thread.
+        let settled = if operation.is_model() { 10 } else { 4 };
+        let mut attributes = Vec::with_capacity(8 + settled + fields.rest.len());
         attributes.extend([
             KeyValue::new(attr::CONTRACT_VERSION, CONTRACT_VERSION),
             KeyValue::new(attr::OPERATION_NAME, operation.name()),
@@ -424,7 +427,7 @@ impl ContractLayer {
     /// the span ends and the metrics are recorded.
     fn settle(&self, governed: Governed) {
         let shared = &*self.shared;
-        let ended = shared.clock.now();
+        let ended = shared.clock.after(&governed.started);
         let latency = ended.since(&governed.started);
         let identity = &governed.cell.identity;
         let state = governed.cell.take();
