@@ -24,11 +24,17 @@ use crate::prices::PriceTable;
 /// Where the JSON-lines sink writes when neither `GOVOPS_TELEMETRY_FILE` nor an OTLP endpoint is set.
 pub const DEFAULT_TELEMETRY_FILE: &str = "govops-telemetry.jsonl";
 
+/// The span queue when `OTEL_BSP_MAX_QUEUE_SIZE` is not set (the specification's default).
+pub const DEFAULT_SPAN_QUEUE_SIZE: usize = 2048;
+
+/// The largest span queue accepted: past it, a stalled exporter would hold gigabytes.
+pub const MAX_SPAN_QUEUE_SIZE: usize = 1 << 20;
+
 /// The OTLP export timeout when `OTEL_EXPORTER_OTLP_TIMEOUT` is not set (the specification's default).
 pub const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Every variable [`Config::load`] reads, in the order gaps are reported.
-pub const VARIABLES: [&str; 18] = [
+pub const VARIABLES: [&str; 19] = [
     vars::APP_NAME,
     vars::ENVIRONMENT,
     vars::OWNER,
@@ -46,6 +52,7 @@ pub const VARIABLES: [&str; 18] = [
     vars::OTLP_PROTOCOL,
     vars::OTLP_HEADERS,
     vars::OTLP_TIMEOUT,
+    vars::SPAN_QUEUE_SIZE,
     vars::RESOURCE_ATTRIBUTES,
 ];
 
@@ -238,6 +245,9 @@ pub struct Config {
     pub otlp: Option<OtlpConfig>,
     /// `OTEL_RESOURCE_ATTRIBUTES`, decoded, in the order given.
     pub extra_resource_attributes: Vec<(String, String)>,
+    /// `OTEL_BSP_MAX_QUEUE_SIZE`, or [`DEFAULT_SPAN_QUEUE_SIZE`]: ended spans waiting for export;
+    /// past it spans are dropped, counted in `govops.telemetry.dropped` and reported at shutdown.
+    pub span_queue_size: usize,
 }
 
 /// Values set in code, by variable name. They win over the environment.
@@ -300,6 +310,7 @@ struct Raw {
     otel_exporter_otlp_protocol: Option<String>,
     otel_exporter_otlp_headers: Option<String>,
     otel_exporter_otlp_timeout: Option<String>,
+    otel_bsp_max_queue_size: Option<String>,
     otel_resource_attributes: Option<String>,
 }
 
@@ -318,6 +329,7 @@ const ENDPOINT_ACCEPTED: &str =
 const HEADERS_ACCEPTED: &str =
     "comma-separated key=value pairs, keys as HTTP header names, values percent-encoded";
 const TIMEOUT_ACCEPTED: &str = "a whole number of milliseconds (e.g. 10000)";
+const QUEUE_ACCEPTED: &str = "a whole number of spans from 1 to 1048576 (e.g. 2048)";
 const RESOURCE_ACCEPTED: &str =
     "comma-separated key=value pairs with non-empty keys, values percent-encoded";
 
@@ -602,6 +614,9 @@ impl Check<'_> {
             resource_rule,
         );
 
+        let queue = raw.otel_bsp_max_queue_size.filter(|v| !v.trim().is_empty());
+        let span_queue_size = self.parsed(vars::SPAN_QUEUE_SIZE, queue, QUEUE_ACCEPTED, queue_rule);
+
         // When any gap was found this value is discarded, so the default cannot hide one.
         let telemetry_file =
             telemetry_file.unwrap_or_else(|| PathBuf::from(DEFAULT_TELEMETRY_FILE));
@@ -621,6 +636,7 @@ impl Check<'_> {
             audit_log,
             otlp,
             extra_resource_attributes: extra_resource_attributes.unwrap_or_default(),
+            span_queue_size: span_queue_size.unwrap_or(DEFAULT_SPAN_QUEUE_SIZE),
         })
     }
 
@@ -1006,6 +1022,17 @@ fn timeout_rule(value: &str) -> Rule<Duration> {
             "{} is not a whole number of milliseconds",
             shown(value)
         )),
+    }
+}
+
+fn queue_rule(value: &str) -> Rule<usize> {
+    match value.trim().parse::<usize>() {
+        Ok(0) => invalid("is 0: every span would be dropped".to_owned()),
+        Ok(n) if n > MAX_SPAN_QUEUE_SIZE => {
+            invalid(format!("{n} is more than {MAX_SPAN_QUEUE_SIZE}"))
+        }
+        Ok(n) => Ok(n),
+        Err(_) => invalid(format!("{} is not a whole number of spans", shown(value))),
     }
 }
 

@@ -41,6 +41,8 @@ pub mod vars {
     pub const OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
     /// The OTLP export timeout in milliseconds.
     pub const OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+    /// How many ended spans wait for export before new ones are dropped (and counted).
+    pub const SPAN_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
     /// Extra resource attributes, `key=value` pairs separated by commas.
     pub const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
 }

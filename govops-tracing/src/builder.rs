@@ -99,6 +99,13 @@ impl Builder {
         otlp_headers => vars::OTLP_HEADERS;
     }
 
+    /// How many ended spans may wait for export (`OTEL_BSP_MAX_QUEUE_SIZE`, default 2048). Spans
+    /// past it are dropped, counted in `govops.telemetry.dropped` and reported at shutdown.
+    pub fn span_queue_size(mut self, spans: usize) -> Self {
+        self.settings.set(vars::SPAN_QUEUE_SIZE, spans.to_string());
+        self
+    }
+
     /// Reads variables from `env` instead of the process environment; values set in code still win.
     /// Tests use this so that they never touch the process environment.
     pub fn env(mut self, env: EnvSource) -> Self {

@@ -99,4 +99,17 @@ pub enum ShutdownError {
         /// Where the telemetry was going.
         destination: String,
     },
+    /// Spans were dropped because the export queue was full: the exporter could not keep up.
+    #[error(
+        "{dropped} span(s) were dropped because the export queue ({queue_size} spans) was full; \
+         raise OTEL_BSP_MAX_QUEUE_SIZE (or Builder::span_queue_size) or export to a faster destination than {destination}"
+    )]
+    SpansDropped {
+        /// How many spans were lost.
+        dropped: u64,
+        /// The queue's size.
+        queue_size: usize,
+        /// Where the telemetry was going.
+        destination: String,
+    },
 }

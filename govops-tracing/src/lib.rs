@@ -10,6 +10,7 @@ mod builder;
 mod call;
 mod clock;
 pub mod context;
+mod dropped;
 mod error;
 pub mod file;
 mod governed;

@@ -8,8 +8,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use govops_core::Config;
+use govops_core::contract::metric;
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::metrics::{MeterProvider as _, ObservableCounter};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
@@ -18,7 +19,9 @@ use opentelemetry_sdk::logs::{LogExporter, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanExporter,
+};
 use tokio::runtime::Runtime;
 use tracing::Subscriber;
 use tracing_subscriber::filter::EnvFilter;
@@ -27,6 +30,7 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::bridge::Bridge;
 use crate::clock::Clock;
+use crate::dropped::{CountedExporter, Counting, SpanCounts};
 use crate::error::{InitError, ShutdownError};
 use crate::file::{FileLogExporter, FileMetricExporter, FileSpanExporter, JsonLinesFile};
 use crate::governed::{ContractLayer, Shared};
@@ -40,6 +44,9 @@ const EXPORT_STACK_OFF: &str = "h2=off,hyper=off,hyper_util=off,tonic=off,tower=
 opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off,opentelemetry_http=off";
 
 use crate::SCOPE;
+
+/// Spans exported per batch (the specification's default).
+const EXPORT_BATCH: usize = 512;
 
 struct Providers {
     tracer: SdkTracerProvider,
@@ -56,12 +63,20 @@ pub(crate) struct Pipeline {
     meter: SdkMeterProvider,
     logger: SdkLoggerProvider,
     failures: Arc<Failures>,
+    spans: Arc<SpanCounts>,
+    queue_size: usize,
+    _dropped: ObservableCounter<u64>,
     destination: String,
 }
 
 impl Pipeline {
     pub(crate) fn build(config: &Config) -> Result<Self, InitError> {
         let resource = resource(config);
+        let spans = SpanCounts::new(config.span_queue_size, EXPORT_BATCH);
+        let queue = Queue {
+            size: config.span_queue_size,
+            counts: spans.clone(),
+        };
         let call_context = || CallContextLogs {
             service: crate::governed::shared_text(&config.app_name),
             environment: config.environment.as_str().into(),
@@ -86,6 +101,7 @@ impl Pipeline {
                 let handle = Some(runtime.handle().clone());
                 let mut providers = providers(
                     resource,
+                    &queue,
                     call_context(),
                     Exporting::new(exporters.spans, handle.clone(), failures.clone()),
                     Exporting::new(exporters.logs, handle.clone(), failures.clone()),
@@ -108,6 +124,7 @@ impl Pipeline {
                 })?;
                 let providers = providers(
                     resource,
+                    &queue,
                     call_context(),
                     Exporting::new(FileSpanExporter::new(sink.clone()), None, failures.clone()),
                     Exporting::new(FileLogExporter::new(sink.clone()), None, failures.clone()),
@@ -116,7 +133,11 @@ impl Pipeline {
                 (providers, config.telemetry_file.display().to_string())
             }
         };
+        let dropped = dropped_counter(&providers.meter, spans.clone());
         Ok(Self {
+            spans,
+            queue_size: config.span_queue_size,
+            _dropped: dropped,
             tracer: providers.tracer.clone(),
             meter: providers.meter.clone(),
             logger: providers.logger.clone(),
@@ -244,17 +265,24 @@ impl Pipeline {
                 destination: destination(),
             });
         }
-        match stopped
+        if let Some(error) = stopped
             .errors
             .into_iter()
             .find(|e| !matches!(e, OTelSdkError::AlreadyShutdown))
         {
-            Some(error) => Err(ShutdownError::ExportFailed {
+            return Err(ShutdownError::ExportFailed {
                 failed: 1,
                 last: error.to_string(),
                 destination: destination(),
+            });
+        }
+        match self.spans.queue_full() {
+            0 => Ok(()),
+            dropped => Err(ShutdownError::SpansDropped {
+                dropped,
+                queue_size: self.queue_size,
+                destination: destination(),
             }),
-            None => Ok(()),
         }
     }
 }
@@ -323,8 +351,31 @@ fn resource(config: &Config) -> Resource {
         .build()
 }
 
+/// `govops.telemetry.dropped`, read from the span accounting at each collection (the last one
+/// after the tracer has shut down, so the final figure is exact).
+fn dropped_counter(meter: &SdkMeterProvider, counts: Arc<SpanCounts>) -> ObservableCounter<u64> {
+    meter
+        .meter(SCOPE)
+        .u64_observable_counter(metric::TELEMETRY_DROPPED)
+        .with_unit("{span}")
+        .with_description("Spans lost before reaching the destination, by reason")
+        .with_callback(move |observer| {
+            for (value, attributes) in counts.points() {
+                observer.observe(value, &attributes);
+            }
+        })
+        .build()
+}
+
+/// The span queue and its accounting.
+struct Queue {
+    size: usize,
+    counts: Arc<SpanCounts>,
+}
+
 fn providers<S, L, M>(
     resource: Resource,
+    queue: &Queue,
     call_context: CallContextLogs,
     spans: S,
     logs: L,
@@ -338,7 +389,20 @@ where
     Providers {
         tracer: SdkTracerProvider::builder()
             .with_resource(resource.clone())
-            .with_batch_exporter(spans)
+            .with_span_processor(Counting {
+                inner: BatchSpanProcessor::builder(CountedExporter {
+                    inner: spans,
+                    counts: queue.counts.clone(),
+                })
+                .with_batch_config(
+                    BatchConfigBuilder::default()
+                        .with_max_queue_size(queue.size)
+                        .with_max_export_batch_size(EXPORT_BATCH.min(queue.size))
+                        .build(),
+                )
+                .build(),
+                counts: queue.counts.clone(),
+            })
             .build(),
         logger: SdkLoggerProvider::builder()
             .with_resource(resource.clone())
@@ -388,6 +452,68 @@ mod tests {
                 }
             ),
             "{error}"
+        );
+    }
+
+    /// Takes its time over every batch, as a collector far away would.
+    #[derive(Debug)]
+    struct Slow(Arc<std::sync::atomic::AtomicU64>);
+
+    impl SpanExporter for Slow {
+        fn export(
+            &self,
+            batch: Vec<opentelemetry_sdk::trace::SpanData>,
+        ) -> impl Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+            std::thread::sleep(Duration::from_millis(30));
+            self.0
+                .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            std::future::ready(Ok(()))
+        }
+    }
+
+    /// Spans the queue cannot hold are counted, in the metric and at shutdown, never lost silently.
+    #[test]
+    fn spans_dropped_on_a_full_queue_are_counted_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = JsonLinesFile::open(dir.path().join("t.jsonl")).unwrap();
+        let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counts = SpanCounts::new(8, EXPORT_BATCH);
+        let queue = Queue {
+            size: 8,
+            counts: counts.clone(),
+        };
+        let failures = Arc::new(Failures::default());
+        let providers = providers(
+            Resource::builder_empty().build(),
+            &queue,
+            CallContextLogs {
+                service: "t".into(),
+                environment: "test".into(),
+            },
+            Slow(delivered.clone()),
+            Exporting::new(FileLogExporter::new(sink.clone()), None, failures.clone()),
+            Exporting::new(FileMetricExporter::new(sink), None, failures),
+        );
+        let _counter = dropped_counter(&providers.meter, counts.clone());
+        let tracer = providers.tracer.tracer("t");
+        for _ in 0..200 {
+            opentelemetry::trace::Tracer::in_span(&tracer, "work", |_| {});
+        }
+        let stopped = stop(providers, Duration::from_secs(10));
+        assert!(stopped.errors.is_empty(), "{:?}", stopped.errors);
+        let delivered = delivered.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(delivered < 200, "a queue of 8 cannot hold 200 spans");
+        assert_eq!(counts.queue_full(), 200 - delivered);
+
+        // The last metric export, at shutdown, carries the exact figure.
+        let text = std::fs::read_to_string(dir.path().join("t.jsonl")).unwrap();
+        let last = text
+            .lines()
+            .rfind(|l| l.contains("govops.telemetry.dropped"))
+            .unwrap();
+        assert!(
+            last.contains(&format!("\"asInt\":\"{}\"", 200 - delivered)),
+            "{last}"
         );
     }
 

@@ -553,3 +553,16 @@ fn a_value_that_is_not_unicode_keeps_its_place_in_the_contract_order() {
     assert_eq!(names, REQUIRED);
     assert_eq!(gaps.as_slice()[2].kind, GapKind::NotUnicode);
 }
+
+#[test]
+fn the_span_queue_size_defaults_to_the_specification_and_rejects_nonsense() {
+    let config = Config::from_env(&with(&[])).unwrap();
+    assert_eq!(config.span_queue_size, DEFAULT_SPAN_QUEUE_SIZE);
+    let config = Config::from_env(&with(&[("OTEL_BSP_MAX_QUEUE_SIZE", " 64 ")])).unwrap();
+    assert_eq!(config.span_queue_size, 64);
+    for bad in ["0", "lots", "-1", "2000000"] {
+        let gap = only_gap(&with(&[("OTEL_BSP_MAX_QUEUE_SIZE", bad)]));
+        assert_eq!(gap.variable, "OTEL_BSP_MAX_QUEUE_SIZE", "{bad}");
+        assert!(gap.accepted.contains("1 to 1048576"), "{}", gap.accepted);
+    }
+}
