@@ -35,8 +35,23 @@ use opentelemetry_sdk::trace::{
 };
 use tracing_subscriber::layer::SubscriberExt;
 
-/// Spans created by the benchmarked functions.
+thread_local! {
+    /// Spans created by the benchmarked functions on this thread: a shared counter would be a
+    /// point of contention between the threads the benchmark compares.
+    static CREATED_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Spans created by threads that have finished or handed in their count.
 static CREATED: AtomicU64 = AtomicU64::new(0);
+
+fn created() {
+    CREATED_HERE.with(|c| c.set(c.get() + 1));
+}
+
+/// Adds this thread's count to the total.
+fn hand_in() {
+    CREATED.fetch_add(CREATED_HERE.with(|c| c.replace(0)), Ordering::Relaxed);
+}
 
 /// Discards spans, counting them.
 #[derive(Debug, Clone, Default)]
@@ -110,7 +125,7 @@ impl Reported for Reply {
 
 #[governed(chat, model = "gpt-4o", provider = "openai", skip_all)]
 fn governed_call(prompt: &str) -> Reply {
-    CREATED.fetch_add(1, Ordering::Relaxed);
+    created();
     Reply {
         tokens: (black_box(prompt.len() as u64 * 100), 200),
     }
@@ -135,7 +150,7 @@ fn governed_call(prompt: &str) -> Reply {
     )
 )]
 fn by_hand_call(prompt: &str, session: &str, user: &str) -> Reply {
-    CREATED.fetch_add(1, Ordering::Relaxed);
+    created();
     let start = Instant::now();
     let reply = Reply {
         tokens: (black_box(prompt.len() as u64 * 100), 200),
@@ -155,7 +170,7 @@ fn by_hand_call(prompt: &str, session: &str, user: &str) -> Reply {
 }
 
 fn sdk_call(tracer: &opentelemetry_sdk::trace::SdkTracer, prompt: &str) -> Reply {
-    CREATED.fetch_add(1, Ordering::Relaxed);
+    created();
     let start = Instant::now();
     let reply = Reply {
         tokens: (black_box(prompt.len() as u64 * 100), 200),
@@ -188,6 +203,7 @@ fn sdk_call(tracer: &opentelemetry_sdk::trace::SdkTracer, prompt: &str) -> Reply
 
 /// Flushes and checks that every span created reached the exporter.
 fn assert_nothing_dropped(what: &str, provider: &SdkTracerProvider, exported: &Discard) {
+    hand_in();
     provider.force_flush().unwrap();
     let created = CREATED.swap(0, Ordering::Relaxed);
     let reached = exported.0.swap(0, Ordering::Relaxed);
@@ -257,6 +273,7 @@ fn calls(c: &mut Criterion) {
                                     for _ in 0..per_thread {
                                         black_box(governed_call(black_box("hello")));
                                     }
+                                    hand_in();
                                 })
                             })
                         });

@@ -6,17 +6,23 @@ use std::any::TypeId;
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Dispatch, Event, Metadata, Subscriber};
-use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
+use tracing_subscriber::layer::Filter;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{Layer, filter};
 
 use crate::governed::is_governed;
 
-/// Wraps a layer so that it never sees a governed span open. Its other callbacks on a governed
-/// span find none of its own data there and do nothing, which is how `tracing-opentelemetry`
-/// treats spans it did not build; an event inside a governed span is therefore left to the
-/// contract layer rather than attached to an outer span.
+/// Wraps a layer so that it never sees a governed span, nor an event emitted directly inside one
+/// (the contract layer owns those; `tracing-opentelemetry` would otherwise attach the event to the
+/// nearest span it does see, an outer one). Install it behind [`not_governed`], so that the
+/// governed spans' callbacks skip it without a lookup.
 pub(crate) struct Bridge<L>(pub(crate) L);
+
+/// The filter that keeps governed spans from the bridge, decided once per callsite.
+pub(crate) fn not_governed<S>() -> impl Filter<S> + Send + Sync + 'static {
+    filter::filter_fn(|meta| !is_governed(meta))
+}
 
 impl<S, L> Layer<S> for Bridge<L>
 where
@@ -58,7 +64,15 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        self.0.on_event(event, ctx);
+        // `current_span` is the subscriber's own view, not filtered.
+        let in_governed = event.is_contextual()
+            && ctx
+                .current_span()
+                .metadata()
+                .is_some_and(|meta| is_governed(meta));
+        if !in_governed {
+            self.0.on_event(event, ctx);
+        }
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {

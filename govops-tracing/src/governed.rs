@@ -630,7 +630,10 @@ where
         Clock::System,
     ))
     .filtered();
-    contract.and_then(crate::bridge::Bridge(
-        tracing_opentelemetry::layer().with_tracer(tracer.tracer(crate::SCOPE)),
-    ))
+    contract.and_then(
+        crate::bridge::Bridge(
+            tracing_opentelemetry::layer().with_tracer(tracer.tracer(crate::SCOPE)),
+        )
+        .with_filter(crate::bridge::not_governed()),
+    )
 }

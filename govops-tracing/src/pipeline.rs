@@ -24,11 +24,11 @@ use opentelemetry_sdk::trace::{
 };
 use tokio::runtime::Runtime;
 use tracing::Subscriber;
-use tracing_subscriber::filter::EnvFilter;
+use tracing_subscriber::filter::{EnvFilter, FilterExt as _};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
 
-use crate::bridge::Bridge;
+use crate::bridge::{Bridge, not_governed};
 use crate::clock::Clock;
 use crate::dropped::{CountedExporter, Counting, SpanCounts};
 use crate::error::{InitError, ShutdownError};
@@ -180,7 +180,7 @@ impl Pipeline {
         ))
         .filtered();
         let traces = Bridge(tracing_opentelemetry::layer().with_tracer(self.tracer.tracer(SCOPE)))
-            .with_filter(telemetry_filter());
+            .with_filter(telemetry_filter().and(not_governed()));
         let logs = OpenTelemetryTracingBridge::new(&self.logger).with_filter(telemetry_filter());
         let console = stderr.then(|| {
             tracing_subscriber::fmt::layer()

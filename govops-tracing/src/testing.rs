@@ -29,10 +29,11 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::trace::{IdGenerator, SdkTracerProvider, SpanData, SpanExporter};
 use tracing::Dispatch;
 use tracing::instrument::{WithDispatch, WithSubscriber};
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::Registry;
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::bridge::Bridge;
+use crate::bridge::{Bridge, not_governed};
 use crate::call::Operation;
 use crate::clock::Clock;
 use crate::governed::{ContractLayer, Shared};
@@ -453,9 +454,10 @@ impl Capture {
         .filtered();
         let subscriber = Registry::default()
             .with(contract)
-            .with(Bridge(
-                tracing_opentelemetry::layer().with_tracer(tracer.tracer(SCOPE)),
-            ))
+            .with(
+                Bridge(tracing_opentelemetry::layer().with_tracer(tracer.tracer(SCOPE)))
+                    .with_filter(not_governed()),
+            )
             .with(OpenTelemetryTracingBridge::new(&logger));
         Self {
             dispatch: Dispatch::new(subscriber),
