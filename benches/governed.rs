@@ -13,6 +13,8 @@
 //! - `call/sdk_builder` (floor): the same 12 attributes set directly with the SDK's span builder.
 //! - `threads/governed_1` and `threads/governed_2`: the governed call on one thread, then shared by
 //!   two; time per call, so `governed_1 / governed_2` is the throughput gain of the second thread.
+//!   `threads/by_hand_1` and `threads/by_hand_2` are the same for the by-hand call, for reference:
+//!   on two cores the batch processor's thread competes with the callers.
 //!
 //! Run: `cargo bench --bench governed`.
 #![allow(clippy::unwrap_used)]
@@ -259,32 +261,42 @@ fn calls(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("threads");
-    for threads in [1_u64, 2] {
-        group.bench_function(format!("governed_{threads}"), |b| {
-            b.iter_custom(|iters| {
-                let per_thread = iters.div_ceil(threads);
-                let start = Instant::now();
-                std::thread::scope(|s| {
-                    for _ in 0..threads {
-                        let dispatch = governed.clone();
-                        s.spawn(move || {
-                            tracing::dispatcher::with_default(&dispatch, || {
-                                govops::context::scope("session-1", "user-1", || {
-                                    for _ in 0..per_thread {
-                                        black_box(governed_call(black_box("hello")));
-                                    }
-                                    hand_in();
+    for (name, dispatch) in [("governed", &governed), ("by_hand", &by_hand)] {
+        for threads in [1_u64, 2] {
+            group.bench_function(format!("{name}_{threads}"), |b| {
+                b.iter_custom(|iters| {
+                    let per_thread = iters.div_ceil(threads);
+                    let start = Instant::now();
+                    std::thread::scope(|s| {
+                        for _ in 0..threads {
+                            let dispatch = dispatch.clone();
+                            s.spawn(move || {
+                                tracing::dispatcher::with_default(&dispatch, || {
+                                    govops::context::scope("session-1", "user-1", || {
+                                        for _ in 0..per_thread {
+                                            if name == "governed" {
+                                                black_box(governed_call(black_box("hello")));
+                                            } else {
+                                                black_box(by_hand_call(
+                                                    black_box("hello"),
+                                                    "session-1",
+                                                    "user-1",
+                                                ));
+                                            }
+                                        }
+                                        hand_in();
+                                    })
                                 })
-                            })
-                        });
-                    }
-                });
-                start
-                    .elapsed()
-                    .mul_f64(iters as f64 / (per_thread * threads) as f64)
-            })
-        });
-        assert_nothing_dropped(&format!("threads/governed_{threads}"), &tracer, &exported);
+                            });
+                        }
+                    });
+                    start
+                        .elapsed()
+                        .mul_f64(iters as f64 / (per_thread * threads) as f64)
+                })
+            });
+            assert_nothing_dropped(&format!("threads/{name}_{threads}"), &tracer, &exported);
+        }
     }
     group.finish();
     let _ = tracer.shutdown();
