@@ -11,6 +11,8 @@
 //! - `call/by_hand` (baseline): `#[tracing::instrument]` with the same 12 fields recorded by hand
 //!   through `tracing-opentelemetry`.
 //! - `call/sdk_builder` (floor): the same 12 attributes set directly with the SDK's span builder.
+//! - `call/registry_only` (reference): the governed function under a bare `tracing` registry, no
+//!   layer: what `tracing` itself costs any tracing-based path.
 //! - `threads/governed_1` and `threads/governed_2`: the governed call on one thread, then shared by
 //!   two; time per call, so `governed_1 / governed_2` is the throughput gain of the second thread.
 //!   `threads/by_hand_1` and `threads/by_hand_2` are the same for the by-hand call, for reference:
@@ -203,19 +205,27 @@ fn sdk_call(tracer: &opentelemetry_sdk::trace::SdkTracer, prompt: &str) -> Reply
     reply
 }
 
-/// Flushes and checks that every span created reached the exporter.
+/// Flushes and checks that every span created reached the exporter. A figure whose spans were
+/// dropped is not valid: for the governed call and the `call/` rows that fails the run; for the
+/// by-hand thread rows, which are only a reference, it is reported and the run goes on.
 fn assert_nothing_dropped(what: &str, provider: &SdkTracerProvider, exported: &Discard) {
     hand_in();
     provider.force_flush().unwrap();
     let created = CREATED.swap(0, Ordering::Relaxed);
     let reached = exported.0.swap(0, Ordering::Relaxed);
-    assert_eq!(
-        created,
-        reached,
-        "{what}: {} of {created} spans were dropped; this run is not a valid figure",
+    if created == reached {
+        eprintln!("{what}: {created} spans created, {reached} exported, none dropped");
+        return;
+    }
+    let message = format!(
+        "{what}: {} of {created} spans were dropped; this figure is not valid",
         created.saturating_sub(reached)
     );
-    eprintln!("{what}: {created} spans created, {reached} exported, none dropped");
+    assert!(
+        !what.contains("governed") && !what.starts_with("call/"),
+        "{message}"
+    );
+    eprintln!("{message}");
 }
 
 fn calls(c: &mut Criterion) {
@@ -254,6 +264,16 @@ fn calls(c: &mut Criterion) {
         });
     });
     assert_nothing_dropped("call/by_hand", &tracer, &exported);
+    // What tracing itself costs: the governed function's span through a bare registry, nothing
+    // exported. Not a baseline of the targets; it bounds what any tracing-based path can reach.
+    let bare = tracing::Dispatch::new(tracing_subscriber::registry());
+    tracing::dispatcher::with_default(&bare, || {
+        group.bench_function("registry_only", |b| {
+            b.iter(|| governed_call(black_box("hello")))
+        });
+    });
+    CREATED.store(0, Ordering::Relaxed);
+    CREATED_HERE.with(|c| c.set(0));
     group.bench_function("sdk_builder", |b| {
         b.iter(|| sdk_call(&sdk_tracer, black_box("hello")))
     });
