@@ -86,8 +86,9 @@ impl PushMetricExporter for DiscardMetrics {
     }
 }
 
-/// A tracer provider whose batch processor has room for a benchmark's bursts.
-fn provider(exporter: Discard) -> SdkTracerProvider {
+/// A tracer provider whose batch processor has room for a benchmark's bursts, with the id
+/// generator govops's own pipeline installs.
+fn provider(exporter: Discard, ids: &govops::SpanIds) -> SdkTracerProvider {
     let processor = BatchSpanProcessor::builder(exporter)
         .with_batch_config(
             BatchConfigBuilder::default()
@@ -98,6 +99,7 @@ fn provider(exporter: Discard) -> SdkTracerProvider {
         )
         .build();
     SdkTracerProvider::builder()
+        .with_id_generator(ids.clone())
         .with_span_processor(processor)
         .build()
 }
@@ -231,7 +233,8 @@ fn assert_nothing_dropped(what: &str, provider: &SdkTracerProvider, exported: &D
 fn calls(c: &mut Criterion) {
     let config = config();
     let exported = Discard::default();
-    let tracer = provider(exported.clone());
+    let ids = govops::SpanIds::random();
+    let tracer = provider(exported.clone(), &ids);
     let meter = SdkMeterProvider::builder()
         .with_reader(
             PeriodicReader::builder(DiscardMetrics)
@@ -239,11 +242,13 @@ fn calls(c: &mut Criterion) {
                 .build(),
         )
         .build();
-    let governed = tracing::Dispatch::new(tracing_subscriber::registry().with(govops::layer(
-        &config,
-        &tracer,
-        Some(&meter),
-    )));
+    let governed =
+        tracing::Dispatch::new(tracing_subscriber::registry().with(govops::layer_with_ids(
+            &config,
+            &tracer,
+            Some(&meter),
+            &ids,
+        )));
     let by_hand = tracing::Dispatch::new(
         tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("by-hand"))),

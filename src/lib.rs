@@ -99,7 +99,7 @@ pub use govops_macros::governed;
 pub use govops_tracing::__private;
 pub use govops_tracing::{
     Builder, Call, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, Metered, Operation, Reported,
-    ShutdownError, configure, context, file, layer, testing, variables,
+    ShutdownError, SpanIds, configure, context, file, layer, layer_with_ids, testing, variables,
 };
 pub use rust_decimal::Decimal;
 

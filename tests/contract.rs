@@ -499,3 +499,108 @@ fn ids_and_timestamps_are_deterministic() {
     assert_eq!(first.0, format!("{:032x}", 1));
     assert_eq!(first.1, format!("{:016x}", 1));
 }
+
+/// Keeps what it is sent.
+#[derive(Debug, Clone, Default)]
+struct Keep(std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
+
+impl opentelemetry_sdk::trace::SpanExporter for Keep {
+    fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> impl Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+        self.0.lock().unwrap().extend(batch);
+        std::future::ready(Ok(()))
+    }
+}
+
+/// `govops::layer` over a provider the application built (spans started when they open) and
+/// `govops::layer_with_ids` over one built with `SpanIds` (spans built when they end) give the
+/// same spans, parented the same way.
+#[test]
+fn both_ways_of_building_governed_spans_give_the_same_trace() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let config = govops::Config::from_env(&govops::EnvSource::from_pairs([
+        ("GOVOPS_APP_NAME", "own-pipeline"),
+        ("GOVOPS_ENVIRONMENT", "dev"),
+        ("GOVOPS_OWNER", "team"),
+        ("GOVOPS_COST_CENTER", "cc-1"),
+        ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+    ]))
+    .unwrap();
+    let run = |with_ids: bool| {
+        let kept = Keep::default();
+        let ids = govops::SpanIds::random();
+        let mut builder = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_simple_exporter(kept.clone());
+        if with_ids {
+            builder = builder.with_id_generator(ids.clone());
+        }
+        let provider = builder.build();
+        let dispatch = if with_ids {
+            tracing::Dispatch::new(
+                tracing_subscriber::registry()
+                    .with(govops::layer_with_ids(&config, &provider, None, &ids)),
+            )
+        } else {
+            tracing::Dispatch::new(
+                tracing_subscriber::registry().with(govops::layer(&config, &provider, None)),
+            )
+        };
+        tracing::dispatcher::with_default(&dispatch, || {
+            govops::context::scope("s", "u", || {
+                tracing::info_span!("outer").in_scope(|| {
+                    #[governed(agent, name = "a")]
+                    fn agent() -> String {
+                        tracing::info_span!("inner").in_scope(|| chat("x").text)
+                    }
+                    agent()
+                })
+            })
+        });
+        let _ = provider.force_flush();
+        let spans = kept.0.lock().unwrap().clone();
+        let find = |name: &str| {
+            spans
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{name} in {:?}",
+                        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+                    )
+                })
+                .clone()
+        };
+        let (outer, agent, inner, chat) = (
+            find("outer"),
+            find("invoke_agent a"),
+            find("inner"),
+            find("chat gpt-4o"),
+        );
+        assert_eq!(agent.parent_span_id, outer.span_context.span_id());
+        assert_eq!(inner.parent_span_id, agent.span_context.span_id());
+        assert_eq!(chat.parent_span_id, inner.span_context.span_id());
+        for span in [&agent, &inner, &chat] {
+            assert_eq!(span.span_context.trace_id(), outer.span_context.trace_id());
+        }
+        let attrs =
+            |s: &opentelemetry_sdk::trace::SpanData| -> std::collections::BTreeMap<String, String> {
+                s.attributes
+                    .iter()
+                    .filter(|kv| kv.key.as_str() != "govops.latency_ms")
+                    .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+                    .collect()
+            };
+        (attrs(&agent), attrs(&chat))
+    };
+    let started = run(false);
+    let built = run(true);
+    assert_eq!(started, built);
+    assert_eq!(
+        built.1.get("govops.cost.total_usd").map(String::as_str),
+        Some("0.0045")
+    );
+    assert_eq!(built.1.get("session.id").map(String::as_str), Some("s"));
+}

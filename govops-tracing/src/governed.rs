@@ -16,9 +16,12 @@ use std::sync::Arc;
 use govops_core::contract::{CONTRACT_VERSION, attr, event};
 use govops_core::{Config, Environment, PriceTable, Pricing, Unpriced, Violation};
 use opentelemetry::baggage::BaggageExt;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::trace::{
+    Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
+    TraceState, Tracer as _,
+};
 use opentelemetry::{Array, Context, ContextGuard, Key, KeyValue, StringValue, Value};
-use opentelemetry_sdk::trace::SdkTracer;
+use opentelemetry_sdk::trace::{IdGenerator as _, SdkTracer};
 use rust_decimal::prelude::ToPrimitive;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -30,6 +33,7 @@ use tracing_subscriber::{Layer, filter};
 use crate::call::{CallCell, Identity, Operation};
 use crate::clock::{Clock, Stamp};
 use crate::context::{SESSION_ID, USER_ID};
+use crate::ids::{SpanIds, with_preset};
 use crate::intern::{intern, intern_debug};
 use crate::metrics::Instruments;
 
@@ -68,6 +72,10 @@ pub(crate) struct Shared {
     pub(crate) prices: Arc<PriceTable>,
     pub(crate) instruments: Option<Instruments>,
     pub(crate) clock: Clock,
+    /// The generator behind the tracer provider's [`PresetIds`], when govops built the provider:
+    /// governed spans then draw their ids when they open and are built whole when they end.
+    /// Without it (a provider the application built), they are started when they open.
+    pub(crate) ids: Option<SpanIds>,
 }
 
 impl Shared {
@@ -76,8 +84,10 @@ impl Shared {
         tracer: SdkTracer,
         instruments: Option<Instruments>,
         clock: Clock,
+        ids: Option<SpanIds>,
     ) -> Self {
         Self {
+            ids,
             tracer,
             service: shared_text(&config.app_name),
             environment: config.environment.as_str().into(),
@@ -119,9 +129,22 @@ impl ContractLayer {
 
 /// A governed span's state, in the span's extensions.
 struct Governed {
+    /// The context children see: the caller's, with this span.
     cx: Context,
     cell: Arc<CallCell>,
     started: Stamp,
+    /// The span to build when it ends, when the ids were drawn at its start.
+    pending: Option<Pending>,
+}
+
+/// What building a governed span at its end needs.
+struct Pending {
+    parent_cx: Context,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    attributes: Vec<KeyValue>,
+    trace_id: TraceId,
+    span_id: SpanId,
 }
 
 /// The governed calls entered on this thread, innermost last, each with the OpenTelemetry context
@@ -322,18 +345,47 @@ where
         attributes.append(&mut fields.rest);
 
         let started = shared.clock.now();
-        let builder = shared
-            .tracer
-            .span_builder(name)
-            .with_kind(if operation.is_model() {
-                SpanKind::Client
-            } else {
-                SpanKind::Internal
-            })
-            .with_start_time(started.wall)
-            .with_attributes(attributes);
-        let otel_span = shared.tracer.build_with_context(builder, &parent_cx);
-        let cx = parent_cx.with_span(otel_span);
+        let kind = if operation.is_model() {
+            SpanKind::Client
+        } else {
+            SpanKind::Internal
+        };
+        let (cx, pending) = match &shared.ids {
+            Some(ids) => {
+                let (trace_id, flags, state) = {
+                    let parent = parent_cx.span();
+                    let psc = parent.span_context();
+                    if psc.is_valid() {
+                        (psc.trace_id(), psc.trace_flags(), psc.trace_state().clone())
+                    } else {
+                        // A root: sampled, as the pipeline's parent-based sampler decides.
+                        (ids.new_trace_id(), TraceFlags::SAMPLED, TraceState::NONE)
+                    }
+                };
+                let span_id = ids.new_span_id();
+                let own = SpanContext::new(trace_id, span_id, flags, false, state);
+                let cx = parent_cx.with_remote_span_context(own);
+                let pending = Pending {
+                    parent_cx,
+                    name,
+                    kind,
+                    attributes,
+                    trace_id,
+                    span_id,
+                };
+                (cx, Some(pending))
+            }
+            None => {
+                let builder = shared
+                    .tracer
+                    .span_builder(name)
+                    .with_kind(kind)
+                    .with_start_time(started.wall)
+                    .with_attributes(attributes);
+                let otel_span = shared.tracer.build_with_context(builder, &parent_cx);
+                (parent_cx.with_span(otel_span), None)
+            }
+        };
 
         let identity = Identity {
             operation,
@@ -346,15 +398,16 @@ where
             user_known,
         };
         let cell = Arc::new(CallCell::new(identity));
-        span.extensions_mut().insert(Governed { cx, cell, started });
+        span.extensions_mut().insert(Governed {
+            cx,
+            cell,
+            started,
+            pending,
+        });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
         let Some(span) = ctx.span(id) else {
-            return;
-        };
-        let extensions = span.extensions();
-        let Some(governed) = extensions.get::<Governed>() else {
             return;
         };
         let mut fields = Fields::default();
@@ -362,11 +415,25 @@ where
             static_name: span.metadata().name(),
             fields: &mut fields,
         });
-        let otel = governed.cx.span();
-        if let Some(name) = fields.name {
-            otel.update_name(name);
+        let mut extensions = span.extensions_mut();
+        let Some(governed) = extensions.get_mut::<Governed>() else {
+            return;
+        };
+        match &mut governed.pending {
+            Some(pending) => {
+                if let Some(name) = fields.name {
+                    pending.name = Cow::Owned(name);
+                }
+                pending.attributes.append(&mut fields.rest);
+            }
+            None => {
+                let otel = governed.cx.span();
+                if let Some(name) = fields.name {
+                    otel.update_name(name);
+                }
+                otel.set_attributes(fields.rest);
+            }
         }
-        otel.set_attributes(fields.rest);
     }
 
     fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
@@ -434,6 +501,7 @@ impl ContractLayer {
         let mut violations = state.violations;
         let mut attributes = Settled::default();
         let mut trips: Vec<(Violation, Vec<KeyValue>)> = Vec::new();
+        let mut events: Vec<(&'static str, Vec<KeyValue>)> = Vec::new();
         let mut cost_usd = None;
 
         if shared.prod && !(identity.session_known && identity.user_known) {
@@ -493,10 +561,10 @@ impl ContractLayer {
                         ));
                     }
                     Some(Err(rejected)) => {
-                        governed.cx.span().add_event(
+                        events.push((
                             "govops.usage.rejected",
                             vec![KeyValue::new("govops.reason", rejected.to_string())],
-                        );
+                        ));
                     }
                     None => {}
                 }
@@ -544,16 +612,46 @@ impl ContractLayer {
             attributes.push(KeyValue::new(attr::ERROR_TYPE, "_OTHER"));
         }
 
-        let otel = governed.cx.span();
         for (violation, mut figures) in trips {
             figures.insert(0, KeyValue::new("govops.violation", violation.code()));
-            otel.add_event_with_timestamp(event::GUARD_TRIPPED, ended.wall, figures);
+            events.push((event::GUARD_TRIPPED, figures));
         }
-        otel.set_attributes(attributes.drain());
-        if let Some(error) = state.error {
-            otel.set_status(Status::error(error));
+        let status = state.error.map(Status::error);
+        match governed.pending {
+            Some(pending) => {
+                let mut all = pending.attributes;
+                all.extend(attributes.drain());
+                let builder = shared
+                    .tracer
+                    .span_builder(pending.name)
+                    .with_kind(pending.kind)
+                    .with_start_time(governed.started.wall)
+                    .with_attributes(all);
+                let mut span = with_preset(pending.trace_id, pending.span_id, || {
+                    shared
+                        .tracer
+                        .build_with_context(builder, &pending.parent_cx)
+                });
+                for (name, figures) in events {
+                    span.add_event_with_timestamp(name, ended.wall, figures);
+                }
+                if let Some(status) = status {
+                    span.set_status(status);
+                }
+                span.end_with_timestamp(ended.wall);
+            }
+            None => {
+                let otel = governed.cx.span();
+                for (name, figures) in events {
+                    otel.add_event_with_timestamp(name, ended.wall, figures);
+                }
+                otel.set_attributes(attributes.drain());
+                if let Some(status) = status {
+                    otel.set_status(status);
+                }
+                otel.end_with_timestamp(ended.wall);
+            }
         }
-        otel.end_with_timestamp(ended.wall);
 
         if let Some(instruments) = &shared.instruments {
             instruments.record(
@@ -597,7 +695,8 @@ fn clamp(n: u64) -> i64 {
 /// The govops trace layers for a pipeline you build yourself: governed spans become
 /// OpenTelemetry spans carrying the contract (and the section 5 metrics when `meter` is given);
 /// every other span goes through `tracing-opentelemetry` to the same tracer provider. `init()`
-/// installs these for you; use this only to bring your own OpenTelemetry providers.
+/// installs these for you; use this only to bring your own OpenTelemetry providers. With a
+/// provider built with [`SpanIds`], [`layer_with_ids`] is faster.
 ///
 /// ```
 /// use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -620,6 +719,49 @@ pub fn layer<S>(
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
+    layers(config, tracer, meter, None)
+}
+
+/// [`layer`] for a tracer provider built with `ids` as its id generator: governed spans are then
+/// built whole when they end rather than started and updated. The provider must use the same
+/// `ids` (a clone), or governed spans' children would name a parent that does not exist.
+///
+/// ```
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// # let config = govops_core::Config::from_env(&govops_core::EnvSource::from_pairs([
+/// #     ("GOVOPS_APP_NAME", "bot"), ("GOVOPS_ENVIRONMENT", "dev"), ("GOVOPS_OWNER", "team"),
+/// #     ("GOVOPS_COST_CENTER", "cc-1"), ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+/// # ]))?;
+/// let ids = govops_tracing::SpanIds::random();
+/// let tracer = SdkTracerProvider::builder().with_id_generator(ids.clone()).build();
+/// let layer = govops_tracing::layer_with_ids(&config, &tracer, None, &ids);
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// # let _ = subscriber;
+/// # Ok::<(), govops_core::Gaps>(())
+/// ```
+pub fn layer_with_ids<S>(
+    config: &Config,
+    tracer: &opentelemetry_sdk::trace::SdkTracerProvider,
+    meter: Option<&opentelemetry_sdk::metrics::SdkMeterProvider>,
+    ids: &SpanIds,
+) -> impl Layer<S> + Send + Sync + 'static
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
+    layers(config, tracer, meter, Some(ids.clone()))
+}
+
+fn layers<S>(
+    config: &Config,
+    tracer: &opentelemetry_sdk::trace::SdkTracerProvider,
+    meter: Option<&opentelemetry_sdk::metrics::SdkMeterProvider>,
+    ids: Option<SpanIds>,
+) -> impl Layer<S> + Send + Sync + 'static
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
     use opentelemetry::metrics::MeterProvider as _;
     use opentelemetry::trace::TracerProvider as _;
     let instruments = meter.map(|m| Instruments::new(&m.meter(crate::SCOPE)));
@@ -628,6 +770,7 @@ where
         tracer.tracer(crate::SCOPE),
         instruments,
         Clock::System,
+        ids,
     ))
     .filtered();
     contract.and_then(

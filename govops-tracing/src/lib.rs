@@ -15,6 +15,7 @@ mod error;
 pub mod file;
 mod governed;
 mod handle;
+mod ids;
 mod intern;
 mod logs;
 mod metrics;
@@ -24,7 +25,8 @@ pub mod testing;
 
 pub use builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, configure, variables};
 pub use call::{Call, Metered, Operation, Reported};
-pub use governed::layer;
+pub use governed::{layer, layer_with_ids};
+pub use ids::SpanIds;
 
 /// The instrumentation scope of govops's spans and metrics.
 pub(crate) const SCOPE: &str = "govops";

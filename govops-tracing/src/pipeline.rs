@@ -34,6 +34,7 @@ use crate::dropped::{CountedExporter, Counting, SpanCounts};
 use crate::error::{InitError, ShutdownError};
 use crate::file::{FileLogExporter, FileMetricExporter, FileSpanExporter, JsonLinesFile};
 use crate::governed::{ContractLayer, Shared};
+use crate::ids::SpanIds;
 use crate::logs::CallContextLogs;
 use crate::metrics::Instruments;
 use crate::otlp::{self, Exporting, Failures};
@@ -64,6 +65,7 @@ pub(crate) struct Pipeline {
     logger: SdkLoggerProvider,
     failures: Arc<Failures>,
     spans: Arc<SpanCounts>,
+    ids: SpanIds,
     queue_size: usize,
     _dropped: ObservableCounter<u64>,
     destination: String,
@@ -73,9 +75,11 @@ impl Pipeline {
     pub(crate) fn build(config: &Config) -> Result<Self, InitError> {
         let resource = resource(config);
         let spans = SpanCounts::new(config.span_queue_size, EXPORT_BATCH);
+        let ids = SpanIds::random();
         let queue = Queue {
             size: config.span_queue_size,
             counts: spans.clone(),
+            ids: ids.clone(),
         };
         let call_context = || CallContextLogs {
             service: crate::governed::shared_text(&config.app_name),
@@ -136,6 +140,7 @@ impl Pipeline {
         let dropped = dropped_counter(&providers.meter, spans.clone());
         Ok(Self {
             spans,
+            ids,
             queue_size: config.span_queue_size,
             _dropped: dropped,
             tracer: providers.tracer.clone(),
@@ -177,6 +182,7 @@ impl Pipeline {
             self.tracer.tracer(SCOPE),
             Some(Instruments::new(&self.meter.meter(SCOPE))),
             Clock::System,
+            Some(self.ids.clone()),
         ))
         .filtered();
         let traces = Bridge(tracing_opentelemetry::layer().with_tracer(self.tracer.tracer(SCOPE)))
@@ -367,10 +373,11 @@ fn dropped_counter(meter: &SdkMeterProvider, counts: Arc<SpanCounts>) -> Observa
         .build()
 }
 
-/// The span queue and its accounting.
+/// The span queue and its accounting, and the ids governed spans draw before they are built.
 struct Queue {
     size: usize,
     counts: Arc<SpanCounts>,
+    ids: SpanIds,
 }
 
 fn providers<S, L, M>(
@@ -389,6 +396,7 @@ where
     Providers {
         tracer: SdkTracerProvider::builder()
             .with_resource(resource.clone())
+            .with_id_generator(queue.ids.clone())
             .with_span_processor(Counting {
                 inner: BatchSpanProcessor::builder(CountedExporter {
                     inner: spans,
@@ -481,6 +489,7 @@ mod tests {
         let queue = Queue {
             size: 8,
             counts: counts.clone(),
+            ids: SpanIds::random(),
         };
         let failures = Arc::new(Failures::default());
         let providers = providers(

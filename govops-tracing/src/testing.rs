@@ -37,6 +37,7 @@ use crate::bridge::{Bridge, not_governed};
 use crate::call::Operation;
 use crate::clock::Clock;
 use crate::governed::{ContractLayer, Shared};
+use crate::ids::SpanIds;
 use crate::logs::CallContextLogs;
 use crate::metrics::Instruments;
 
@@ -424,8 +425,9 @@ impl Capture {
         let spans = Spans::default();
         let logs = Logs::default();
         let metrics = Metrics::default();
+        let ids = SpanIds::new(CountingIds::default());
         let tracer = SdkTracerProvider::builder()
-            .with_id_generator(CountingIds::default())
+            .with_id_generator(ids.clone())
             .with_simple_exporter(spans.clone())
             .build();
         let logger = SdkLoggerProvider::builder()
@@ -450,6 +452,7 @@ impl Capture {
                 UNIX_EPOCH + Duration::from_secs(1_700_000_000),
                 Duration::from_millis(1),
             ),
+            Some(ids),
         ))
         .filtered();
         let subscriber = Registry::default()
