@@ -61,7 +61,13 @@ const SECTION_3: [(&str, &str); 7] = [
     ("govops.context.utilization", "double"),
 ];
 
-fn run_example(name: &str, app: &str) -> Vec<Span> {
+/// What the receiver got from one example run.
+struct Delivered {
+    spans: Vec<Span>,
+    logs: Vec<opentelemetry_proto::tonic::logs::v1::LogRecord>,
+}
+
+fn run_example(name: &str, app: &str) -> Delivered {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (addr, received) = runtime.block_on(grpc_receiver());
     let dir = tempfile::tempdir().unwrap();
@@ -81,13 +87,22 @@ fn run_example(name: &str, app: &str) -> Vec<Span> {
         !dir.path().join("govops-telemetry.jsonl").exists(),
         "with an endpoint, nothing goes to the file"
     );
-    received
-        .traces()
-        .into_iter()
-        .flat_map(|r| r.resource_spans)
-        .flat_map(|rs| rs.scope_spans)
-        .flat_map(|ss| ss.spans)
-        .collect()
+    Delivered {
+        spans: received
+            .traces()
+            .into_iter()
+            .flat_map(|r| r.resource_spans)
+            .flat_map(|rs| rs.scope_spans)
+            .flat_map(|ss| ss.spans)
+            .collect(),
+        logs: received
+            .logs()
+            .into_iter()
+            .flat_map(|r| r.resource_logs)
+            .flat_map(|rl| rl.scope_logs)
+            .flat_map(|sl| sl.log_records)
+            .collect(),
+    }
 }
 
 fn assert_typed(span: &Span, fields: &[(&str, &str)]) {
@@ -104,7 +119,7 @@ fn assert_typed(span: &Span, fields: &[(&str, &str)]) {
 
 #[test]
 fn the_chat_example_delivers_every_contract_field_typed_over_otlp() {
-    let spans = run_example("chat", "support-bot");
+    let spans = run_example("chat", "support-bot").spans;
     let chats: Vec<&Span> = spans.iter().filter(|s| s.name == "chat gpt-4o").collect();
     assert_eq!(
         chats.len(),
@@ -130,7 +145,8 @@ fn the_chat_example_delivers_every_contract_field_typed_over_otlp() {
 
 #[test]
 fn the_agent_example_delivers_one_trace_with_every_contract_field_typed_over_otlp() {
-    let spans = run_example("agent", "support-agent");
+    let delivered = run_example("agent", "support-agent");
+    let spans = delivered.spans;
     let by_name = |name: &str| -> Vec<&Span> { spans.iter().filter(|s| s.name == name).collect() };
     let agent = by_name("invoke_agent support");
     let chats = by_name("chat claude-sonnet-4-20250514");
@@ -153,5 +169,30 @@ fn the_agent_example_delivers_one_trace_with_every_contract_field_typed_over_otl
     }
     for span in search.iter().chain(&refund) {
         assert_typed(span, &[("gen_ai.tool.name", "string")]);
+    }
+
+    // Section 6: the log inside the agent carries the call's context over OTLP logs.
+    let planned = delivered
+        .logs
+        .iter()
+        .find(|r| {
+            r.body.as_ref().and_then(|b| b.value.as_ref())
+                == Some(&Value::StringValue("planned".to_owned()))
+        })
+        .unwrap();
+    assert_eq!(planned.trace_id, agent.trace_id);
+    assert_eq!(planned.span_id, agent.span_id);
+    for (key, value) in [
+        ("service.name", "support-agent"),
+        ("deployment.environment.name", "test"),
+        ("session.id", "session-agent-7"),
+        ("user.id", "customer-314"),
+        ("gen_ai.agent.name", "support"),
+    ] {
+        assert_eq!(
+            support::string_attr(&planned.attributes, key).as_deref(),
+            Some(value),
+            "{key}"
+        );
     }
 }
