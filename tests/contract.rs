@@ -604,3 +604,58 @@ fn both_ways_of_building_governed_spans_give_the_same_trace() {
     );
     assert_eq!(built.1.get("session.id").map(String::as_str), Some("s"));
 }
+
+#[governed(chat, model = "gpt-4o", provider = "openai")]
+fn stream_chat_nested(chunks: u64) -> impl futures_core::Stream<Item = Usage> + Unpin {
+    // The handle is taken inside a plain span nested in the call, as an HTTP client's would be.
+    tracing::info_span!("http.request").in_scope(|| {
+        Call::current().meter(Chunks { left: chunks }, |_, chunk| {
+            // Recording through `Call::current()` while the stream is polled reaches the call.
+            Call::current().add_usage(*chunk)
+        })
+    })
+}
+
+#[test]
+fn a_stream_metered_inside_a_nested_span_still_records_into_its_call() {
+    let capture = Capture::new();
+    capture.run(|| {
+        let mut stream = stream_chat_nested(3);
+        while next(&mut stream).is_some() {}
+    });
+    let span = one(&capture, Operation::Chat, "gpt-4o");
+    assert_eq!(span.int("gen_ai.usage.output_tokens"), Some(30));
+}
+
+#[tracing::instrument]
+fn flaky_helper() -> u32 {
+    tracing::error!("attempt 1 failed; retrying");
+    200
+}
+
+#[governed(tool, name = "fetch")]
+fn fetch() -> u32 {
+    flaky_helper()
+}
+
+#[governed(tool, name = "broken")]
+fn broken() {
+    tracing::error!(error = "disk full", "could not write");
+}
+
+#[test]
+fn only_an_error_the_call_itself_reports_fails_it() {
+    let capture = Capture::new();
+    capture.run(|| {
+        assert_eq!(fetch(), 200);
+        broken();
+    });
+    let fetched = one(&capture, Operation::ExecuteTool, "fetch");
+    assert_eq!(
+        fetched.error, None,
+        "a helper's recovered error is not the call's"
+    );
+    assert_eq!(fetched.attr("error.type"), None);
+    let failed = one(&capture, Operation::ExecuteTool, "broken");
+    assert_eq!(failed.error.as_deref(), Some("disk full"));
+}

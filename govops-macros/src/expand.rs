@@ -41,6 +41,11 @@ fn returns_impl_future(sig: &Signature) -> bool {
     })
 }
 
+/// Whether a type has an `impl Trait` anywhere in it, which a closure's return type cannot name.
+fn mentions_impl_trait(ty: &Type) -> bool {
+    quote!(#ty).to_string().contains("impl ")
+}
+
 /// A string literal's value, for a span name known at compile time.
 fn literal(expr: Option<&Expr>) -> Option<String> {
     match expr? {
@@ -138,7 +143,9 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         sig,
         block,
     } = item;
-    let reports = matches!(args.kind, Kind::Model(_));
+    // A function that never returns has no result to report.
+    let never = matches!(&sig.output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)));
+    let reports = matches!(args.kind, Kind::Model(_)) && !never;
     // What happens to the call's result before it is returned: a model call's result reports its
     // usage when its type is `Reported`; `err` logs an `Err`.
     let finish = |result: TokenStream| {
@@ -192,9 +199,15 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         }
     } else {
         let run = if post {
-            // A closure, so that a `return` in the body still passes through `finish`.
-            let inner = finish(quote!((move || #block)()));
-            quote!(#[allow(clippy::redundant_closure_call)] #inner)
+            // A closure, so that a `return` in the body still passes through `finish`; called
+            // once (so it may hand out what it captured) and typed as the function is, so that
+            // every `return` converts as it would in the function itself.
+            let returns = match &sig.output {
+                ReturnType::Type(arrow, ty) if !mentions_impl_trait(ty) => quote!(#arrow #ty),
+                _ => quote!(),
+            };
+            let inner = finish(quote!(#private::call_once(move || #returns #block)));
+            quote!(#inner)
         } else {
             quote!(#block)
         };

@@ -102,13 +102,19 @@ pub(crate) struct CallState {
 #[derive(Debug)]
 pub(crate) struct CallCell {
     pub(crate) identity: Identity,
+    /// The governed span's id, in the subscriber that governs it.
+    pub(crate) id: tracing::Id,
+    /// The OpenTelemetry context inside the call: the caller's, with the call's span.
+    pub(crate) cx: opentelemetry::Context,
     state: Mutex<CallState>,
 }
 
 impl CallCell {
-    pub(crate) fn new(identity: Identity) -> Self {
+    pub(crate) fn new(identity: Identity, id: tracing::Id, cx: opentelemetry::Context) -> Self {
         Self {
             identity,
+            id,
+            cx,
             state: Mutex::new(CallState::default()),
         }
     }
@@ -356,16 +362,18 @@ where
         let Some(call) = this.call.as_ref() else {
             return Poll::Ready(None);
         };
-        let polled = {
-            let _entered = call.span.enter();
-            this.stream.poll_next(cx)
-        };
-        match polled {
+        // The span the handle was taken in (it may be nested inside the call), then the call
+        // itself: what the stream and `on_item` record while it is polled goes to the call.
+        let _entered = call.span.enter();
+        let _call = call.cell.as_ref().map(crate::governed::enter_call);
+        match this.stream.poll_next(cx) {
             Poll::Ready(Some(item)) => {
                 (this.on_item)(call, &item);
                 Poll::Ready(Some(item))
             }
             Poll::Ready(None) => {
+                drop(_call);
+                drop(_entered);
                 // The stream ended: let the call settle now, not when the wrapper is dropped.
                 *this.call = None;
                 Poll::Ready(None)

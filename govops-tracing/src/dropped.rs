@@ -84,8 +84,12 @@ impl<P: SpanProcessor> SpanProcessor for Counting<P> {
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         let result = self.inner.shutdown_with_timeout(timeout);
-        // Whatever did not reach the exporter by now never will.
-        self.counts.settled.store(true, Ordering::Release);
+        // After a clean shutdown, whatever did not reach the exporter never will. After a timeout
+        // an export may still be under way: the shutdown reports the loss as a timeout, and the
+        // figure stays a lower bound rather than blaming the queue.
+        if result.is_ok() {
+            self.counts.settled.store(true, Ordering::Release);
+        }
         result
     }
 
@@ -134,6 +138,42 @@ impl<E: SpanExporter> SpanExporter for CountedExporter<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_sdk::error::OTelSdkError;
+
+    /// A processor whose shutdown times out, as a batch processor with an export still running.
+    #[derive(Debug)]
+    struct Stuck;
+
+    impl SpanProcessor for Stuck {
+        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
+        fn on_end(&self, _: SpanData) {}
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+            Err(OTelSdkError::Timeout(timeout))
+        }
+    }
+
+    #[test]
+    fn a_shutdown_that_timed_out_does_not_blame_the_queue() {
+        let counts = SpanCounts::new(2048, 512);
+        counts.ended.store(10, Ordering::Relaxed);
+        let processor = Counting {
+            inner: Stuck,
+            counts: counts.clone(),
+        };
+        assert!(
+            processor
+                .shutdown_with_timeout(Duration::from_millis(1))
+                .is_err()
+        );
+        assert_eq!(
+            counts.queue_full(),
+            0,
+            "still in flight, not dropped by a full queue"
+        );
+    }
 
     #[test]
     fn what_never_reached_the_exporter_counts_once_settled() {

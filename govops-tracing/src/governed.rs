@@ -76,6 +76,13 @@ pub(crate) struct Shared {
     /// governed spans then draw their ids when they open and are built whole when they end.
     /// Without it (a provider the application built), they are started when they open.
     pub(crate) ids: Option<SpanIds>,
+    /// Whether the provider's sampler samples every root span, so that a governed root may be
+    /// built at its end as sampled; otherwise roots are started when they open and the sampler
+    /// decides then, as for any span.
+    pub(crate) defer_roots: bool,
+    /// Whether the sampler follows the parent's decision (or samples everything), so that a
+    /// governed child may be built at its end with its parent's decision.
+    pub(crate) defer_children: bool,
 }
 
 impl Shared {
@@ -86,7 +93,10 @@ impl Shared {
         clock: Clock,
         ids: Option<SpanIds>,
     ) -> Self {
+        let (defer_roots, defer_children) = sampler_allows_deferral();
         Self {
+            defer_roots,
+            defer_children,
             ids,
             tracer,
             service: shared_text(&config.app_name),
@@ -98,6 +108,17 @@ impl Shared {
             clock,
         }
     }
+}
+
+/// What the SDK's default sampler, configured from the process environment as the SDK reads it,
+/// allows: building governed roots at their end (it samples every root: unset, `always_on`,
+/// `parentbased_always_on`), and governed children (it follows the parent: also the other
+/// `parentbased_*` samplers).
+fn sampler_allows_deferral() -> (bool, bool) {
+    let sampler = std::env::var("OTEL_TRACES_SAMPLER").unwrap_or_default();
+    let sampler = sampler.trim();
+    let roots = matches!(sampler, "" | "always_on" | "parentbased_always_on");
+    (roots, roots || sampler.starts_with("parentbased_"))
 }
 
 /// A string every span repeats, shared rather than copied.
@@ -129,8 +150,7 @@ impl ContractLayer {
 
 /// A governed span's state, in the span's extensions.
 struct Governed {
-    /// The context children see: the caller's, with this span.
-    cx: Context,
+    /// The call; its context is what children see: the caller's, with this span.
     cell: Arc<CallCell>,
     started: Stamp,
     /// The span to build when it ends, when the ids were drawn at its start.
@@ -157,6 +177,36 @@ struct Entered {
 
 thread_local! {
     static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The call entered by hand, by a stream polled outside the call's span: see [`enter_call`].
+pub(crate) struct CallEntered {
+    id: Id,
+}
+
+/// Makes `cell` the current call on this thread until the guard drops, as entering its span
+/// would: its context attached, and [`current_call`] answering it.
+pub(crate) fn enter_call(cell: &Arc<CallCell>) -> CallEntered {
+    let entered = Entered {
+        id: cell.id.clone(),
+        cell: cell.clone(),
+        _attached: cell.cx.clone().attach(),
+    };
+    let _ = ENTERED.try_with(|stack| stack.borrow_mut().push(entered));
+    CallEntered {
+        id: cell.id.clone(),
+    }
+}
+
+impl Drop for CallEntered {
+    fn drop(&mut self) {
+        let left = ENTERED.try_with(|stack| {
+            let mut stack = stack.borrow_mut();
+            let at = stack.iter().rposition(|e| e.id == self.id)?;
+            Some(stack.remove(at))
+        });
+        drop(left);
+    }
 }
 
 /// The innermost governed call entered on this thread.
@@ -350,15 +400,24 @@ where
         } else {
             SpanKind::Internal
         };
-        let (cx, pending) = match &shared.ids {
+        let has_parent = parent_cx.span().span_context().is_valid();
+        let deferred = shared.ids.as_ref().filter(|_| {
+            if has_parent {
+                shared.defer_children
+            } else {
+                shared.defer_roots
+            }
+        });
+        let (cx, pending) = match deferred {
             Some(ids) => {
                 let (trace_id, flags, state) = {
                     let parent = parent_cx.span();
                     let psc = parent.span_context();
                     if psc.is_valid() {
+                        // The parent's decision, as a parent-based sampler follows it.
                         (psc.trace_id(), psc.trace_flags(), psc.trace_state().clone())
                     } else {
-                        // A root: sampled, as the pipeline's parent-based sampler decides.
+                        // A root, and the sampler samples every root.
                         (ids.new_trace_id(), TraceFlags::SAMPLED, TraceState::NONE)
                     }
                 };
@@ -397,9 +456,8 @@ where
             session_known,
             user_known,
         };
-        let cell = Arc::new(CallCell::new(identity));
+        let cell = Arc::new(CallCell::new(identity, id.clone(), cx));
         span.extensions_mut().insert(Governed {
-            cx,
             cell,
             started,
             pending,
@@ -427,7 +485,7 @@ where
                 pending.attributes.append(&mut fields.rest);
             }
             None => {
-                let otel = governed.cx.span();
+                let otel = governed.cell.cx.span();
                 if let Some(name) = fields.name {
                     otel.update_name(name);
                 }
@@ -447,7 +505,7 @@ where
         let entered = Entered {
             id: id.clone(),
             cell: governed.cell.clone(),
-            _attached: governed.cx.clone().attach(),
+            _attached: governed.cell.cx.clone().attach(),
         };
         drop(extensions);
         let _ = ENTERED.try_with(|stack| stack.borrow_mut().push(entered));
@@ -464,7 +522,14 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
-        let Some(span) = ctx.event_span(event) else {
+        // Only an error reported by the call itself fails it (`err` emits one): an error a
+        // helper logged and recovered from, deeper in the call, does not.
+        let direct = match event.parent() {
+            Some(parent) => Some(parent.clone()),
+            None if event.is_contextual() => ctx.current_span().id().cloned(),
+            None => None,
+        };
+        let Some(span) = direct.and_then(|id| ctx.span(&id)) else {
             return;
         };
         let extensions = span.extensions();
@@ -641,7 +706,7 @@ impl ContractLayer {
                 span.end_with_timestamp(ended.wall);
             }
             None => {
-                let otel = governed.cx.span();
+                let otel = governed.cell.cx.span();
                 for (name, figures) in events {
                     otel.add_event_with_timestamp(name, ended.wall, figures);
                 }
@@ -724,7 +789,10 @@ where
 
 /// [`layer`] for a tracer provider built with `ids` as its id generator: governed spans are then
 /// built whole when they end rather than started and updated. The provider must use the same
-/// `ids` (a clone), or governed spans' children would name a parent that does not exist.
+/// `ids` (a clone), or governed spans' children would name a parent that does not exist, and the
+/// SDK's default sampler (parent-based, always on), or one chosen with `OTEL_TRACES_SAMPLER`,
+/// which govops reads as the SDK does: a sampler set in code that drops roots or ignores the
+/// parent's decision needs [`layer`].
 ///
 /// ```
 /// use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -779,4 +847,88 @@ where
         )
         .with_filter(crate::bridge::not_governed()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::error::OTelSdkResult;
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[derive(Debug, Clone, Default)]
+    struct Keep(Arc<Mutex<Vec<SpanData>>>);
+
+    impl SpanExporter for Keep {
+        fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(batch);
+            std::future::ready(Ok(()))
+        }
+    }
+
+    fn governed_span(name: &'static str) -> tracing::Span {
+        tracing::info_span!(
+            "invoke_agent planner",
+            govops.contract.version = "1",
+            gen_ai.operation.name = "invoke_agent",
+            gen_ai.agent.name = name,
+        )
+    }
+
+    /// A sampler that drops roots: a governed root is then started when it opens, so the sampler
+    /// decides before any child names it as a parent, and nothing orphaned is exported.
+    #[test]
+    fn a_sampler_that_drops_roots_drops_the_whole_governed_trace() {
+        let config = Config::from_env(&govops_core::EnvSource::from_pairs([
+            ("GOVOPS_APP_NAME", "t"),
+            ("GOVOPS_ENVIRONMENT", "dev"),
+            ("GOVOPS_OWNER", "o"),
+            ("GOVOPS_COST_CENTER", "c"),
+            ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+        ]))
+        .unwrap();
+        for defer_roots in [false, true] {
+            let kept = Keep::default();
+            let ids = SpanIds::random();
+            let provider = SdkTracerProvider::builder()
+                .with_id_generator(ids.clone())
+                .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                    0.0,
+                ))))
+                .with_simple_exporter(kept.clone())
+                .build();
+            let mut shared = Shared::new(
+                &config,
+                provider.tracer("t"),
+                None,
+                Clock::System,
+                Some(ids),
+            );
+            shared.defer_roots = defer_roots;
+            let subscriber =
+                tracing_subscriber::registry().with(ContractLayer::new(shared).filtered());
+            tracing::subscriber::with_default(subscriber, || {
+                governed_span("outer").in_scope(|| governed_span("inner").in_scope(|| {}));
+            });
+            let exported: Vec<String> = kept
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|s| s.name.to_string())
+                .collect();
+            if defer_roots {
+                // What the sampler-blind path would do: the children of a dropped root exported.
+                assert!(!exported.is_empty(), "{exported:?}");
+            } else {
+                assert_eq!(exported, Vec::<String>::new());
+            }
+        }
+    }
 }

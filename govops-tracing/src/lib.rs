@@ -43,6 +43,13 @@ pub mod __private {
 
     pub use crate::call::probe::{Probe, ViaNothing, ViaReported};
 
+    /// Calls `f` once: a sync governed body runs in a closure so that its `return`s pass through
+    /// the call's settlement, and as `FnOnce` it may hand out what it captured.
+    #[inline(always)]
+    pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+
     /// A span name as the semantic conventions spell it: `{operation} {subject}`.
     pub struct SpanName<'a, T: ?Sized>(pub &'static str, pub &'a T);
 
