@@ -50,8 +50,12 @@ fn env(policy: &std::path::Path) -> EnvSource {
 
 fn startup(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(&policy, "models:\n  allow: [gpt-4o, claude-sonnet-4]\n").unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[environments.prod]\nmodels = [\"gpt-4o\", \"claude-sonnet-4-20250514\"]\n",
+    )
+    .unwrap();
     let env = env(&policy);
     let mut group = c.benchmark_group("startup");
     group.bench_function("read_only", |b| {
@@ -81,8 +85,8 @@ impl SpanExporter for Discard {
 fn span(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bench.jsonl");
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(&policy, "models: []\n").unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[environments.prod]\nmodels = []\n").unwrap();
     let govops = govops::configure()
         .env(env(&policy))
         .telemetry_file(file.display().to_string())

@@ -44,8 +44,8 @@ fn with_an_empty_environment_it_exits_78_naming_all_five_required_variables() {
 #[test]
 fn with_the_metadata_set_it_exits_0_and_its_telemetry_carries_the_resource_attributes() {
     let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(&policy, "models: [gpt-4o]\n").unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[environments.prod]\nmodels = [\"gpt-4o\"]\n").unwrap();
     let mut vars = complete_env("support-bot");
     vars.push(("GOVOPS_APP_VERSION", "1.4.2".to_owned()));
     vars.push(("GOVOPS_POLICY", policy.display().to_string()));
@@ -91,7 +91,7 @@ fn with_the_metadata_set_it_exits_0_and_its_telemetry_carries_the_resource_attri
             Some("internal")
         );
         let policy_id = get("govops.policy.id").unwrap();
-        assert!(policy_id.starts_with("policy.yaml@sha256:"), "{policy_id}");
+        assert!(policy_id.starts_with("policy.toml@sha256:"), "{policy_id}");
     }
     for logs in &lines.logs {
         for rl in &logs.resource_logs {

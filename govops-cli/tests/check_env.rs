@@ -34,7 +34,7 @@ fn gaps(output: &Output) -> Vec<(String, String, String)> {
         .collect()
 }
 
-const COMPLETE: &str = "GOVOPS_APP_NAME=support-bot\nGOVOPS_ENVIRONMENT=prod\nGOVOPS_OWNER=team-ai\n\
+const COMPLETE: &str = "GOVOPS_APP_NAME=support-bot\nGOVOPS_ENVIRONMENT=dev\nGOVOPS_OWNER=team-ai\n\
 GOVOPS_COST_CENTER=CC-1234\nGOVOPS_DATA_CLASSIFICATION=restricted\n";
 
 #[test]

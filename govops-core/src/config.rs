@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::contract::{resource, vars};
 use crate::env::EnvSource;
 use crate::gap::{Gap, GapKind, Gaps};
+use crate::policy::Policy;
 use crate::prices::PriceTable;
 
 /// Where the JSON-lines sink writes when neither `GOVOPS_TELEMETRY_FILE` nor an OTLP endpoint is set.
@@ -231,6 +232,8 @@ pub struct Config {
     pub data_classification: DataClassification,
     /// `GOVOPS_POLICY`, when set.
     pub policy: Option<PolicyRef>,
+    /// The policy's rules: the file's, or the contract's defaults when none is set.
+    pub policy_rules: Arc<Policy>,
     /// `GOVOPS_APP_VERSION`, when set and not blank.
     pub app_version: Option<String>,
     /// `GOVOPS_PRICE_TABLE`, when set.
@@ -319,7 +322,7 @@ const APP_NAME_ACCEPTED: &str =
 const OWNER_ACCEPTED: &str =
     "a team or person id: 1-128 printable characters, not only white space";
 const COST_CENTER_ACCEPTED: &str = "1-64 characters from [A-Za-z0-9._-] (e.g. CC-1234)";
-const POLICY_ACCEPTED: &str = "the path of a readable policy file";
+const POLICY_ACCEPTED: &str = "the path of a readable TOML policy file (guards, capture, per-environment allow-lists and budgets)";
 const PRICE_TABLE_ACCEPTED: &str =
     "the path of a readable JSON price table in the format of model_prices_and_context_window.json";
 const WRITABLE_FILE_ACCEPTED: &str =
@@ -564,14 +567,6 @@ impl Check<'_> {
             keyword::<DataClassification>,
         );
 
-        // Required in staging and prod once policies are parsed (the policy issue); until then a
-        // path that is set must be readable.
-        let policy = self.optional_path_as(
-            vars::POLICY,
-            raw.govops_policy,
-            POLICY_ACCEPTED,
-            policy_rule,
-        );
         let app_version = raw.govops_app_version.filter(|v| !v.trim().is_empty());
         let price_table = self.optional_path_as(
             vars::PRICE_TABLE,
@@ -579,6 +574,30 @@ impl Check<'_> {
             PRICE_TABLE_ACCEPTED,
             price_table_rule,
         );
+        // The policy names models, which are checked against the prices in force.
+        let prices = price_table
+            .as_ref()
+            .map_or_else(PriceTable::embedded, |(_, t)| t.clone());
+        let policy_required = matches!(environment, Some(Environment::Staging | Environment::Prod));
+        let policy_value = if policy_required {
+            match raw.govops_policy {
+                None if !self.gaps.iter().any(|g| g.variable == vars::POLICY) => {
+                    self.gap(
+                        vars::POLICY,
+                        GapKind::Missing,
+                        "is not set, and staging and prod require a policy".to_owned(),
+                        POLICY_ACCEPTED,
+                    );
+                    None
+                }
+                value => value,
+            }
+        } else {
+            raw.govops_policy
+        };
+        let policy = self.optional_path_as(vars::POLICY, policy_value, POLICY_ACCEPTED, |path| {
+            policy_rule(path, &prices)
+        });
         let telemetry_file = self.optional_path_as(
             vars::TELEMETRY_FILE,
             raw.govops_telemetry_file,
@@ -626,11 +645,12 @@ impl Check<'_> {
             owner: owner?,
             cost_center: cost_center?,
             data_classification: classification?,
-            policy,
-            app_version,
-            prices: price_table
+            policy_rules: policy
                 .as_ref()
-                .map_or_else(PriceTable::embedded, |(_, t)| t.clone()),
+                .map_or_else(Arc::default, |(_, rules)| rules.clone()),
+            policy: policy.map(|(reference, _)| reference),
+            app_version,
+            prices,
             price_table: price_table.map(|(path, _)| path),
             telemetry_file,
             audit_log,
@@ -813,18 +833,49 @@ fn read_file(path: &str) -> Rule<Vec<u8>> {
     fs::read(path).map_err(|e| io_problem(path, &e))
 }
 
-fn policy_rule(path: &str) -> Rule<PolicyRef> {
+fn policy_rule(path: &str, prices: &PriceTable) -> Rule<(PolicyRef, Arc<Policy>)> {
+    const SHOWN: usize = 10;
     let content = read_file(path)?;
     let name = Path::new(path)
         .file_name()
         .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned());
     let digest = Sha256::digest(&content);
     let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(PolicyRef {
-        path: PathBuf::from(path),
-        name,
-        sha256,
-    })
+    let Ok(text) = String::from_utf8(content) else {
+        return Err((
+            GapKind::Unparseable,
+            format!("{} is not UTF-8 text", shown(path)),
+        ));
+    };
+    let rules = Policy::parse(&text, prices).map_err(|problems| {
+        let mut listed: Vec<String> = problems
+            .iter()
+            .take(SHOWN)
+            .map(|p| match p.line {
+                Some(line) => format!("{name}:{line}: {}", p.problem),
+                None => format!("{name}: {}", p.problem),
+            })
+            .collect();
+        if problems.len() > SHOWN {
+            listed.push(format!("and {} more", problems.len() - SHOWN));
+        }
+        (
+            GapKind::Unparseable,
+            format!(
+                "{} is not a valid policy: {}",
+                shown(path),
+                listed.join("; ")
+            ),
+        )
+    })?;
+    Ok((
+        PolicyRef {
+            path: PathBuf::from(path),
+            name,
+            sha256,
+        },
+        Arc::new(rules),
+    ))
 }
 
 fn price_table_rule(path: &str) -> Rule<(PathBuf, Arc<PriceTable>)> {

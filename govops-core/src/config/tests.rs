@@ -11,7 +11,7 @@ const REQUIRED: [&str; 5] = [
 fn complete() -> Vec<(&'static str, String)> {
     vec![
         (vars::APP_NAME, "support-bot".to_owned()),
-        (vars::ENVIRONMENT, "prod".to_owned()),
+        (vars::ENVIRONMENT, "test".to_owned()),
         (vars::OWNER, "team-ai".to_owned()),
         (vars::COST_CENTER, "CC-1234".to_owned()),
         (vars::DATA_CLASSIFICATION, "internal".to_owned()),
@@ -40,7 +40,7 @@ fn only_gap(env: &EnvSource) -> Gap {
 #[test]
 fn a_complete_environment_gives_the_contract_resource() {
     let config = Config::from_env(&with(&[(vars::APP_VERSION, "1.2.3")])).unwrap();
-    assert_eq!(config.environment, Environment::Prod);
+    assert_eq!(config.environment, Environment::Test);
     assert_eq!(config.data_classification, DataClassification::Internal);
     assert_eq!(config.telemetry_file, PathBuf::from(DEFAULT_TELEMETRY_FILE));
     assert!(config.otlp.is_none());
@@ -52,7 +52,7 @@ fn a_complete_environment_gives_the_contract_resource() {
             .map(|(_, v)| v.as_str())
     };
     assert_eq!(get("service.name"), Some("support-bot"));
-    assert_eq!(get("deployment.environment.name"), Some("prod"));
+    assert_eq!(get("deployment.environment.name"), Some("test"));
     assert_eq!(get("govops.owner"), Some("team-ai"));
     assert_eq!(get("govops.cost_center"), Some("CC-1234"));
     assert_eq!(get("govops.data_classification"), Some("internal"));
@@ -232,10 +232,10 @@ fn os_not_unicode() -> std::ffi::OsString {
 #[test]
 fn values_set_in_code_win_over_the_environment() {
     let mut settings = Settings::default();
-    settings.set(vars::ENVIRONMENT, Environment::Staging);
+    settings.set(vars::ENVIRONMENT, Environment::Dev);
     settings.set(vars::OWNER, "code-owner");
     let config = Config::load(&with(&[(vars::ENVIRONMENT, "nonsense")]), &settings).unwrap();
-    assert_eq!(config.environment, Environment::Staging);
+    assert_eq!(config.environment, Environment::Dev);
     assert_eq!(config.owner, "code-owner");
 
     settings.set(vars::COST_CENTER, "bad value");
@@ -247,7 +247,7 @@ fn values_set_in_code_win_over_the_environment() {
 fn paths_must_be_readable_or_writable() {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.yaml");
-    std::fs::write(&policy, "allow: all\n").unwrap();
+    std::fs::write(&policy, "# allow all\n").unwrap();
     let table = dir.path().join("prices.json");
     std::fs::write(&table, r#"{"m": {"input_cost_per_token": 1e-6}}"#).unwrap();
     let negative = dir.path().join("negative.json");
@@ -273,7 +273,7 @@ fn paths_must_be_readable_or_writable() {
     assert!(config.prices.lookup("m", None).is_some());
     let policy_ref = config.policy.unwrap();
     assert_eq!(policy_ref.name, "policy.yaml");
-    // sha256 of "allow: all\n"
+    // sha256 of "# allow all\n"
     assert_eq!(policy_ref.id().len(), "policy.yaml@sha256:".len() + 64);
     assert!(
         !dir.path().join("t.jsonl").exists(),
@@ -565,4 +565,64 @@ fn the_span_queue_size_defaults_to_the_specification_and_rejects_nonsense() {
         assert_eq!(gap.variable, "OTEL_BSP_MAX_QUEUE_SIZE", "{bad}");
         assert!(gap.accepted.contains("1 to 1048576"), "{}", gap.accepted);
     }
+}
+
+#[test]
+fn staging_and_prod_require_a_policy_that_parses() {
+    for environment in ["staging", "prod"] {
+        let gap = only_gap(&with(&[(vars::ENVIRONMENT, environment)]));
+        assert_eq!(gap.variable, vars::POLICY);
+        assert_eq!(gap.kind, GapKind::Missing);
+        assert!(
+            gap.problem.contains("staging and prod require"),
+            "{}",
+            gap.problem
+        );
+    }
+    assert!(Config::from_env(&with(&[(vars::ENVIRONMENT, "dev")])).is_ok());
+
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("policy.toml");
+    std::fs::write(
+        &good,
+        "[guards.token_waste]\nratio = 3\n\n[environments.prod]\nmodels = [\"gpt-4o\"]\n",
+    )
+    .unwrap();
+    let config = Config::from_env(&with(&[
+        (vars::ENVIRONMENT, "prod"),
+        (vars::POLICY, good.to_str().unwrap()),
+    ]))
+    .unwrap();
+    assert_eq!(config.policy_rules.guards.waste_ratio, 3.0);
+    assert_eq!(
+        config
+            .policy_rules
+            .rules(Environment::Prod)
+            .models
+            .as_deref(),
+        Some(&["gpt-4o".to_owned()][..])
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[guards.context_overflow]\naction = \"block\"\n").unwrap();
+    let gap = only_gap(&with(&[
+        (vars::ENVIRONMENT, "prod"),
+        (vars::POLICY, bad.to_str().unwrap()),
+    ]));
+    assert_eq!(gap.kind, GapKind::Unparseable);
+    assert!(gap.problem.contains("bad.toml:2:"), "{}", gap.problem);
+
+    // A model the price table in force does not know is a gap.
+    let table = dir.path().join("prices.json");
+    std::fs::write(&table, r#"{"m": {"input_cost_per_token": 1e-6}}"#).unwrap();
+    let gap = only_gap(&with(&[
+        (vars::ENVIRONMENT, "prod"),
+        (vars::POLICY, good.to_str().unwrap()),
+        (vars::PRICE_TABLE, table.to_str().unwrap()),
+    ]));
+    assert!(
+        gap.problem.contains("policy.toml:5:") && gap.problem.contains("gpt-4o"),
+        "{}",
+        gap.problem
+    );
 }

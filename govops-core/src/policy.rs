@@ -1,0 +1,522 @@
+//! Policy-as-code: the file `GOVOPS_POLICY` names, in TOML.
+//!
+//! ```toml
+//! [guards.context_overflow]
+//! action = "flag"          # off, flag or deny
+//! percent = 90             # of the model's max input tokens
+//!
+//! [guards.token_waste]
+//! action = "flag"
+//! ratio = 5                # input:output above this trips
+//!
+//! [capture]
+//! content = false          # message content is never exported unless this is true
+//!
+//! [environments.prod]
+//! models = ["gpt-4o", "claude-sonnet-4-20250514"]
+//! providers = ["openai", "anthropic"]
+//! tools = ["search_orders", "refund"]
+//!
+//! [environments.prod.budgets]
+//! request_usd = "0.50"     # USD as text, so that they stay exact
+//! session_usd = "5"
+//! ```
+//!
+//! Every section is optional; what is left out takes the contract's defaults (section 4). A file
+//! that does not parse, names an unknown guard, action or model, or holds a value out of range is a
+//! start-up gap naming the file, the line and the reason.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::config::Environment;
+use crate::prices::PriceTable;
+use crate::violation::{Decision, Violation};
+
+/// What a guard does when it trips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// The guard does not run.
+    Off,
+    /// The call goes on and carries the violation.
+    Flag,
+    /// The call is not executed (or, after the fact, is recorded as denied).
+    Deny,
+}
+
+impl Action {
+    /// The decision a trip comes to; `None` when the guard is off.
+    #[must_use]
+    pub fn decision(self) -> Option<Decision> {
+        match self {
+            Action::Off => None,
+            Action::Flag => Some(Decision::Flag),
+            Action::Deny => Some(Decision::Deny),
+        }
+    }
+
+    fn of(decision: Decision) -> Self {
+        match decision {
+            Decision::Allow => Action::Off,
+            Decision::Flag => Action::Flag,
+            Decision::Deny => Action::Deny,
+        }
+    }
+}
+
+/// The guards' settings.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Guards {
+    /// `context_overflow`: input tokens above `context_percent`% of the model's max input tokens.
+    pub context_overflow: Action,
+    /// The `context_overflow` threshold, in percent.
+    pub context_percent: u8,
+    /// `token_waste`: input:output above `waste_ratio`.
+    pub token_waste: Action,
+    /// The `token_waste` ratio.
+    pub waste_ratio: f64,
+    /// `agent_loop`.
+    pub agent_loop: Action,
+    /// Tool calls allowed in one agent run.
+    pub max_tool_calls: u32,
+    /// Identical consecutive tool calls that trip the loop guard.
+    pub max_repeats: u32,
+    /// `budget_exceeded`.
+    pub budget: Action,
+    /// `pii_detected`.
+    pub pii: Action,
+    /// `secret_detected`.
+    pub secrets: Action,
+    /// `model_not_allowed`, `provider_not_allowed`, `tool_not_allowed`.
+    pub allow_lists: Action,
+    /// `missing_context`.
+    pub missing_context: Action,
+    /// `unpriced_model`.
+    pub unpriced_model: Action,
+}
+
+impl Default for Guards {
+    fn default() -> Self {
+        let default = |v: Violation| Action::of(v.default_decision());
+        Self {
+            context_overflow: default(Violation::ContextOverflow),
+            context_percent: 90,
+            token_waste: default(Violation::TokenWaste),
+            waste_ratio: 5.0,
+            agent_loop: default(Violation::AgentLoop),
+            max_tool_calls: 10,
+            max_repeats: 3,
+            budget: default(Violation::BudgetExceeded),
+            pii: default(Violation::PiiDetected),
+            secrets: default(Violation::SecretDetected),
+            allow_lists: default(Violation::ModelNotAllowed),
+            missing_context: default(Violation::MissingContext),
+            unpriced_model: default(Violation::UnpricedModel),
+        }
+    }
+}
+
+impl Guards {
+    /// What the policy does when `violation` is raised.
+    #[must_use]
+    pub fn action(&self, violation: Violation) -> Action {
+        match violation {
+            Violation::AgentLoop => self.agent_loop,
+            Violation::ContextOverflow => self.context_overflow,
+            Violation::TokenWaste => self.token_waste,
+            Violation::BudgetExceeded => self.budget,
+            Violation::ModelNotAllowed
+            | Violation::ToolNotAllowed
+            | Violation::ProviderNotAllowed => self.allow_lists,
+            Violation::PiiDetected => self.pii,
+            Violation::SecretDetected => self.secrets,
+            Violation::MissingContext => self.missing_context,
+            Violation::UnpricedModel => self.unpriced_model,
+            Violation::ModelDrift => Action::of(violation.default_decision()),
+        }
+    }
+}
+
+/// USD budgets, exact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Budgets {
+    /// Per request.
+    pub request_usd: Option<Decimal>,
+    /// Per session.
+    pub session_usd: Option<Decimal>,
+    /// Per user.
+    pub user_usd: Option<Decimal>,
+    /// Per cost center and UTC day.
+    pub cost_center_usd_per_day: Option<Decimal>,
+}
+
+/// What one environment allows: `None` allows everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EnvironmentRules {
+    /// Models allowed, by price-table key as written in the policy.
+    pub models: Option<Vec<String>>,
+    /// Providers allowed.
+    pub providers: Option<Vec<String>>,
+    /// Tools allowed.
+    pub tools: Option<Vec<String>>,
+    /// Budgets.
+    pub budgets: Budgets,
+}
+
+/// A parsed policy.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Policy {
+    /// Guard actions and thresholds.
+    pub guards: Guards,
+    /// Whether message content may be exported.
+    pub capture_content: bool,
+    environments: BTreeMap<Environment, EnvironmentRules>,
+}
+
+// Thresholds are validated finite and positive, so equality is an equivalence.
+impl Eq for Policy {}
+
+/// One thing wrong with a policy file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PolicyProblem {
+    /// The 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong and what would be accepted.
+    pub problem: String,
+}
+
+impl fmt::Display for PolicyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.problem),
+            None => f.write_str(&self.problem),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    guards: RawGuards,
+    #[serde(default)]
+    capture: RawCapture,
+    #[serde(default)]
+    environments: RawEnvironments,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGuards {
+    context_overflow: Option<RawGuard>,
+    token_waste: Option<RawGuard>,
+    agent_loop: Option<RawGuard>,
+    budget: Option<RawGuard>,
+    pii: Option<RawGuard>,
+    secrets: Option<RawGuard>,
+    allow_lists: Option<RawGuard>,
+    missing_context: Option<RawGuard>,
+    unpriced_model: Option<RawGuard>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGuard {
+    action: Option<Action>,
+    percent: Option<Spanned<i64>>,
+    ratio: Option<Spanned<f64>>,
+    max_tool_calls: Option<Spanned<i64>>,
+    max_repeats: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCapture {
+    content: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironments {
+    dev: Option<RawEnvironment>,
+    test: Option<RawEnvironment>,
+    staging: Option<RawEnvironment>,
+    prod: Option<RawEnvironment>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    models: Option<Vec<Spanned<String>>>,
+    providers: Option<Vec<String>>,
+    tools: Option<Vec<String>>,
+    #[serde(default)]
+    budgets: RawBudgets,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBudgets {
+    request_usd: Option<Spanned<toml::Value>>,
+    session_usd: Option<Spanned<toml::Value>>,
+    user_usd: Option<Spanned<toml::Value>>,
+    cost_center_usd_per_day: Option<Spanned<toml::Value>>,
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(0, |head| head.bytes().filter(|&b| b == b'\n').count())
+        + 1
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    problems: Vec<PolicyProblem>,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, offset: usize, problem: String) {
+        self.problems.push(PolicyProblem {
+            line: Some(line_of(self.text, offset)),
+            problem,
+        });
+    }
+
+    fn ranged(
+        &mut self,
+        value: Option<Spanned<i64>>,
+        what: &str,
+        min: i64,
+        max: i64,
+    ) -> Option<i64> {
+        let value = value?;
+        let n = *value.get_ref();
+        if (min..=max).contains(&n) {
+            Some(n)
+        } else {
+            self.problem(
+                value.span().start,
+                format!("{what} is {n}; accepted: a whole number from {min} to {max}"),
+            );
+            None
+        }
+    }
+
+    fn usd(&mut self, value: Option<Spanned<toml::Value>>, what: &str) -> Option<Decimal> {
+        let value = value?;
+        let at = value.span().start;
+        let parsed = match value.get_ref() {
+            toml::Value::String(text) => text.trim().parse::<Decimal>().ok(),
+            toml::Value::Integer(n) => Some(Decimal::from(*n)),
+            toml::Value::Float(_) => {
+                self.problem(
+                    at,
+                    format!(
+                        "{what} is a floating-point number; write it as text (e.g. \"0.50\") so that it stays exact"
+                    ),
+                );
+                return None;
+            }
+            _ => None,
+        };
+        match parsed {
+            Some(usd) if usd > Decimal::ZERO => Some(usd),
+            _ => {
+                self.problem(
+                    at,
+                    format!("{what} is not a positive amount of USD; accepted: text such as \"0.50\" or a whole number"),
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Policy {
+    /// Parses a policy, checking every model it names against `prices`.
+    ///
+    /// # Errors
+    ///
+    /// Every problem found, each with its line where known.
+    pub fn parse(text: &str, prices: &PriceTable) -> Result<Policy, Vec<PolicyProblem>> {
+        let raw: RawPolicy = toml::from_str(text).map_err(|error| {
+            vec![PolicyProblem {
+                line: error.span().map(|span| line_of(text, span.start)),
+                problem: error.message().trim().to_owned(),
+            }]
+        })?;
+        let mut check = Checker {
+            text,
+            problems: Vec::new(),
+        };
+        let mut guards = Guards::default();
+        let g = raw.guards;
+        let set = |raw: Option<RawGuard>, slot: &mut Action| -> RawGuard {
+            let raw = raw.unwrap_or_default();
+            if let Some(action) = raw.action {
+                *slot = action;
+            }
+            raw
+        };
+        let context = set(g.context_overflow, &mut guards.context_overflow);
+        let waste = set(g.token_waste, &mut guards.token_waste);
+        let agent = set(g.agent_loop, &mut guards.agent_loop);
+        set(g.budget, &mut guards.budget);
+        set(g.pii, &mut guards.pii);
+        set(g.secrets, &mut guards.secrets);
+        set(g.allow_lists, &mut guards.allow_lists);
+        set(g.missing_context, &mut guards.missing_context);
+        set(g.unpriced_model, &mut guards.unpriced_model);
+        for (name, raw) in [
+            ("context_overflow", &context),
+            ("token_waste", &waste),
+            ("agent_loop", &agent),
+        ] {
+            let misplaced = match name {
+                "context_overflow" => {
+                    raw.ratio.is_some() || raw.max_tool_calls.is_some() || raw.max_repeats.is_some()
+                }
+                "token_waste" => {
+                    raw.percent.is_some()
+                        || raw.max_tool_calls.is_some()
+                        || raw.max_repeats.is_some()
+                }
+                _ => raw.percent.is_some() || raw.ratio.is_some(),
+            };
+            if misplaced {
+                check.problems.push(PolicyProblem {
+                    line: None,
+                    problem: format!(
+                        "guards.{name} takes only: action{}",
+                        match name {
+                            "context_overflow" => ", percent",
+                            "token_waste" => ", ratio",
+                            _ => ", max_tool_calls, max_repeats",
+                        }
+                    ),
+                });
+            }
+        }
+
+        if let Some(percent) =
+            check.ranged(context.percent, "guards.context_overflow.percent", 1, 100)
+        {
+            guards.context_percent = u8::try_from(percent).unwrap_or(90);
+        }
+        if let Some(ratio) = waste.ratio {
+            let r = *ratio.get_ref();
+            if r.is_finite() && r > 0.0 {
+                guards.waste_ratio = r;
+            } else {
+                check.problem(
+                    ratio.span().start,
+                    format!("guards.token_waste.ratio is {r}; accepted: a number above 0 (e.g. 5)"),
+                );
+            }
+        }
+        if let Some(n) = check.ranged(
+            agent.max_tool_calls,
+            "guards.agent_loop.max_tool_calls",
+            1,
+            10_000,
+        ) {
+            guards.max_tool_calls = u32::try_from(n).unwrap_or(10);
+        }
+        if let Some(n) = check.ranged(agent.max_repeats, "guards.agent_loop.max_repeats", 2, 1_000)
+        {
+            guards.max_repeats = u32::try_from(n).unwrap_or(3);
+        }
+        let mut environments = BTreeMap::new();
+        let e = raw.environments;
+        for (environment, rules) in [
+            (Environment::Dev, e.dev),
+            (Environment::Test, e.test),
+            (Environment::Staging, e.staging),
+            (Environment::Prod, e.prod),
+        ] {
+            let Some(rules) = rules else { continue };
+            let models = rules.models.map(|models| {
+                models
+                    .into_iter()
+                    .filter_map(|model| {
+                        let at = model.span().start;
+                        let name = model.into_inner();
+                        if prices.lookup(&name, None).is_some() {
+                            Some(name)
+                        } else {
+                            let near = prices.nearest(&name, 3);
+                            check.problem(
+                                at,
+                                format!(
+                                    "environments.{environment}.models names {name:?}, which the price table does not know{}",
+                                    if near.is_empty() {
+                                        String::new()
+                                    } else {
+                                        format!("; did you mean {}?", near.join(", "))
+                                    }
+                                ),
+                            );
+                            None
+                        }
+                    })
+                    .collect()
+            });
+            let b = rules.budgets;
+            let budgets = Budgets {
+                request_usd: check.usd(b.request_usd, "budgets.request_usd"),
+                session_usd: check.usd(b.session_usd, "budgets.session_usd"),
+                user_usd: check.usd(b.user_usd, "budgets.user_usd"),
+                cost_center_usd_per_day: check
+                    .usd(b.cost_center_usd_per_day, "budgets.cost_center_usd_per_day"),
+            };
+            environments.insert(
+                environment,
+                EnvironmentRules {
+                    models,
+                    providers: rules.providers,
+                    tools: rules.tools,
+                    budgets,
+                },
+            );
+        }
+        if !check.problems.is_empty() {
+            return Err(check.problems);
+        }
+        Ok(Policy {
+            guards,
+            capture_content: raw.capture.content.unwrap_or(false),
+            environments,
+        })
+    }
+
+    /// What `environment` allows; everything when the policy says nothing of it.
+    #[must_use]
+    pub fn rules(&self, environment: Environment) -> &EnvironmentRules {
+        static ALLOW_ALL: EnvironmentRules = EnvironmentRules {
+            models: None,
+            providers: None,
+            tools: None,
+            budgets: Budgets {
+                request_usd: None,
+                session_usd: None,
+                user_usd: None,
+                cost_center_usd_per_day: None,
+            },
+        };
+        self.environments.get(&environment).unwrap_or(&ALLOW_ALL)
+    }
+}
+
+#[cfg(test)]
+mod tests;

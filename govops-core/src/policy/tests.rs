@@ -1,0 +1,165 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Policy, Vec<PolicyProblem>> {
+    Policy::parse(text, &PriceTable::embedded())
+}
+
+#[test]
+fn an_empty_policy_takes_the_contract_defaults() {
+    let policy = parse("").unwrap();
+    assert_eq!(policy.guards, Guards::default());
+    assert_eq!(policy.guards.context_overflow, Action::Flag);
+    assert_eq!(policy.guards.agent_loop, Action::Deny);
+    assert_eq!(policy.guards.context_percent, 90);
+    assert_eq!(policy.guards.waste_ratio, 5.0);
+    assert_eq!(policy.guards.max_tool_calls, 10);
+    assert!(!policy.capture_content);
+    assert_eq!(policy.rules(Environment::Prod).models, None);
+}
+
+#[test]
+fn a_full_policy_is_read_exactly() {
+    let policy = parse(
+        r#"
+[guards.context_overflow]
+action = "deny"
+percent = 80
+
+[guards.token_waste]
+action = "off"
+ratio = 2.5
+
+[guards.agent_loop]
+max_tool_calls = 4
+max_repeats = 2
+
+[capture]
+content = true
+
+[environments.prod]
+models = ["gpt-4o", "claude-sonnet-4-20250514"]
+providers = ["openai"]
+tools = ["search"]
+
+[environments.prod.budgets]
+request_usd = "0.50"
+session_usd = 5
+cost_center_usd_per_day = "1000.10"
+"#,
+    )
+    .unwrap();
+    let g = &policy.guards;
+    assert_eq!((g.context_overflow, g.context_percent), (Action::Deny, 80));
+    assert_eq!((g.token_waste, g.waste_ratio), (Action::Off, 2.5));
+    assert_eq!((g.max_tool_calls, g.max_repeats), (4, 2));
+    assert!(policy.capture_content);
+    let prod = policy.rules(Environment::Prod);
+    assert_eq!(prod.tools.as_deref(), Some(&["search".to_owned()][..]));
+    assert_eq!(prod.budgets.request_usd, Some(Decimal::new(50, 2)));
+    assert_eq!(prod.budgets.session_usd, Some(Decimal::from(5)));
+    assert_eq!(
+        prod.budgets.cost_center_usd_per_day,
+        Some(Decimal::new(100_010, 2))
+    );
+    assert_eq!(prod.budgets.user_usd, None);
+    assert_eq!(
+        policy.rules(Environment::Dev).models,
+        None,
+        "dev is unrestricted"
+    );
+}
+
+fn problems(text: &str) -> Vec<String> {
+    parse(text)
+        .expect_err("expected problems")
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn errors_name_the_line_and_what_is_accepted() {
+    let p = problems("[guards.context_overflow]\naction = \"block\"\n");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].starts_with("line 2:"), "{p:?}");
+    assert!(p[0].contains("off") && p[0].contains("deny"), "{p:?}");
+
+    let p = problems("[guards.loop_detector]\naction = \"deny\"\n");
+    assert!(
+        p[0].contains("loop_detector") && p[0].contains("agent_loop"),
+        "{p:?}"
+    );
+
+    let p = problems("[environments.production]\n");
+    assert!(
+        p[0].contains("production") && p[0].contains("prod"),
+        "{p:?}"
+    );
+
+    let p = problems("this is = = not toml");
+    assert!(p[0].starts_with("line 1:"), "{p:?}");
+}
+
+#[test]
+fn out_of_range_values_and_unknown_models_are_all_reported() {
+    let p = problems(
+        r#"[guards.context_overflow]
+percent = 150
+
+[guards.token_waste]
+ratio = -1.0
+
+[environments.prod]
+models = ["gpt-4o", "gpt-4-turbo-nonexistent"]
+
+[environments.prod.budgets]
+request_usd = 0.5
+session_usd = "-3"
+"#,
+    );
+    assert_eq!(p.len(), 5, "{p:#?}");
+    assert!(
+        p[0].starts_with("line 2:") && p[0].contains("1 to 100"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].starts_with("line 5:") && p[1].contains("above 0"),
+        "{p:?}"
+    );
+    assert!(
+        p[2].starts_with("line 8:") && p[2].contains("gpt-4-turbo-nonexistent"),
+        "{p:?}"
+    );
+    assert!(
+        p[3].starts_with("line 11:") && p[3].contains("stays exact"),
+        "{p:?}"
+    );
+    assert!(
+        p[4].starts_with("line 12:") && p[4].contains("positive"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn a_threshold_on_the_wrong_guard_is_a_problem() {
+    let p = problems("[guards.token_waste]\npercent = 50\n");
+    assert!(
+        p[0].contains("guards.token_waste takes only: action, ratio"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn actions_map_to_decisions() {
+    assert_eq!(Action::Off.decision(), None);
+    assert_eq!(Action::Flag.decision(), Some(Decision::Flag));
+    assert_eq!(Action::Deny.decision(), Some(Decision::Deny));
+    let guards = Guards::default();
+    for v in Violation::ALL {
+        assert_eq!(
+            guards.action(v).decision(),
+            Some(v.default_decision()),
+            "{v}"
+        );
+    }
+}
