@@ -69,7 +69,7 @@ fn embed(_text: &str) -> Vec<f32> {
 fn unpriced() -> Reply {
     Reply {
         text: String::new(),
-        usage: usage(100, 10),
+        usage: usage(100, 50),
         model: "some-private-model",
     }
 }

@@ -14,7 +14,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use govops_core::contract::{CONTRACT_VERSION, attr, event};
-use govops_core::{Config, Environment, PriceTable, Pricing, Unpriced, Violation};
+use govops_core::{
+    Action, Config, Decision, Environment, Guards, PriceTable, Pricing, Unpriced, Violation,
+    Violations,
+};
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::{
     Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
@@ -70,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) cost_center: StringValue,
     pub(crate) prod: bool,
     pub(crate) prices: Arc<PriceTable>,
+    /// The policy's guard actions and thresholds.
+    pub(crate) guards: Guards,
     pub(crate) instruments: Option<Instruments>,
     pub(crate) clock: Clock,
     /// The generator behind the tracer provider's [`PresetIds`], when govops built the provider:
@@ -104,6 +109,7 @@ impl Shared {
             cost_center: shared_text(&config.cost_center),
             prod: config.environment == Environment::Prod,
             prices: config.prices.clone(),
+            guards: config.policy_rules.guards.clone(),
             instruments,
             clock,
         }
@@ -569,6 +575,22 @@ impl ContractLayer {
         let mut events: Vec<(&'static str, Vec<KeyValue>)> = Vec::new();
         let mut cost_usd = None;
 
+        let guards = &shared.guards;
+        // A violation the policy turns off is not raised at all, whoever raised it.
+        violations = violations
+            .iter()
+            .filter(|v| guards.action(*v) != Action::Off)
+            .fold(Violations::new(), |mut kept, v| {
+                kept.raise(v);
+                kept
+            });
+        let mut trip = |violation: Violation, figures: Vec<KeyValue>| {
+            if guards.action(violation) != Action::Off {
+                violations.raise(violation);
+                trips.push((violation, figures));
+            }
+        };
+
         if shared.prod && !(identity.session_known && identity.user_known) {
             let mut figures = Vec::new();
             if !identity.session_known {
@@ -577,8 +599,7 @@ impl ContractLayer {
             if !identity.user_known {
                 figures.push(KeyValue::new("govops.missing", attr::USER_ID));
             }
-            violations.raise(Violation::MissingContext);
-            trips.push((Violation::MissingContext, figures));
+            trip(Violation::MissingContext, figures);
         }
 
         if identity.operation.is_model() {
@@ -608,6 +629,39 @@ impl ContractLayer {
                     #[allow(clippy::cast_precision_loss)] // a ratio, written as a double
                     let utilization = usage.input as f64 / max as f64;
                     attributes.push(KeyValue::new(attr::CONTEXT_UTILIZATION, utilization));
+                    // Above the threshold, in whole numbers: input × 100 > max × percent.
+                    let limit = u128::from(max) * u128::from(guards.context_percent);
+                    if u128::from(usage.input) * 100 > limit {
+                        trip(
+                            Violation::ContextOverflow,
+                            vec![
+                                KeyValue::new(attr::INPUT_TOKENS, clamp(usage.input)),
+                                KeyValue::new("govops.max_input_tokens", clamp(max)),
+                                KeyValue::new(attr::CONTEXT_UTILIZATION, utilization),
+                                KeyValue::new(
+                                    "govops.threshold_percent",
+                                    i64::from(guards.context_percent),
+                                ),
+                            ],
+                        );
+                    }
+                }
+                // Embeddings have no output by nature: waste is a generation's measure.
+                let generates = matches!(
+                    identity.operation,
+                    Operation::Chat | Operation::TextCompletion
+                );
+                #[allow(clippy::cast_precision_loss)] // a ratio of counts, compared as doubles
+                let wasteful = usage.input as f64 > guards.waste_ratio * usage.output as f64;
+                if generates && usage.input > 0 && wasteful {
+                    trip(
+                        Violation::TokenWaste,
+                        vec![
+                            KeyValue::new(attr::INPUT_TOKENS, clamp(usage.input)),
+                            KeyValue::new(attr::OUTPUT_TOKENS, clamp(usage.output)),
+                            KeyValue::new("govops.threshold_ratio", guards.waste_ratio),
+                        ],
+                    );
                 }
                 let priced = match prices {
                     Some(found) => {
@@ -618,13 +672,10 @@ impl ContractLayer {
                 };
                 match priced {
                     Some(Ok(Pricing::Priced(cost))) => cost_usd = Some(cost.total_usd),
-                    Some(Ok(Pricing::Unpriced(why))) => {
-                        violations.raise(Violation::UnpricedModel);
-                        trips.push((
-                            Violation::UnpricedModel,
-                            vec![KeyValue::new("govops.reason", why.to_string())],
-                        ));
-                    }
+                    Some(Ok(Pricing::Unpriced(why))) => trip(
+                        Violation::UnpricedModel,
+                        vec![KeyValue::new("govops.reason", why.to_string())],
+                    ),
                     Some(Err(rejected)) => {
                         events.push((
                             "govops.usage.rejected",
@@ -634,14 +685,13 @@ impl ContractLayer {
                     None => {}
                 }
             } else if prices.is_none() {
-                violations.raise(Violation::UnpricedModel);
-                trips.push((
+                trip(
                     Violation::UnpricedModel,
                     vec![KeyValue::new(
                         "govops.reason",
                         "the model is not in the price table",
                     )],
-                ));
+                );
             }
             if let Some(cost) = cost_usd {
                 attributes.push(KeyValue::new(
@@ -661,7 +711,11 @@ impl ContractLayer {
             }
         }
 
-        let decision = violations.decision();
+        let decision = violations
+            .iter()
+            .filter_map(|v| guards.action(v).decision())
+            .max()
+            .unwrap_or(Decision::Allow);
         attributes.push(KeyValue::new(attr::POLICY_DECISION, decision.as_str()));
         attributes.push(KeyValue::new(
             attr::SAFETY_VIOLATIONS,
