@@ -149,3 +149,193 @@ fn a_ratio_from_the_policy_moves_the_waste_threshold() {
     let codes: Vec<Vec<&str>> = spans.iter().map(CapturedSpan::violations).collect();
     assert_eq!(codes, [vec![], vec!["token_waste"]]);
 }
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use govops::Violation;
+
+/// The tools' own error type: a denied call comes back as one of these.
+#[derive(Debug, PartialEq)]
+enum ToolError {
+    Denied(Violation),
+}
+
+impl From<Violation> for ToolError {
+    fn from(violation: Violation) -> Self {
+        ToolError::Denied(violation)
+    }
+}
+
+static LOOKUPS: AtomicU32 = AtomicU32::new(0);
+
+#[governed(tool, name = "lookup")]
+fn lookup(page: u32) -> Result<u32, ToolError> {
+    LOOKUPS.fetch_add(1, Ordering::SeqCst);
+    Ok(page)
+}
+
+static PINGS: AtomicU32 = AtomicU32::new(0);
+
+/// A tool that cannot return an error: flagged, never blocked.
+#[governed(tool, name = "ping")]
+fn ping(n: u32) -> u32 {
+    PINGS.fetch_add(1, Ordering::SeqCst);
+    n
+}
+
+/// An agent run: `calls` tool calls with distinct arguments, or the same one when `same`.
+#[governed(agent, name = "runner")]
+fn run_agent(calls: u32, same: bool) -> Vec<Result<u32, ToolError>> {
+    (1..=calls)
+        .map(|i| lookup(if same { 7 } else { i }))
+        .collect()
+}
+
+fn tool_spans(capture: &Capture, tool: &str) -> Vec<CapturedSpan> {
+    capture.spans_of(Operation::ExecuteTool, tool)
+}
+
+#[test]
+fn the_eleventh_tool_call_of_a_run_is_not_executed_and_the_run_stays_isolated() {
+    let capture = Capture::new();
+    LOOKUPS.store(0, Ordering::SeqCst);
+    let results = capture.run(|| run_agent(13, false));
+    assert_eq!(LOOKUPS.load(Ordering::SeqCst), 10, "ten executed, no more");
+    assert!(results[..10].iter().all(Result::is_ok));
+    for denied in &results[10..] {
+        assert_eq!(denied, &Err(ToolError::Denied(Violation::AgentLoop)));
+    }
+    let spans = tool_spans(&capture, "lookup");
+    assert_eq!(spans.len(), 13, "denied calls are exported too");
+    for (i, span) in spans.iter().enumerate() {
+        assert_contract(span);
+        if i < 10 {
+            assert_eq!(span.violations(), Vec::<&str>::new(), "call {}", i + 1);
+        } else {
+            assert_eq!(span.violations(), ["agent_loop"], "call {}", i + 1);
+            assert_eq!(span.string("govops.policy.decision"), Some("deny"));
+        }
+    }
+    let (_, figures) = spans[10]
+        .events
+        .iter()
+        .find(|(name, _)| name == "govops.guard.tripped")
+        .unwrap();
+    assert_eq!(figures["govops.tool_calls"].to_string(), "11");
+    assert_eq!(figures["govops.max_tool_calls"].to_string(), "10");
+
+    // Another run, another trace: it proceeds.
+    LOOKUPS.store(0, Ordering::SeqCst);
+    let results = capture.run(|| run_agent(3, false));
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(LOOKUPS.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn the_same_call_three_times_in_a_row_trips_the_loop_guard() {
+    let capture = Capture::new();
+    let results = capture.run(|| run_agent(3, true));
+    assert!(results[0].is_ok() && results[1].is_ok());
+    assert_eq!(results[2], Err(ToolError::Denied(Violation::AgentLoop)));
+}
+
+#[test]
+fn a_call_that_cannot_return_the_error_runs_and_is_flagged() {
+    #[governed(agent, name = "pinger")]
+    fn pinger() {
+        for i in 0..12 {
+            ping(i);
+        }
+    }
+    let capture = Capture::new();
+    PINGS.store(0, Ordering::SeqCst);
+    capture.run(pinger);
+    assert_eq!(PINGS.load(Ordering::SeqCst), 12, "never silently blocked");
+    let spans = tool_spans(&capture, "ping");
+    assert_eq!(spans[11].violations(), ["agent_loop"]);
+    assert_eq!(spans[11].string("govops.policy.decision"), Some("flag"));
+}
+
+#[governed(tool, name = "shell")]
+fn shell() -> Result<(), ToolError> {
+    Ok(())
+}
+
+#[governed(chat, model = model, provider = provider)]
+fn ask(model: &str, provider: &str) -> Result<(), ToolError> {
+    Ok(())
+}
+
+#[test]
+fn the_policy_allow_lists_deny_other_models_providers_and_tools_in_their_environment() {
+    let policy = r#"
+[environments.prod]
+models = ["gpt-4o"]
+providers = ["openai"]
+tools = ["lookup"]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, policy).unwrap();
+    let prod = Capture::builder()
+        .env("GOVOPS_ENVIRONMENT", "prod")
+        .env("GOVOPS_POLICY", path.to_str().unwrap())
+        .build()
+        .unwrap();
+    let outcomes = prod.run(|| {
+        govops::context::scope("s", "u", || {
+            [
+                shell(),
+                ask("gpt-4o", "openai"),
+                ask("openai/gpt-4o", "openai"),
+                ask("claude-sonnet-4-20250514", "anthropic"),
+                ask("gpt-4o", "azure"),
+            ]
+        })
+    });
+    assert_eq!(
+        outcomes,
+        [
+            Err(ToolError::Denied(Violation::ToolNotAllowed)),
+            Ok(()),
+            Ok(()),
+            Err(ToolError::Denied(Violation::ModelNotAllowed)),
+            Err(ToolError::Denied(Violation::ProviderNotAllowed)),
+        ]
+    );
+    let shell_span = prod.span(Operation::ExecuteTool, "shell").unwrap();
+    assert_eq!(shell_span.violations(), ["tool_not_allowed"]);
+    assert_eq!(shell_span.string("govops.policy.decision"), Some("deny"));
+
+    // The same policy says nothing of dev: everything is allowed there.
+    let dev = Capture::builder()
+        .env("GOVOPS_ENVIRONMENT", "dev")
+        .env("GOVOPS_POLICY", path.to_str().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(dev.run(shell), Ok(()));
+}
+
+static NOTES: AtomicU32 = AtomicU32::new(0);
+
+/// Its error type does not convert from a `Violation`: it cannot be denied, so it runs, flagged.
+#[governed(tool, name = "note")]
+fn note(i: u32) -> Result<u32, String> {
+    NOTES.fetch_add(1, Ordering::SeqCst);
+    Ok(i)
+}
+
+#[test]
+fn a_result_whose_error_cannot_hold_the_violation_is_flagged_not_blocked() {
+    #[governed(agent, name = "noter")]
+    fn noter() -> usize {
+        (0..12).filter(|i| note(*i).is_ok()).count()
+    }
+    let capture = Capture::new();
+    NOTES.store(0, Ordering::SeqCst);
+    assert_eq!(capture.run(noter), 12);
+    assert_eq!(NOTES.load(Ordering::SeqCst), 12);
+    let spans = tool_spans(&capture, "note");
+    assert_eq!(spans[10].violations(), ["agent_loop"]);
+    assert_eq!(spans[10].string("govops.policy.decision"), Some("flag"));
+}

@@ -124,6 +124,10 @@ impl fmt::Display for Violation {
     }
 }
 
+/// A denied call returns the violation as its error, through `From<Violation>` for the function's
+/// error type; as a `std::error::Error` it also converts into `Box<dyn Error>` and the like.
+impl std::error::Error for Violation {}
+
 /// The violations of one call, in the order they were raised, each once, and the decision they
 /// come to. Small and allocation-free: a call rarely trips more than a few guards.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

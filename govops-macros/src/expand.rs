@@ -41,6 +41,51 @@ fn returns_impl_future(sig: &Signature) -> bool {
     })
 }
 
+/// Whether a type is a `Result` (by its last path segment, as written).
+fn is_result(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "Result"),
+        Type::Paren(inner) => is_result(&inner.elem),
+        Type::Group(inner) => is_result(&inner.elem),
+        _ => false,
+    }
+}
+
+/// The `Result` type the function's call yields (its return type, or a returned future's
+/// `Output`), when it is one and can be named in an expression.
+fn yielded_result(sig: &Signature) -> Option<&Type> {
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return None;
+    };
+    let yielded = if sig.asyncness.is_some() {
+        &**ty
+    } else {
+        match &**ty {
+            Type::ImplTrait(bounds) => bounds.bounds.iter().find_map(|bound| {
+                let TypeParamBound::Trait(t) = bound else {
+                    return None;
+                };
+                let syn::PathArguments::AngleBracketed(args) = &t.path.segments.last()?.arguments
+                else {
+                    return None;
+                };
+                args.args.iter().find_map(|arg| match arg {
+                    syn::GenericArgument::AssocType(assoc) if assoc.ident == "Output" => {
+                        Some(&assoc.ty)
+                    }
+                    _ => None,
+                })
+            })?,
+            other => other,
+        }
+    };
+    (is_result(yielded) && !mentions_impl_trait(yielded)).then_some(yielded)
+}
+
 /// Whether a type has an `impl Trait` anywhere in it, which a closure's return type cannot name.
 fn mentions_impl_trait(ty: &Type) -> bool {
     quote!(#ty).to_string().contains("impl ")
@@ -120,6 +165,33 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         .filter(|n| !args.skip_all && !args.skip.contains(n))
         .map(|n| quote_spanned!(n.span()=> #n = #private::tracing::field::debug(&#n),));
 
+    // A call whose result is a `Result` with an error type that is `From<govops::Violation>` can
+    // be denied before its body runs; any other call is flagged, never blocked. Whether the error
+    // type converts is known only to the compiler: autoref specialization asks it.
+    let yielded = yielded_result(&item.sig);
+    let deniable = yielded.is_some();
+    let deniable_field = yielded.map(|ty| {
+        quote! {
+            govops.deniable = {
+                #[allow(unused_imports)]
+                use #private::{ViaFromViolation as _, ViaNoDeny as _};
+                (&#private::Deny::<#ty>::new()).__govops_deniable()
+            },
+        }
+    });
+    let deny = yielded.map(|ty| {
+        quote! {
+            if let ::core::option::Option::Some(__govops_denied) = #private::denied() {
+                #[allow(unused_imports)]
+                use #private::{ViaFromViolation as _, ViaNoDeny as _};
+                if let ::core::option::Option::Some(__govops_refused) =
+                    (&#private::Deny::<#ty>::new()).__govops_deny(__govops_denied)
+                {
+                    return __govops_refused;
+                }
+            }
+        }
+    });
     let span = quote! {
         let __govops_span = #private::tracing::span!(
             target: ::core::module_path!(),
@@ -132,6 +204,7 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
             #model
             #provider
             #named
+            #deniable_field
             #(#user_fields)*
             #(#recorded)*
         );
@@ -183,12 +256,12 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         let inner = finish(quote!(async move #block.await));
         quote! {
             #span
-            #private::tracing::Instrument::instrument(async move { #inner }, __govops_span).await
+            #private::tracing::Instrument::instrument(async move { #deny #inner }, __govops_span).await
         }
     } else if returns_impl_future(&sig) {
-        let future = if post {
+        let future = if post || deniable {
             let inner = finish(quote!(__govops_future.await));
-            quote!(async move { #inner })
+            quote!(async move { #deny #inner })
         } else {
             quote!(__govops_future)
         };
@@ -214,6 +287,7 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         quote! {
             #span
             let __govops_entered = __govops_span.enter();
+            #deny
             #run
         }
     };

@@ -96,6 +96,8 @@ pub(crate) struct CallState {
     pub(crate) service_tier: ServiceTier,
     pub(crate) violations: Violations,
     pub(crate) error: Option<String>,
+    /// What tripped when the call opened.
+    pub(crate) prechecked: Option<crate::precheck::Tripped>,
 }
 
 /// One governed call's shared state: the layer settles it, [`Call`] handles record into it.
@@ -106,16 +108,31 @@ pub(crate) struct CallCell {
     pub(crate) id: tracing::Id,
     /// The OpenTelemetry context inside the call: the caller's, with the call's span.
     pub(crate) cx: opentelemetry::Context,
+    /// Why the call must not run, when a check at open denied it.
+    pub(crate) denied: Option<Violation>,
     state: Mutex<CallState>,
 }
 
 impl CallCell {
-    pub(crate) fn new(identity: Identity, id: tracing::Id, cx: opentelemetry::Context) -> Self {
+    pub(crate) fn new(
+        identity: Identity,
+        id: tracing::Id,
+        cx: opentelemetry::Context,
+        prechecked: Option<crate::precheck::Tripped>,
+    ) -> Self {
+        let denied = prechecked
+            .as_ref()
+            .filter(|t| t.decision == govops_core::Decision::Deny)
+            .map(|t| t.violation);
         Self {
             identity,
             id,
             cx,
-            state: Mutex::new(CallState::default()),
+            denied,
+            state: Mutex::new(CallState {
+                prechecked,
+                ..CallState::default()
+            }),
         }
     }
 
@@ -384,6 +401,66 @@ where
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.stream.size_hint()
+    }
+}
+
+/// Autoref specialization for `#[governed]`: a call whose error type converts from a
+/// [`govops_core::Violation`] can be denied, any other is flagged. Not a public interface.
+#[doc(hidden)]
+pub mod deny {
+    use std::marker::PhantomData;
+
+    use govops_core::Violation;
+
+    /// Names the call's result type.
+    pub struct Deny<R>(PhantomData<fn() -> R>);
+
+    impl<R> Deny<R> {
+        /// The marker.
+        #[must_use]
+        pub fn new() -> Self {
+            Self(PhantomData)
+        }
+    }
+
+    impl<R> Default for Deny<R> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// Picked when the error type is `From<Violation>`.
+    pub trait ViaFromViolation<R> {
+        /// Whether the call can be denied.
+        fn __govops_deniable(&self) -> bool;
+        /// The result a denied call returns.
+        fn __govops_deny(&self, violation: Violation) -> Option<R>;
+    }
+
+    impl<T, E: From<Violation>> ViaFromViolation<Result<T, E>> for Deny<Result<T, E>> {
+        fn __govops_deniable(&self) -> bool {
+            true
+        }
+        fn __govops_deny(&self, violation: Violation) -> Option<Result<T, E>> {
+            Some(Err(E::from(violation)))
+        }
+    }
+
+    /// Picked otherwise: the call runs and is flagged.
+    pub trait ViaNoDeny<R> {
+        /// Whether the call can be denied.
+        fn __govops_deniable(&self) -> bool;
+        /// Nothing: the call runs.
+        fn __govops_deny(&self, violation: Violation) -> Option<R>;
+    }
+
+    impl<R> ViaNoDeny<R> for &Deny<R> {
+        fn __govops_deniable(&self) -> bool {
+            false
+        }
+        fn __govops_deny(&self, _: Violation) -> Option<R> {
+            None
+        }
     }
 }
 

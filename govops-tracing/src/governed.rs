@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use govops_core::contract::{CONTRACT_VERSION, attr, event};
 use govops_core::{
-    Action, Config, Decision, Environment, Guards, PriceTable, Pricing, Unpriced, Violation,
-    Violations,
+    Action, Config, Decision, Environment, Guards, Policy, PriceTable, Pricing, Unpriced,
+    Violation, Violations,
 };
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::{
@@ -39,6 +39,7 @@ use crate::context::{SESSION_ID, USER_ID};
 use crate::ids::{SpanIds, with_preset};
 use crate::intern::{intern, intern_debug};
 use crate::metrics::Instruments;
+use crate::precheck::{Loops, Prechecks, call_hash};
 
 /// The field every governed span declares first: how the layer knows it without a lookup.
 pub(crate) const MARKER: &str = attr::CONTRACT_VERSION;
@@ -75,6 +76,11 @@ pub(crate) struct Shared {
     pub(crate) prices: Arc<PriceTable>,
     /// The policy's guard actions and thresholds.
     pub(crate) guards: Guards,
+    /// The whole policy, for the checks at open.
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) deployment: Environment,
+    /// The agent-loop guard's per-trace state.
+    pub(crate) loops: Loops,
     pub(crate) instruments: Option<Instruments>,
     pub(crate) clock: Clock,
     /// The generator behind the tracer provider's [`PresetIds`], when govops built the provider:
@@ -110,6 +116,9 @@ impl Shared {
             prod: config.environment == Environment::Prod,
             prices: config.prices.clone(),
             guards: config.policy_rules.guards.clone(),
+            policy: config.policy_rules.clone(),
+            deployment: config.environment,
+            loops: Loops::default(),
             instruments,
             clock,
         }
@@ -161,6 +170,8 @@ struct Governed {
     started: Stamp,
     /// The span to build when it ends, when the ids were drawn at its start.
     pending: Option<Pending>,
+    /// The trace this call is the root of: its per-trace state goes when the call ends.
+    root_trace: Option<TraceId>,
 }
 
 /// What building a governed span at its end needs.
@@ -233,6 +244,8 @@ struct Fields {
     model: Option<StringValue>,
     provider: Option<StringValue>,
     subject: Option<StringValue>,
+    /// The call can return a `govops::Violation` as its error (the macro says so).
+    deniable: bool,
     rest: Vec<KeyValue>,
 }
 
@@ -310,7 +323,11 @@ impl Visit for Visiting<'_> {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.fields.other(field, value);
+        if field.name() == "govops.deniable" {
+            self.fields.deniable = value;
+        } else {
+            self.fields.other(field, value);
+        }
     }
 }
 
@@ -398,6 +415,11 @@ where
                 _ => attributes.push(KeyValue::new("govops.name", subject.clone())),
             }
         }
+        let call = if operation == Operation::ExecuteTool {
+            call_hash(subject.as_ref(), &fields.rest)
+        } else {
+            0
+        };
         attributes.append(&mut fields.rest);
 
         let started = shared.clock.now();
@@ -462,8 +484,17 @@ where
             session_known,
             user_known,
         };
-        let cell = Arc::new(CallCell::new(identity, id.clone(), cx));
+        let trace = cx.span().span_context().trace_id();
+        let checks = Prechecks {
+            policy: &shared.policy,
+            environment: shared.deployment,
+            prices: &shared.prices,
+            loops: &shared.loops,
+        };
+        let prechecked = checks.run(&identity, trace, call, fields.deniable);
+        let cell = Arc::new(CallCell::new(identity, id.clone(), cx, prechecked));
         span.extensions_mut().insert(Governed {
+            root_trace: (!has_parent).then_some(trace),
             cell,
             started,
             pending,
@@ -565,6 +596,9 @@ impl ContractLayer {
     /// the span ends and the metrics are recorded.
     fn settle(&self, governed: Governed) {
         let shared = &*self.shared;
+        if let Some(trace) = governed.root_trace {
+            shared.loops.release(trace);
+        }
         let ended = shared.clock.after(&governed.started);
         let latency = ended.since(&governed.started);
         let identity = &governed.cell.identity;
@@ -584,6 +618,14 @@ impl ContractLayer {
                 kept.raise(v);
                 kept
             });
+        // What tripped at open decides as it decided then (a call that could not be denied ran
+        // and is flagged).
+        let mut prechecked_decision = None;
+        if let Some(tripped) = state.prechecked {
+            violations.raise(tripped.violation);
+            prechecked_decision = Some((tripped.violation, tripped.decision));
+            trips.push((tripped.violation, tripped.figures));
+        }
         let mut trip = |violation: Violation, figures: Vec<KeyValue>| {
             if guards.action(violation) != Action::Off {
                 violations.raise(violation);
@@ -713,7 +755,10 @@ impl ContractLayer {
 
         let decision = violations
             .iter()
-            .filter_map(|v| guards.action(v).decision())
+            .filter_map(|v| match prechecked_decision {
+                Some((at_open, decided)) if at_open == v => Some(decided),
+                _ => guards.action(v).decision(),
+            })
             .max()
             .unwrap_or(Decision::Allow);
         attributes.push(KeyValue::new(attr::POLICY_DECISION, decision.as_str()));

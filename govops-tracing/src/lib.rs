@@ -21,6 +21,7 @@ mod logs;
 mod metrics;
 mod otlp;
 mod pipeline;
+mod precheck;
 pub mod testing;
 
 pub use builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, configure, variables};
@@ -41,7 +42,14 @@ pub mod __private {
     pub use govops_core::contract::CONTRACT_VERSION;
     pub use tracing;
 
+    pub use crate::call::deny::{Deny, ViaFromViolation, ViaNoDeny};
     pub use crate::call::probe::{Probe, ViaNothing, ViaReported};
+
+    /// Why the governed call just entered must not run, when a check at its open denied it.
+    #[must_use]
+    pub fn denied() -> Option<govops_core::Violation> {
+        crate::governed::current_call().and_then(|call| call.denied)
+    }
 
     /// Calls `f` once: a sync governed body runs in a closure so that its `return`s pass through
     /// the call's settlement, and as `FnOnce` it may hand out what it captured.
