@@ -9,10 +9,14 @@
 //! One trace: `invoke_agent support` over `chat claude-sonnet-4-20250514` (the plan),
 //! `execute_tool search_orders` and `execute_tool refund`, and a final `chat` that writes the
 //! answer. Over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else to `govops-telemetry.jsonl`.
+//!
+//! `cargo run --example agent -- --runaway` makes the agent page through results without end: the
+//! loop guard lets ten tool calls run and denies the eleventh with `agent_loop`, and the agent
+//! stops on the error it gets back.
 
 use std::time::Duration;
 
-use govops::{Reported, Usage, governed};
+use govops::{Reported, Usage, Violation, governed};
 use tracing::info;
 
 /// A model's answer, as the fake provider reports it.
@@ -44,7 +48,7 @@ async fn think(model: &str, prompt: &str) -> Message {
         usage: Usage {
             input: 1_800,
             cache_read: 1_200,
-            output: 250,
+            output: 400,
             ..Usage::default()
         },
     }
@@ -76,10 +80,50 @@ async fn support_agent(customer: &str, request: &str) -> String {
     answer.text
 }
 
+/// What a tool can fail with; a call the policy denies comes back as `Denied`.
+#[derive(Debug)]
+enum ToolError {
+    Denied(Violation),
+}
+
+impl From<Violation> for ToolError {
+    fn from(violation: Violation) -> Self {
+        ToolError::Denied(violation)
+    }
+}
+
+#[governed(tool, name = "fetch_page")]
+async fn fetch_page(page: u32) -> Result<Vec<String>, ToolError> {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    Ok(vec![format!("order-{page}")])
+}
+
+/// An agent whose loop never ends on its own: it keeps asking for the next page.
+#[governed(agent, name = "runaway")]
+async fn runaway_agent() -> u32 {
+    let mut fetched = 0;
+    for page in 1.. {
+        match fetch_page(page).await {
+            Ok(_) => fetched += 1,
+            Err(ToolError::Denied(violation)) => {
+                info!(%violation, page, "the policy stopped the loop");
+                break;
+            }
+        }
+    }
+    fetched
+}
+
 #[tokio::main]
 async fn main() {
     let govops = govops::init();
     info!(destination = govops.destination(), "govops started");
+    if std::env::args().any(|a| a == "--runaway") {
+        let fetched =
+            govops::context::in_scope("session-agent-8", "customer-314", runaway_agent()).await;
+        info!(fetched, "runaway agent stopped");
+        return;
+    }
     let answer = govops::context::in_scope(
         "session-agent-7",
         "customer-314",

@@ -68,6 +68,10 @@ struct Delivered {
 }
 
 fn run_example(name: &str, app: &str) -> Delivered {
+    run_example_with(name, app, &[])
+}
+
+fn run_example_with(name: &str, app: &str, args: &[&str]) -> Delivered {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (addr, received) = runtime.block_on(grpc_receiver());
     let dir = tempfile::tempdir().unwrap();
@@ -76,12 +80,9 @@ fn run_example(name: &str, app: &str) -> Delivered {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
     ]);
-    let finished = run_child(
-        Command::new(example(name)),
-        dir.path(),
-        &vars,
-        Duration::from_secs(60),
-    );
+    let mut command = Command::new(example(name));
+    command.args(args);
+    let finished = run_child(command, dir.path(), &vars, Duration::from_secs(60));
     assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr);
     assert!(
         !dir.path().join("govops-telemetry.jsonl").exists(),
@@ -195,4 +196,53 @@ fn the_agent_example_delivers_one_trace_with_every_contract_field_typed_over_otl
             "{key}"
         );
     }
+}
+
+#[test]
+fn the_runaway_agent_exports_ten_executed_tool_calls_and_an_eleventh_denied() {
+    let delivered = run_example_with("agent", "support-agent", &["--runaway"]);
+    let string = |span: &Span, key: &str| support::string_attr(&span.attributes, key);
+    let mut calls: Vec<&Span> = delivered
+        .spans
+        .iter()
+        .filter(|s| s.name == "execute_tool fetch_page")
+        .collect();
+    calls.sort_by_key(|s| s.start_time_unix_nano);
+    assert_eq!(calls.len(), 11, "ten executed and the denied eleventh");
+    for (i, call) in calls.iter().enumerate() {
+        let decision = string(call, "govops.policy.decision");
+        if i < 10 {
+            assert_eq!(decision.as_deref(), Some("allow"), "call {}", i + 1);
+        } else {
+            assert_eq!(decision.as_deref(), Some("deny"));
+            let violations = call
+                .attributes
+                .iter()
+                .find(|kv| kv.key == "govops.safety.violations")
+                .and_then(|kv| kv.value.as_ref())
+                .and_then(|v| v.value.as_ref());
+            let Some(Value::ArrayValue(codes)) = violations else {
+                panic!("no violations array: {violations:?}");
+            };
+            assert_eq!(
+                codes
+                    .values
+                    .iter()
+                    .map(|v| v.value.clone())
+                    .collect::<Vec<_>>(),
+                [Some(Value::StringValue("agent_loop".to_owned()))]
+            );
+            assert!(call.events.iter().any(|e| e.name == "govops.guard.tripped"));
+        }
+    }
+    let stopped = delivered.logs.iter().any(|r| {
+        r.body.as_ref().and_then(|b| b.value.as_ref())
+            == Some(&Value::StringValue(
+                "the policy stopped the loop".to_owned(),
+            ))
+    });
+    assert!(
+        stopped,
+        "the agent got the violation back as its tool's error"
+    );
 }
