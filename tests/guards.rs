@@ -339,3 +339,86 @@ fn a_result_whose_error_cannot_hold_the_violation_is_flagged_not_blocked() {
     assert_eq!(spans[10].violations(), ["agent_loop"]);
     assert_eq!(spans[10].string("govops.policy.decision"), Some("flag"));
 }
+
+static ASKED: AtomicU32 = AtomicU32::new(0);
+
+/// A chat call that declares its prompt and its most output, so that its worst case can be
+/// reserved before it runs; it spends 100 input and 150 output tokens ($0.00175 on gpt-4o).
+#[governed(chat, model = "gpt-4o", provider = "openai", prompt = prompt, max_tokens = 200_u32)]
+fn budgeted(prompt: &str) -> Result<(), ToolError> {
+    ASKED.fetch_add(1, Ordering::SeqCst);
+    Call::current().record_usage(Usage {
+        input: 100,
+        output: 150,
+        ..Usage::default()
+    });
+    Ok(())
+}
+
+fn session_budget(limit: &str) -> (Capture, tempfile::TempDir) {
+    let policy = format!("[environments.test.budgets]\nsession_usd = \"{limit}\"\n");
+    with_policy(&policy)
+}
+
+#[test]
+fn a_session_budget_stops_the_sessions_calls_before_they_pass_it() {
+    let (capture, _dir) = session_budget("0.01");
+    ASKED.store(0, Ordering::SeqCst);
+    let outcomes: Vec<Result<(), ToolError>> = capture.run(|| {
+        govops::context::scope("s-budget", "u", || {
+            (0..8).map(|_| budgeted("hello")).collect()
+        })
+    });
+    // Worst case $0.002005 (2 prompt tokens, 200 output); each call spends $0.00175: after five
+    // calls ($0.00875) the sixth's worst case would pass $0.01.
+    assert_eq!(ASKED.load(Ordering::SeqCst), 5);
+    assert!(outcomes[..5].iter().all(Result::is_ok));
+    for refused in &outcomes[5..] {
+        assert_eq!(refused, &Err(ToolError::Denied(Violation::BudgetExceeded)));
+    }
+    let spans = chats(&capture);
+    let spent: f64 = spans
+        .iter()
+        .filter_map(|s| s.double("govops.cost.total_usd"))
+        .sum();
+    assert!(spent <= 0.01, "{spent}");
+    let (_, figures) = spans[5]
+        .events
+        .iter()
+        .find(|(name, _)| name == "govops.guard.tripped")
+        .unwrap();
+    assert_eq!(figures["govops.budget.scope"].to_string(), "session");
+    assert_eq!(figures["govops.budget.limit_usd"].to_string(), "0.01");
+    assert_eq!(figures["govops.budget.spent_usd"].to_string(), "0.00875");
+    assert_eq!(spans[5].string("govops.policy.decision"), Some("deny"));
+    // Another session has its own budget.
+    let other = capture.run(|| govops::context::scope("s-other", "u", || budgeted("hello")));
+    assert_eq!(other, Ok(()));
+}
+
+#[test]
+fn sixty_four_concurrent_calls_never_overspend_a_budget() {
+    let (capture, _dir) = session_budget("0.05");
+    ASKED.store(0, Ordering::SeqCst);
+    let capture = std::sync::Arc::new(capture);
+    let threads: Vec<_> = (0..64)
+        .map(|_| {
+            let capture = capture.clone();
+            std::thread::spawn(move || {
+                capture.run(|| govops::context::scope("s-race", "u", || budgeted("hello")))
+            })
+        })
+        .collect();
+    let ran = threads
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .filter(Result::is_ok)
+        .count();
+    assert_eq!(ran, ASKED.load(Ordering::SeqCst) as usize);
+    let spent: f64 = chats(&capture)
+        .iter()
+        .filter_map(|s| s.double("govops.cost.total_usd"))
+        .sum();
+    assert!(spent <= 0.05 + 1e-12, "{spent} over the $0.05 budget");
+    assert!(ran >= 24, "the calls whose worst case fits ran: {ran}");
+}

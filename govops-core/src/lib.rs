@@ -4,6 +4,7 @@
 //! must declare ([`config`]), where that metadata is read from ([`env`]), and the names the telemetry
 //! contract promises ([`contract`]). Applications use it through the `govops` facade crate.
 
+pub mod budget;
 pub mod config;
 pub mod contract;
 pub mod cost;

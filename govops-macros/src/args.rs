@@ -86,6 +86,10 @@ pub(crate) struct Args {
     pub(crate) skip_all: bool,
     pub(crate) fields: Vec<Field>,
     pub(crate) err: bool,
+    /// The most output tokens the call may produce (`gen_ai.request.max_tokens`).
+    pub(crate) max_tokens: Option<Expr>,
+    /// The prompt text, for the input estimate budgets reserve before the call.
+    pub(crate) prompt: Option<Expr>,
 }
 
 impl Parse for Args {
@@ -128,6 +132,8 @@ impl Parse for Args {
             skip_all: false,
             fields: Vec::new(),
             err: false,
+            max_tokens: None,
+            prompt: None,
         };
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
@@ -137,7 +143,7 @@ impl Parse for Args {
             let key: Ident = input.call(Ident::parse_any_ident)?;
             let key_name = key.to_string();
             match key_name.as_str() {
-                "model" | "provider" | "name" => {
+                "model" | "provider" | "name" | "max_tokens" | "prompt" => {
                     input.parse::<Token![=]>().map_err(|e| {
                         syn::Error::new(e.span(), format!("expected `{key_name} = <expression>`"))
                     })?;
@@ -145,6 +151,8 @@ impl Parse for Args {
                     let slot = match key_name.as_str() {
                         "model" => &mut args.model,
                         "provider" => &mut args.provider,
+                        "max_tokens" => &mut args.max_tokens,
+                        "prompt" => &mut args.prompt,
                         _ => &mut args.name,
                     };
                     if slot.is_some() {
@@ -176,7 +184,7 @@ impl Parse for Args {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
-                            "unknown argument `{key_name}`; expected model = .., provider = .., name = .., skip(..), skip_all, fields(..) or err"
+                            "unknown argument `{key_name}`; expected model = .., provider = .., name = .., max_tokens = .., prompt = .., skip(..), skip_all, fields(..) or err"
                         ),
                     ));
                 }
@@ -215,6 +223,12 @@ impl Args {
                 return Err(syn::Error::new_spanned(
                     provider,
                     "`provider` applies to chat, text_completion and embeddings",
+                ));
+            }
+            if let Some(e) = self.max_tokens.as_ref().or(self.prompt.as_ref()) {
+                return Err(syn::Error::new_spanned(
+                    e,
+                    "`max_tokens` and `prompt` apply to chat, text_completion and embeddings",
                 ));
             }
             if self.name.is_none() && self.kind != Kind::Retrieval {

@@ -156,6 +156,14 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
             _ => quote_spanned!(n.span()=> govops.name = #v,),
         }
     });
+    // What budgets reserve before the call: the prompt's estimated tokens and the most output.
+    let max_tokens = args
+        .max_tokens
+        .as_ref()
+        .map(|m| quote_spanned!(m.span()=> gen_ai.request.max_tokens = #private::token_count(#m),));
+    let prompt = args.prompt.as_ref().map(|p| {
+        quote_spanned!(p.span()=> govops.prompt.estimated_tokens = #private::estimate_tokens(&(#p)),)
+    });
     let user_fields = args.fields.iter().map(|f| {
         let (name, value) = (&f.name, &f.value);
         quote_spanned!(value.span()=> #name = #value,)
@@ -205,6 +213,8 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
             #provider
             #named
             #deniable_field
+            #max_tokens
+            #prompt
             #(#user_fields)*
             #(#recorded)*
         );

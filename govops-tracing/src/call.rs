@@ -98,6 +98,8 @@ pub(crate) struct CallState {
     pub(crate) error: Option<String>,
     /// What tripped when the call opened.
     pub(crate) prechecked: Option<crate::precheck::Tripped>,
+    /// The budget reserved for the call's worst case, settled when it ends.
+    pub(crate) reservation: Option<govops_core::budget::Reservation>,
 }
 
 /// One governed call's shared state: the layer settles it, [`Call`] handles record into it.
@@ -144,6 +146,10 @@ impl CallCell {
     /// The state, for settlement; the cell is left empty.
     pub(crate) fn take(&self) -> CallState {
         std::mem::take(&mut *self.lock())
+    }
+
+    pub(crate) fn set_reservation(&self, reservation: Option<govops_core::budget::Reservation>) {
+        self.lock().reservation = reservation;
     }
 
     pub(crate) fn fail(&self, error: String) {

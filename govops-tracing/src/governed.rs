@@ -39,7 +39,9 @@ use crate::context::{SESSION_ID, USER_ID};
 use crate::ids::{SpanIds, with_preset};
 use crate::intern::{intern, intern_debug};
 use crate::metrics::Instruments;
-use crate::precheck::{Loops, Prechecks, call_hash};
+use crate::precheck::{Loops, Prechecks, Tripped, call_hash};
+use govops_core::budget::{Charge, Ledger as BudgetLedger, Reservation};
+use govops_core::{ServiceTier, Usage};
 
 /// The field every governed span declares first: how the layer knows it without a lookup.
 pub(crate) const MARKER: &str = attr::CONTRACT_VERSION;
@@ -81,6 +83,8 @@ pub(crate) struct Shared {
     pub(crate) deployment: Environment,
     /// The agent-loop guard's per-trace state.
     pub(crate) loops: Loops,
+    /// The budgets' accounts.
+    pub(crate) budgets: BudgetLedger,
     pub(crate) instruments: Option<Instruments>,
     pub(crate) clock: Clock,
     /// The generator behind the tracer provider's [`PresetIds`], when govops built the provider:
@@ -119,6 +123,7 @@ impl Shared {
             policy: config.policy_rules.clone(),
             deployment: config.environment,
             loops: Loops::default(),
+            budgets: BudgetLedger::default(),
             instruments,
             clock,
         }
@@ -246,6 +251,10 @@ struct Fields {
     subject: Option<StringValue>,
     /// The call can return a `govops::Violation` as its error (the macro says so).
     deniable: bool,
+    /// `max_tokens = ..` of the macro: the most output the call may produce.
+    max_tokens: Option<u64>,
+    /// `prompt = ..` of the macro: the prompt's estimated tokens.
+    prompt_tokens: Option<u64>,
     rest: Vec<KeyValue>,
 }
 
@@ -308,6 +317,13 @@ impl Visit for Visiting<'_> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
+        match field.name() {
+            "gen_ai.request.max_tokens" => self.fields.max_tokens = u64::try_from(value).ok(),
+            "govops.prompt.estimated_tokens" => {
+                self.fields.prompt_tokens = u64::try_from(value).ok();
+            }
+            _ => {}
+        }
         self.fields.other(field, value);
     }
 
@@ -491,8 +507,19 @@ where
             prices: &shared.prices,
             loops: &shared.loops,
         };
-        let prechecked = checks.run(&identity, trace, call, fields.deniable);
+        let mut prechecked = checks.run(&identity, trace, call, fields.deniable);
+        let mut reservation = None;
+        if prechecked.is_none() {
+            let estimate = (fields.prompt_tokens, fields.max_tokens, fields.deniable);
+            match self.reserve(&identity, trace, estimate, started.wall) {
+                Ok(reserved) => reservation = reserved,
+                Err(tripped) => prechecked = Some(tripped),
+            }
+        }
         let cell = Arc::new(CallCell::new(identity, id.clone(), cx, prechecked));
+        if reservation.is_some() {
+            cell.set_reservation(reservation);
+        }
         span.extensions_mut().insert(Governed {
             root_trace: (!has_parent).then_some(trace),
             cell,
@@ -592,12 +619,91 @@ where
 }
 
 impl ContractLayer {
+    /// Reserves a model call's worst case on the budgets it is charged to; a budget it would pass
+    /// trips `budget_exceeded`.
+    fn reserve(
+        &self,
+        identity: &Identity,
+        trace: TraceId,
+        (prompt_tokens, max_tokens, deniable): (Option<u64>, Option<u64>, bool),
+        at: std::time::SystemTime,
+    ) -> Result<Option<Reservation>, Tripped> {
+        let shared = &*self.shared;
+        let guards = &shared.guards;
+        let budgets = &shared.policy.rules(shared.deployment).budgets;
+        let any = budgets.request_usd.is_some()
+            || budgets.session_usd.is_some()
+            || budgets.user_usd.is_some()
+            || budgets.cost_center_usd_per_day.is_some();
+        if !any || guards.budget == Action::Off || !identity.operation.is_model() {
+            return Ok(None);
+        }
+        let worst = identity
+            .model
+            .as_ref()
+            .and_then(|m| {
+                shared.prices.lookup(
+                    m.as_str(),
+                    identity.provider.as_ref().map(StringValue::as_str),
+                )
+            })
+            .and_then(|prices| {
+                let usage = Usage {
+                    input: prompt_tokens.unwrap_or(0),
+                    output: max_tokens.unwrap_or(0),
+                    ..Usage::default()
+                };
+                match shared
+                    .prices
+                    .price_found(prices, &usage, ServiceTier::Standard)
+                {
+                    Ok(Pricing::Priced(cost)) => Some(cost.total_usd),
+                    _ => None,
+                }
+            })
+            .unwrap_or_default();
+        let request = format!("{trace}");
+        let charge = Charge {
+            request: Some(&request),
+            session: identity.session_known.then(|| identity.session.as_str()),
+            user: identity.user_known.then(|| identity.user.as_str()),
+            cost_center: Some(shared.cost_center.as_str()),
+        };
+        let day = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 86_400);
+        match shared.budgets.reserve(budgets, &charge, worst, day) {
+            Ok(reservation) => Ok(Some(reservation)),
+            Err(exceeded) => {
+                let decision = guards.budget.decision().unwrap_or(Decision::Flag);
+                let decision = if decision == Decision::Deny && !deniable {
+                    Decision::Flag
+                } else {
+                    decision
+                };
+                let usd = |d: rust_decimal::Decimal| d.normalize().to_string();
+                Err(Tripped {
+                    violation: Violation::BudgetExceeded,
+                    figures: vec![
+                        KeyValue::new("govops.budget.scope", exceeded.scope.as_str()),
+                        KeyValue::new("govops.budget.limit_usd", usd(exceeded.limit_usd)),
+                        KeyValue::new("govops.budget.spent_usd", usd(exceeded.spent_usd)),
+                        KeyValue::new("govops.budget.reserved_usd", usd(exceeded.reserved_usd)),
+                        KeyValue::new("govops.budget.call_usd", usd(exceeded.call_usd)),
+                    ],
+                    decision,
+                })
+            }
+        }
+    }
+
     /// Everything known at the end of the call: usage, cost, latency, decision, violations; then
     /// the span ends and the metrics are recorded.
     fn settle(&self, governed: Governed) {
         let shared = &*self.shared;
         if let Some(trace) = governed.root_trace {
             shared.loops.release(trace);
+            shared.budgets.end_request(&format!("{trace}"));
         }
         let ended = shared.clock.after(&governed.started);
         let latency = ended.since(&governed.started);
@@ -779,6 +885,9 @@ impl ContractLayer {
         for (violation, mut figures) in trips {
             figures.insert(0, KeyValue::new("govops.violation", violation.code()));
             events.push((event::GUARD_TRIPPED, figures));
+        }
+        if let Some(reservation) = state.reservation {
+            shared.budgets.settle(reservation, cost_usd);
         }
         let status = state.error.map(Status::error);
         match governed.pending {

@@ -51,6 +51,21 @@ pub mod __private {
         crate::governed::current_call().and_then(|call| call.denied)
     }
 
+    /// A token count as the `i64` telemetry carries, from any unsigned or signed integer.
+    #[must_use]
+    pub fn token_count<N: TryInto<i64>>(n: N) -> i64 {
+        n.try_into().unwrap_or(i64::MAX)
+    }
+
+    /// An estimate of a prompt's tokens, for the budget reserved before the call: a token is
+    /// about four bytes of English text; the estimate rounds up. What the provider reports after
+    /// the call replaces it.
+    #[must_use]
+    pub fn estimate_tokens<P: AsRef<str> + ?Sized>(prompt: &P) -> i64 {
+        let bytes = prompt.as_ref().len();
+        i64::try_from(bytes.div_ceil(4)).unwrap_or(i64::MAX)
+    }
+
     /// Calls `f` once: a sync governed body runs in a closure so that its `return`s pass through
     /// the call's settlement, and as `FnOnce` it may hand out what it captured.
     #[inline(always)]
