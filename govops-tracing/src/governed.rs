@@ -39,7 +39,7 @@ use crate::context::{SESSION_ID, USER_ID};
 use crate::ids::{SpanIds, with_preset};
 use crate::intern::{intern, intern_debug};
 use crate::metrics::Instruments;
-use crate::precheck::{Loops, Prechecks, Tripped, call_hash};
+use crate::precheck::{Loops, Prechecks, Tripped, call_hash, figures};
 use govops_core::budget::{Charge, Ledger as BudgetLedger, Reservation};
 use govops_core::{ServiceTier, Usage};
 
@@ -777,39 +777,15 @@ impl ContractLayer {
                     #[allow(clippy::cast_precision_loss)] // a ratio, written as a double
                     let utilization = usage.input as f64 / max as f64;
                     attributes.push(KeyValue::new(attr::CONTEXT_UTILIZATION, utilization));
-                    // Above the threshold, in whole numbers: input × 100 > max × percent.
-                    let limit = u128::from(max) * u128::from(guards.context_percent);
-                    if u128::from(usage.input) * 100 > limit {
-                        trip(
-                            Violation::ContextOverflow,
-                            vec![
-                                KeyValue::new(attr::INPUT_TOKENS, clamp(usage.input)),
-                                KeyValue::new("govops.max_input_tokens", clamp(max)),
-                                KeyValue::new(attr::CONTEXT_UTILIZATION, utilization),
-                                KeyValue::new(
-                                    "govops.threshold_percent",
-                                    i64::from(guards.context_percent),
-                                ),
-                            ],
-                        );
-                    }
                 }
-                // Embeddings have no output by nature: waste is a generation's measure.
                 let generates = matches!(
                     identity.operation,
                     Operation::Chat | Operation::TextCompletion
                 );
-                #[allow(clippy::cast_precision_loss)] // a ratio of counts, compared as doubles
-                let wasteful = usage.input as f64 > guards.waste_ratio * usage.output as f64;
-                if generates && usage.input > 0 && wasteful {
-                    trip(
-                        Violation::TokenWaste,
-                        vec![
-                            KeyValue::new(attr::INPUT_TOKENS, clamp(usage.input)),
-                            KeyValue::new(attr::OUTPUT_TOKENS, clamp(usage.output)),
-                            KeyValue::new("govops.threshold_ratio", guards.waste_ratio),
-                        ],
-                    );
+                let max_input = prices.and_then(|p| p.max_input_tokens());
+                for tripped in shared.policy.check_usage(generates, usage, max_input) {
+                    let (violation, figures) = figures(tripped);
+                    trip(violation, figures);
                 }
                 let priced = match prices {
                     Some(found) => {

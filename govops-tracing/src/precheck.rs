@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Mutex, PoisonError};
 
-use govops_core::contract::attr;
+use govops_core::policy::{Figure, Trip};
 use govops_core::{Action, Decision, Environment, Guards, Policy, PriceTable, Violation};
 use opentelemetry::trace::TraceId;
 use opentelemetry::{KeyValue, StringValue};
@@ -138,48 +138,18 @@ pub(crate) fn call_hash(subject: Option<&StringValue>, arguments: &[KeyValue]) -
     hasher.finish()
 }
 
-/// What the policy allows in this environment, checked against a call.
-fn not_allowed(
-    policy: &Policy,
-    environment: Environment,
-    prices: &PriceTable,
-    identity: &Identity,
-) -> Option<(Violation, Vec<KeyValue>)> {
-    let rules = policy.rules(environment);
-    let env = KeyValue::new("deployment.environment.name", environment.as_str());
-    if let (Some(allowed), Some(model)) = (&rules.models, &identity.model) {
-        let model = model.as_str();
-        let provider = identity.provider.as_ref().map(StringValue::as_str);
-        let found = prices.lookup(model, provider).map(std::ptr::from_ref);
-        let ok = allowed.iter().any(|a| {
-            a == model
-                || (found.is_some() && prices.lookup(a, None).map(std::ptr::from_ref) == found)
-        });
-        if !ok {
-            return Some((
-                Violation::ModelNotAllowed,
-                vec![KeyValue::new(attr::REQUEST_MODEL, model.to_owned()), env],
-            ));
-        }
-    }
-    if let (Some(allowed), Some(provider)) = (&rules.providers, &identity.provider)
-        && !allowed.iter().any(|a| a == provider.as_str())
-    {
-        return Some((
-            Violation::ProviderNotAllowed,
-            vec![KeyValue::new(attr::PROVIDER_NAME, provider.clone()), env],
-        ));
-    }
-    if identity.operation == Operation::ExecuteTool
-        && let (Some(allowed), Some(tool)) = (&rules.tools, &identity.subject)
-        && !allowed.iter().any(|a| a == tool.as_str())
-    {
-        return Some((
-            Violation::ToolNotAllowed,
-            vec![KeyValue::new(attr::TOOL_NAME, tool.clone()), env],
-        ));
-    }
-    None
+/// A guard's figures as span event attributes.
+pub(crate) fn figures(trip: Trip) -> (Violation, Vec<KeyValue>) {
+    let figures = trip
+        .figures
+        .into_iter()
+        .map(|(key, figure)| match figure {
+            Figure::Int(n) => KeyValue::new(key, n),
+            Figure::Double(d) => KeyValue::new(key, d),
+            Figure::Text(t) => KeyValue::new(key, t),
+        })
+        .collect();
+    (trip.violation, figures)
 }
 
 /// Everything the checks at open need.
@@ -200,11 +170,19 @@ impl Prechecks<'_> {
         deniable: bool,
     ) -> Option<Tripped> {
         let guards = &self.policy.guards;
-        let tripped = if guards.allow_lists == Action::Off {
-            None
-        } else {
-            not_allowed(self.policy, self.environment, self.prices, identity)
-        };
+        let tool = (identity.operation == Operation::ExecuteTool)
+            .then(|| identity.subject.as_ref().map(StringValue::as_str))
+            .flatten();
+        let tripped = self
+            .policy
+            .check_allowed(
+                self.environment,
+                self.prices,
+                identity.model.as_ref().map(StringValue::as_str),
+                identity.provider.as_ref().map(StringValue::as_str),
+                tool,
+            )
+            .map(figures);
         let tripped = tripped.or_else(|| {
             (identity.operation == Operation::ExecuteTool && guards.agent_loop != Action::Off)
                 .then(|| self.loops.tool_call(trace, call, guards))
