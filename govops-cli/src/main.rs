@@ -8,6 +8,7 @@
 
 mod check;
 mod cost;
+mod policy;
 
 use std::process::ExitCode;
 
@@ -98,6 +99,23 @@ enum CheckCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Validates a policy and runs recorded or hand-written calls through it: exit 0 when the
+    /// policy is valid and every case decides as expected, 1 otherwise, 2 when an input cannot
+    /// be read.
+    Policy {
+        /// The TOML policy file.
+        #[arg(long, value_name = "FILE")]
+        policy: std::path::PathBuf,
+        /// Calls to decide, one JSON object per line, each with the decision it expects.
+        #[arg(long, value_name = "FILE.jsonl")]
+        cases: Option<std::path::PathBuf>,
+        /// A price table instead of GOVOPS_PRICE_TABLE or the embedded one.
+        #[arg(long, value_name = "FILE")]
+        price_table: Option<std::path::PathBuf>,
+        /// The report's format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 /// How a report is printed.
@@ -115,6 +133,18 @@ fn main() -> ExitCode {
         Command::Check {
             what: CheckCommand::Env { env_file, format },
         } => check::env(env_file.as_deref(), format),
+        Command::Check {
+            what:
+                CheckCommand::Policy {
+                    policy,
+                    cases,
+                    price_table,
+                    format,
+                },
+        } => match cost::table(price_table.as_deref()) {
+            Ok(table) => policy::check(&policy, cases.as_deref(), &table, format),
+            Err(code) => code,
+        },
         Command::Cost(args) => cost_command(args),
         Command::Models {
             price_table,

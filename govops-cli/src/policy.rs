@@ -1,0 +1,303 @@
+//! `govops check policy`: validates a policy and runs calls through it, as `opa test` runs a
+//! policy's tests, so that a pipeline blocks a policy that does not say what its authors meant.
+//!
+//! A case is one JSON object per line:
+//!
+//! ```json
+//! {"name": "prod refuses claude", "environment": "prod", "kind": "chat",
+//!  "model": "claude-sonnet-4-20250514", "provider": "anthropic",
+//!  "usage": {"input": 1000, "output": 200}, "expect": "deny", "violations": ["model_not_allowed"]}
+//! ```
+//!
+//! `kind` is `chat`, `text_completion`, `embeddings`, `retrieval`, `tool`, `agent` or `workflow`;
+//! `tool` names the tool of a `tool` call; `usage` and `violations` are optional (`violations`,
+//! when given, must match exactly, in any order).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::ExitCode;
+
+use govops_core::{Decision, Environment, Policy, PriceTable, Usage, Violation};
+use serde::{Deserialize, Serialize};
+
+use crate::Format;
+
+const BAD_INPUT: u8 = 2;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: Option<String>,
+    environment: Environment,
+    kind: String,
+    model: Option<String>,
+    provider: Option<String>,
+    tool: Option<String>,
+    usage: Option<CaseUsage>,
+    expect: String,
+    violations: Option<Vec<String>>,
+}
+
+/// A case's token counts; the ones left out are 0.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct CaseUsage {
+    input: u64,
+    output: u64,
+    cache_read: u64,
+    cache_creation: u64,
+    cache_creation_1h: u64,
+    reasoning: u64,
+}
+
+impl From<&CaseUsage> for Usage {
+    fn from(u: &CaseUsage) -> Self {
+        Usage {
+            input: u.input,
+            output: u.output,
+            cache_read: u.cache_read,
+            cache_creation: u.cache_creation,
+            cache_creation_1h: u.cache_creation_1h,
+            reasoning: u.reasoning,
+        }
+    }
+}
+
+/// One case's outcome, as the JSON report lists it.
+#[derive(Serialize)]
+struct Outcome {
+    line: usize,
+    name: String,
+    expected: String,
+    decision: &'static str,
+    violations: Vec<&'static str>,
+    passed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    why: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    policy: &'a str,
+    problems: Vec<String>,
+    cases: Vec<Outcome>,
+}
+
+const KINDS: [&str; 7] = [
+    "chat",
+    "text_completion",
+    "embeddings",
+    "retrieval",
+    "tool",
+    "agent",
+    "workflow",
+];
+
+/// What the policy makes of one call: its decision and violations.
+fn evaluate(policy: &Policy, prices: &PriceTable, case: &Case) -> (Decision, Vec<Violation>) {
+    let model_call = matches!(
+        case.kind.as_str(),
+        "chat" | "text_completion" | "embeddings"
+    );
+    let mut violations = Vec::new();
+    let tool = (case.kind == "tool")
+        .then_some(case.tool.as_deref())
+        .flatten();
+    if let Some(trip) = policy.check_allowed(
+        case.environment,
+        prices,
+        case.model.as_deref().filter(|_| model_call),
+        case.provider.as_deref().filter(|_| model_call),
+        tool,
+    ) {
+        violations.push(trip.violation);
+    }
+    if model_call {
+        let found = case
+            .model
+            .as_deref()
+            .and_then(|m| prices.lookup(m, case.provider.as_deref()));
+        if found.is_none()
+            && policy
+                .guards
+                .action(Violation::UnpricedModel)
+                .decision()
+                .is_some()
+        {
+            violations.push(Violation::UnpricedModel);
+        }
+        if let Some(usage) = case.usage.as_ref().map(Usage::from) {
+            let usage = &usage;
+            let generates = matches!(case.kind.as_str(), "chat" | "text_completion");
+            let max_input = found.and_then(|p| p.max_input_tokens());
+            violations.extend(
+                policy
+                    .check_usage(generates, usage, max_input)
+                    .into_iter()
+                    .map(|t| t.violation),
+            );
+        }
+    }
+    (policy.decide(violations.iter().copied()), violations)
+}
+
+fn run_case(policy: &Policy, prices: &PriceTable, line: usize, text: &str) -> Outcome {
+    let failed = |name: String, why: String| Outcome {
+        line,
+        name,
+        expected: String::new(),
+        decision: "",
+        violations: Vec::new(),
+        passed: false,
+        why: Some(why),
+    };
+    let case: Case = match serde_json::from_str(text) {
+        Ok(case) => case,
+        Err(error) => return failed(format!("line {line}"), format!("not a valid case: {error}")),
+    };
+    let name = case.name.clone().unwrap_or_else(|| format!("line {line}"));
+    if !KINDS.contains(&case.kind.as_str()) {
+        return failed(
+            name,
+            format!("kind {:?} is not one of {}", case.kind, KINDS.join(", ")),
+        );
+    }
+    let expected = match case.expect.as_str() {
+        "allow" => Decision::Allow,
+        "flag" => Decision::Flag,
+        "deny" => Decision::Deny,
+        other => return failed(name, format!("expect {other:?} is not allow, flag or deny")),
+    };
+    let mut expected_codes = BTreeSet::new();
+    for code in case.violations.iter().flatten() {
+        match Violation::from_code(code) {
+            Some(v) => {
+                expected_codes.insert(v.code());
+            }
+            None => {
+                return failed(
+                    name,
+                    format!("{code:?} is not a violation code of the contract"),
+                );
+            }
+        }
+    }
+    let (decision, violations) = evaluate(policy, prices, &case);
+    let codes: Vec<&'static str> = violations.iter().map(|v| v.code()).collect();
+    let got: BTreeSet<&str> = codes.iter().copied().collect();
+    let mut why = Vec::new();
+    if decision != expected {
+        why.push(format!("decision {decision}, expected {expected}"));
+    }
+    if case.violations.is_some() && got != expected_codes {
+        why.push(format!("violations {codes:?}, expected {expected_codes:?}"));
+    }
+    Outcome {
+        line,
+        name,
+        expected: case.expect,
+        decision: decision.as_str(),
+        violations: codes,
+        passed: why.is_empty(),
+        why: (!why.is_empty()).then(|| why.join("; ")),
+    }
+}
+
+/// `govops check policy --policy FILE [--cases FILE.jsonl]`: exit 0 when the policy is valid and
+/// every case decides as expected, 1 otherwise, 2 when an input cannot be read.
+pub(crate) fn check(
+    policy_path: &Path,
+    cases: Option<&Path>,
+    prices: &PriceTable,
+    format: Format,
+) -> ExitCode {
+    let text = match std::fs::read_to_string(policy_path) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!(
+                "govops: cannot read --policy {}: {error}; a TOML policy file is accepted",
+                policy_path.display()
+            );
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    let shown = policy_path.display().to_string();
+    let (policy, problems) = match Policy::parse(&text, prices) {
+        Ok(policy) => (Some(policy), Vec::new()),
+        Err(problems) => (
+            None,
+            problems
+                .iter()
+                .map(|p| match p.line {
+                    Some(line) => format!("{shown}:{line}: {}", p.problem),
+                    None => format!("{shown}: {}", p.problem),
+                })
+                .collect(),
+        ),
+    };
+    let mut outcomes = Vec::new();
+    if let (Some(policy), Some(cases)) = (&policy, cases) {
+        let cases_text = match std::fs::read_to_string(cases) {
+            Ok(text) => text,
+            Err(error) => {
+                eprintln!(
+                    "govops: cannot read --cases {}: {error}; JSON lines of calls are accepted",
+                    cases.display()
+                );
+                return ExitCode::from(BAD_INPUT);
+            }
+        };
+        for (index, line) in cases_text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            outcomes.push(run_case(policy, prices, index + 1, line));
+        }
+    }
+    let passed = problems.is_empty() && outcomes.iter().all(|o| o.passed);
+    match format {
+        Format::Json => {
+            let report = Report {
+                policy: &shown,
+                problems,
+                cases: outcomes,
+            };
+            match serde_json::to_string_pretty(&report) {
+                Ok(json) => println!("{json}"),
+                Err(error) => {
+                    eprintln!("govops: cannot encode the report as JSON: {error}");
+                    return ExitCode::from(BAD_INPUT);
+                }
+            }
+        }
+        Format::Text => {
+            if problems.is_empty() {
+                println!("govops: {shown} is a valid policy");
+            } else {
+                println!("govops: {shown} is not a valid policy:");
+                for problem in &problems {
+                    println!("  - {problem}");
+                }
+            }
+            for o in &outcomes {
+                match &o.why {
+                    None => println!("  ok    {} ({})", o.name, o.decision),
+                    Some(why) => println!("  FAIL  {} (line {}): {why}", o.name, o.line),
+                }
+            }
+            if !outcomes.is_empty() {
+                let failed = outcomes.iter().filter(|o| !o.passed).count();
+                println!(
+                    "govops: {} case(s), {} passed, {failed} failed",
+                    outcomes.len(),
+                    outcomes.len() - failed
+                );
+            }
+        }
+    }
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
