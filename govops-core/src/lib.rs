@@ -6,6 +6,7 @@
 
 pub mod budget;
 pub mod config;
+pub mod content;
 pub mod contract;
 pub mod cost;
 pub mod env;

@@ -22,6 +22,7 @@ mod metrics;
 mod otlp;
 mod pipeline;
 mod precheck;
+mod redact;
 pub mod testing;
 
 pub use builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, configure, variables};

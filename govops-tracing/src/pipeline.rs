@@ -38,6 +38,7 @@ use crate::ids::SpanIds;
 use crate::logs::CallContextLogs;
 use crate::metrics::Instruments;
 use crate::otlp::{self, Exporting, Failures};
+use crate::redact::{RedactingLogs, RedactingSpans, Scan};
 
 /// The crates that export telemetry: their own events must never become telemetry, or one export
 /// would feed the next without end.
@@ -80,6 +81,7 @@ impl Pipeline {
             size: config.span_queue_size,
             counts: spans.clone(),
             ids: ids.clone(),
+            scan: Scan::new(&config.policy_rules.guards),
         };
         let call_context = || CallContextLogs {
             service: crate::governed::shared_text(&config.app_name),
@@ -378,6 +380,8 @@ struct Queue {
     size: usize,
     counts: Arc<SpanCounts>,
     ids: SpanIds,
+    /// What is redacted before export.
+    scan: Scan,
 }
 
 fn providers<S, L, M>(
@@ -393,34 +397,45 @@ where
     L: LogExporter + 'static,
     M: PushMetricExporter,
 {
+    let meter = SdkMeterProvider::builder()
+        .with_resource(resource.clone())
+        .with_periodic_exporter(metrics)
+        .build();
+    let trips = meter
+        .meter(SCOPE)
+        .u64_counter(metric::GUARD_TRIPS)
+        .with_unit("{trip}")
+        .build();
     Providers {
         tracer: SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_id_generator(queue.ids.clone())
-            .with_span_processor(Counting {
-                inner: BatchSpanProcessor::builder(CountedExporter {
-                    inner: spans,
+            .with_span_processor(RedactingSpans {
+                inner: Counting {
+                    inner: BatchSpanProcessor::builder(CountedExporter {
+                        inner: spans,
+                        counts: queue.counts.clone(),
+                    })
+                    .with_batch_config(
+                        BatchConfigBuilder::default()
+                            .with_max_queue_size(queue.size)
+                            .with_max_export_batch_size(EXPORT_BATCH.min(queue.size))
+                            .build(),
+                    )
+                    .build(),
                     counts: queue.counts.clone(),
-                })
-                .with_batch_config(
-                    BatchConfigBuilder::default()
-                        .with_max_queue_size(queue.size)
-                        .with_max_export_batch_size(EXPORT_BATCH.min(queue.size))
-                        .build(),
-                )
-                .build(),
-                counts: queue.counts.clone(),
+                },
+                scan: queue.scan,
+                trips: Some(trips),
             })
             .build(),
         logger: SdkLoggerProvider::builder()
-            .with_resource(resource.clone())
+            .with_resource(resource)
+            .with_log_processor(RedactingLogs { scan: queue.scan })
             .with_log_processor(call_context)
             .with_batch_exporter(logs)
             .build(),
-        meter: SdkMeterProvider::builder()
-            .with_resource(resource)
-            .with_periodic_exporter(metrics)
-            .build(),
+        meter,
         runtime: None,
     }
 }
@@ -490,6 +505,7 @@ mod tests {
             size: 8,
             counts: counts.clone(),
             ids: SpanIds::random(),
+            scan: Scan::new(&govops_core::Guards::default()),
         };
         let failures = Arc::new(Failures::default());
         let providers = providers(

@@ -26,7 +26,9 @@ use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
-use opentelemetry_sdk::trace::{IdGenerator, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{
+    IdGenerator, SdkTracerProvider, SimpleSpanProcessor, SpanData, SpanExporter,
+};
 use tracing::Dispatch;
 use tracing::instrument::{WithDispatch, WithSubscriber};
 use tracing_subscriber::Layer as _;
@@ -40,6 +42,7 @@ use crate::governed::{ContractLayer, Shared};
 use crate::ids::SpanIds;
 use crate::logs::CallContextLogs;
 use crate::metrics::Instruments;
+use crate::redact::{RedactingLogs, RedactingSpans, Scan};
 
 use crate::SCOPE;
 
@@ -426,11 +429,17 @@ impl Capture {
         let logs = Logs::default();
         let metrics = Metrics::default();
         let ids = SpanIds::new(CountingIds::default());
+        let scan = Scan::new(&config.policy_rules.guards);
         let tracer = SdkTracerProvider::builder()
             .with_id_generator(ids.clone())
-            .with_simple_exporter(spans.clone())
+            .with_span_processor(RedactingSpans {
+                inner: SimpleSpanProcessor::new(spans.clone()),
+                scan,
+                trips: None,
+            })
             .build();
         let logger = SdkLoggerProvider::builder()
+            .with_log_processor(RedactingLogs { scan })
             .with_log_processor(CallContextLogs {
                 service: crate::governed::shared_text(&config.app_name),
                 environment: config.environment.as_str().into(),

@@ -1,0 +1,347 @@
+//! Personal data and credentials in text: found, and redacted before anything is exported
+//! (contract section 4: `pii_detected`, `secret_detected`).
+//!
+//! Detectors: email addresses, phone numbers (international `+` form and the North American
+//! `(555) 123-4567` form), payment card numbers (13 to 19 digits passing the Luhn check), IBANs
+//! (passing the ISO 13616 mod-97 check), US social security and UK national insurance numbers; API
+//! keys and tokens of OpenAI, Anthropic, AWS, Google Cloud, GitHub, Slack, Stripe, JWTs and PEM
+//! private keys. Each match becomes `[REDACTED:kind]`.
+
+use std::sync::LazyLock;
+
+use regex::{Regex, RegexSet};
+
+/// What a detector finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Personal data.
+    Pii,
+    /// A credential.
+    Secret,
+}
+
+struct Detector {
+    name: &'static str,
+    kind: Kind,
+    pattern: &'static str,
+    /// A check on the match beyond its shape (a checksum), when the shape alone says too little.
+    valid: Option<fn(&str) -> bool>,
+}
+
+const DETECTORS: [Detector; 15] = [
+    Detector {
+        name: "private_key",
+        kind: Kind::Secret,
+        pattern: r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+        valid: None,
+    },
+    Detector {
+        name: "anthropic_key",
+        kind: Kind::Secret,
+        pattern: r"\bsk-ant-[A-Za-z0-9_-]{20,}",
+        valid: None,
+    },
+    Detector {
+        name: "openai_key",
+        kind: Kind::Secret,
+        pattern: r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}",
+        valid: None,
+    },
+    Detector {
+        name: "stripe_key",
+        kind: Kind::Secret,
+        pattern: r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}",
+        valid: None,
+    },
+    Detector {
+        name: "aws_access_key",
+        kind: Kind::Secret,
+        pattern: r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+        valid: None,
+    },
+    Detector {
+        name: "gcp_api_key",
+        kind: Kind::Secret,
+        pattern: r"\bAIza[0-9A-Za-z_-]{35}",
+        valid: None,
+    },
+    Detector {
+        name: "github_token",
+        kind: Kind::Secret,
+        pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
+        valid: None,
+    },
+    Detector {
+        name: "slack_token",
+        kind: Kind::Secret,
+        pattern: r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
+        valid: None,
+    },
+    Detector {
+        name: "jwt",
+        kind: Kind::Secret,
+        pattern: r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+        valid: None,
+    },
+    Detector {
+        name: "email",
+        kind: Kind::Pii,
+        pattern: r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
+        valid: None,
+    },
+    Detector {
+        name: "iban",
+        kind: Kind::Pii,
+        pattern: r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
+        valid: Some(iban_ok),
+    },
+    Detector {
+        name: "card",
+        kind: Kind::Pii,
+        pattern: r"\b\d(?:[ -]?\d){12,18}\b",
+        valid: Some(luhn_ok),
+    },
+    Detector {
+        name: "us_ssn",
+        kind: Kind::Pii,
+        pattern: r"\b\d{3}-\d{2}-\d{4}\b",
+        valid: None,
+    },
+    Detector {
+        name: "uk_nino",
+        kind: Kind::Pii,
+        pattern: r"\b[A-CEGHJ-PR-TW-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
+        valid: None,
+    },
+    Detector {
+        name: "phone",
+        kind: Kind::Pii,
+        pattern: r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){2,3}|\(\d{3}\) ?\d{3}-\d{4}|\b\d{3}-\d{3}-\d{4}\b)",
+        valid: None,
+    },
+];
+
+struct Compiled {
+    set: RegexSet,
+    each: Vec<Regex>,
+}
+
+static COMPILED: LazyLock<Option<Compiled>> = LazyLock::new(|| {
+    let patterns = DETECTORS.iter().map(|d| d.pattern);
+    let set = RegexSet::new(patterns).ok()?;
+    let each = DETECTORS
+        .iter()
+        .map(|d| Regex::new(d.pattern))
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    Some(Compiled { set, each })
+});
+
+/// The Luhn check of a card number's digits.
+fn luhn_ok(text: &str) -> bool {
+    let digits: Vec<u32> = text.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let doubled = d * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// The ISO 13616 check of an IBAN: moved country and check digits, letters as numbers, mod 97.
+fn iban_ok(text: &str) -> bool {
+    let compact: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.len() < 15 || compact.len() > 34 {
+        return false;
+    }
+    let rotated = compact[4..].iter().chain(&compact[..4]);
+    let mut remainder: u32 = 0;
+    for c in rotated {
+        let value = match c.to_digit(36) {
+            Some(v) => v,
+            None => return false,
+        };
+        let width = if value >= 10 { 100 } else { 10 };
+        remainder = (remainder * width + value) % 97;
+    }
+    remainder == 1
+}
+
+/// What a text held, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// Personal data was found.
+    pub pii: bool,
+    /// A credential was found.
+    pub secret: bool,
+}
+
+impl Findings {
+    /// Whether anything was found.
+    #[must_use]
+    pub fn any(&self) -> bool {
+        self.pii || self.secret
+    }
+
+    /// Both findings together.
+    pub fn merge(&mut self, other: Findings) {
+        self.pii |= other.pii;
+        self.secret |= other.secret;
+    }
+}
+
+/// The text with every finding of the enabled kinds replaced by `[REDACTED:name]`, and what was
+/// found; `None` when nothing was (the common case costs one pass of a compiled set).
+#[must_use]
+pub fn redact(text: &str, pii: bool, secrets: bool) -> Option<(String, Findings)> {
+    let compiled = COMPILED.as_ref()?;
+    let matched = compiled.set.matches(text);
+    if !matched.matched_any() {
+        return None;
+    }
+    let mut out = text.to_owned();
+    let mut findings = Findings::default();
+    for index in matched.iter() {
+        let detector = &DETECTORS[index];
+        let enabled = match detector.kind {
+            Kind::Pii => pii,
+            Kind::Secret => secrets,
+        };
+        if !enabled {
+            continue;
+        }
+        let regex = &compiled.each[index];
+        let mut hit = false;
+        let replaced = regex.replace_all(&out, |caps: &regex::Captures<'_>| {
+            let found = &caps[0];
+            if detector.valid.is_none_or(|valid| valid(found)) {
+                hit = true;
+                format!("[REDACTED:{}]", detector.name)
+            } else {
+                found.to_owned()
+            }
+        });
+        if hit {
+            out = replaced.into_owned();
+            match detector.kind {
+                Kind::Pii => findings.pii = true,
+                Kind::Secret => findings.secret = true,
+            }
+        }
+    }
+    findings.any().then_some((out, findings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redacted(text: &str) -> Option<String> {
+        redact(text, true, true).map(|(t, _)| t)
+    }
+
+    #[test]
+    fn each_detector_redacts_its_positive_samples() {
+        let samples = [
+            ("write to jane.doe@example.com today", "email", Kind::Pii),
+            ("call +44 20 7946 0958 now", "phone", Kind::Pii),
+            ("call (555) 123-4567 now", "phone", Kind::Pii),
+            ("card 4111 1111 1111 1111 exp 12/29", "card", Kind::Pii),
+            ("card 5500-0000-0000-0004", "card", Kind::Pii),
+            ("pay GB82 WEST 1234 5698 7654 32", "iban", Kind::Pii),
+            ("pay DE89370400440532013000", "iban", Kind::Pii),
+            ("ssn 078-05-1120", "us_ssn", Kind::Pii),
+            ("nino AB 12 34 56 C", "uk_nino", Kind::Pii),
+            (
+                "key sk-proj-abcdefghijklmnopqrstuvwxyz0123",
+                "openai_key",
+                Kind::Secret,
+            ),
+            (
+                "key sk-ant-api03-abcdefghijklmnopqrstuv",
+                "anthropic_key",
+                Kind::Secret,
+            ),
+            ("aws AKIAIOSFODNN7EXAMPLE", "aws_access_key", Kind::Secret),
+            (
+                "gcp AIzaSyA1234567890abcdefghijklmnopqrstuv",
+                "gcp_api_key",
+                Kind::Secret,
+            ),
+            (
+                "gh ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+                "github_token",
+                Kind::Secret,
+            ),
+            (
+                "slack xoxb-1234567890-abcdefghij",
+                "slack_token",
+                Kind::Secret,
+            ),
+            (
+                "stripe sk_live_abcdefghijklmnop1234",
+                "stripe_key",
+                Kind::Secret,
+            ),
+            (
+                "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+                "jwt",
+                Kind::Secret,
+            ),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+                "private_key",
+                Kind::Secret,
+            ),
+        ];
+        for (text, name, kind) in samples {
+            let (out, findings) = redact(text, true, true).unwrap_or_else(|| panic!("{text}"));
+            assert!(
+                out.contains(&format!("[REDACTED:{name}]")),
+                "{text} -> {out}"
+            );
+            assert_eq!(
+                (findings.pii, findings.secret),
+                (kind == Kind::Pii, kind == Kind::Secret),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn negative_samples_are_left_alone() {
+        for text in [
+            "gpt-4o",
+            "order-981 shipped on 2026-11-24",
+            "card 4111 1111 1111 1112",         // fails Luhn
+            "iban GB82 WEST 1234 5698 7654 33", // fails mod 97
+            "trace 4bf92f3577b34da6a3ce929d0e0e4736",
+            "tokens 1800 of 128000",
+            "sk-short",
+            "user@localhost",
+            "version 1.2.3",
+        ] {
+            assert_eq!(redacted(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn kinds_can_be_turned_off_separately() {
+        let text = "jane@example.com sk-proj-abcdefghijklmnopqrstuvwxyz0123";
+        let (out, f) = redact(text, false, true).unwrap();
+        assert!(out.contains("jane@example.com") && out.contains("[REDACTED:openai_key]"));
+        assert!(!f.pii && f.secret);
+        assert_eq!(redact("jane@example.com", false, true), None);
+    }
+}
