@@ -12,6 +12,7 @@ pub mod cost;
 pub mod env;
 pub mod gap;
 pub mod ledger;
+pub mod loops;
 pub mod money;
 pub mod policy;
 pub mod prices;

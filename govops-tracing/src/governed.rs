@@ -39,8 +39,9 @@ use crate::context::{SESSION_ID, USER_ID};
 use crate::ids::{SpanIds, with_preset};
 use crate::intern::{intern, intern_debug};
 use crate::metrics::Instruments;
-use crate::precheck::{Loops, Prechecks, Tripped, call_hash, figures};
+use crate::precheck::{Prechecks, Tripped, call_hash, figures};
 use govops_core::budget::{Charge, Ledger as BudgetLedger, Reservation};
+use govops_core::loops::Loops;
 use govops_core::{ServiceTier, Usage};
 
 /// The field every governed span declares first: how the layer knows it without a lookup.
@@ -702,7 +703,7 @@ impl ContractLayer {
     fn settle(&self, governed: Governed) {
         let shared = &*self.shared;
         if let Some(trace) = governed.root_trace {
-            shared.loops.release(trace);
+            shared.loops.release(u128::from_be_bytes(trace.to_bytes()));
             shared.budgets.end_request(&format!("{trace}"));
         }
         let ended = shared.clock.after(&governed.started);
