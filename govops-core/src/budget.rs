@@ -3,7 +3,7 @@
 //! cannot overspend together.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rust_decimal::Decimal;
 
@@ -23,6 +23,10 @@ pub enum Scope {
 }
 
 impl Scope {
+    const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The scope's name in figures and messages.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -88,7 +92,7 @@ pub struct Exceeded {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "a reservation holds budget until it is settled"]
 pub struct Reservation {
-    keys: Vec<(Scope, String)>,
+    keys: Vec<(Scope, Arc<str>)>,
     day: u64,
     amount: Decimal,
 }
@@ -99,8 +103,12 @@ struct Account {
     reserved: Decimal,
 }
 
-/// The accounts of one UTC day, by scope and key.
-type Accounts = HashMap<(Scope, String), Account, foldhash::fast::RandomState>;
+/// The accounts of one scope, by key: looked up by `&str`, and a reservation holds the key it
+/// found, so that a known key costs no allocation.
+type ByKey = HashMap<Arc<str>, Account, foldhash::fast::RandomState>;
+
+/// The accounts of one UTC day, one map per scope.
+type Accounts = [ByKey; 4];
 
 /// The budgets' running accounts for the current UTC day.
 #[derive(Debug, Default)]
@@ -127,7 +135,9 @@ impl Ledger {
         let (today, accounts) = &mut *guard;
         if *today != day {
             // A new UTC day: yesterday's accounts are closed.
-            accounts.clear();
+            for by_key in accounts.iter_mut() {
+                by_key.clear();
+            }
             *today = day;
         }
         let mut keys = Vec::new();
@@ -135,10 +145,10 @@ impl Ledger {
             let (Some(limit), Some(key)) = (scope.limit(budgets), key) else {
                 continue;
             };
-            let account = accounts
-                .get(&(scope, key.to_owned()))
-                .copied()
-                .unwrap_or_default();
+            let (shared_key, account) = match accounts[scope.index()].get_key_value(key) {
+                Some((k, a)) => (k.clone(), *a),
+                None => (Arc::from(key), Account::default()),
+            };
             let committed = account.spent + account.reserved;
             let passes = if worst_case_usd.is_zero() {
                 committed >= limit
@@ -154,10 +164,13 @@ impl Ledger {
                     call_usd: worst_case_usd,
                 });
             }
-            keys.push((scope, key.to_owned()));
+            keys.push((scope, shared_key));
         }
-        for key in &keys {
-            accounts.entry(key.clone()).or_default().reserved += worst_case_usd;
+        for (scope, key) in &keys {
+            accounts[scope.index()]
+                .entry(key.clone())
+                .or_default()
+                .reserved += worst_case_usd;
         }
         Ok(Reservation {
             keys,
@@ -175,8 +188,8 @@ impl Ledger {
             // The day closed while the call ran: its cost belongs to a day no longer kept.
             return;
         }
-        for key in reservation.keys {
-            let account = accounts.entry(key).or_default();
+        for (scope, key) in reservation.keys {
+            let account = accounts[scope.index()].entry(key).or_default();
             account.reserved = (account.reserved - reservation.amount).max(Decimal::ZERO);
             account.spent += cost_usd.unwrap_or_default();
         }
@@ -186,23 +199,21 @@ impl Ledger {
     #[must_use]
     pub fn spent(&self, scope: Scope, key: &str) -> Decimal {
         let guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        guard
-            .1
-            .get(&(scope, key.to_owned()))
+        guard.1[scope.index()]
+            .get(key)
             .map_or(Decimal::ZERO, |a| a.spent)
     }
 
     /// Forgets one request's account: the request ended.
     pub fn end_request(&self, request: &str) {
         let mut guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.1.remove(&(Scope::Request, request.to_owned()));
+        guard.1[Scope::Request.index()].remove(request);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn usd(s: &str) -> Decimal {
         s.parse().unwrap()

@@ -201,10 +201,96 @@ impl Findings {
     }
 }
 
+/// What a byte means to [`worth_scanning`].
+const OTHER: u8 = 0;
+const DIGIT: u8 = 1;
+const SEPARATOR: u8 = 2;
+const UPPER: u8 = 3;
+const AT: u8 = 4;
+/// The first byte of a credential's fixed prefix (also upper case for `A`).
+const PREFIX: u8 = 5;
+
+static CLASS: [u8; 256] = {
+    let mut table = [OTHER; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_digit() {
+            DIGIT
+        } else if matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'+') {
+            if c == b'-' { PREFIX } else { SEPARATOR }
+        } else if c == b'@' {
+            AT
+        } else if matches!(c, b's' | b'r' | b'A' | b'g' | b'x' | b'e') {
+            PREFIX
+        } else if c.is_ascii_uppercase() {
+            UPPER
+        } else {
+            OTHER
+        };
+        b += 1;
+    }
+    table
+};
+
+/// Whether a credential's fixed prefix starts at `rest`.
+fn prefix_at(rest: &[u8]) -> bool {
+    match rest {
+        [b's' | b'r', b'k', b'-' | b'_', ..] => rest[0] == b's' || rest[2] == b'_',
+        [b'A', b'K' | b'S', b'I', b'A', ..] | [b'A', b'I', b'z', b'a', ..] => true,
+        [b'g', b'h', b'p' | b'o' | b'u' | b's' | b'r', b'_', ..] => true,
+        [b'g', b'i', ..] => rest.starts_with(b"github_pat_"),
+        [b'x', b'o', b'x', ..] | [b'e', b'y', b'J', ..] => true,
+        [b'-', b'-', ..] => rest.starts_with(b"-----BEGIN"),
+        _ => false,
+    }
+}
+
+/// Whether `text` could hold anything a detector finds, in one pass over its bytes: an `@`, a
+/// credential's fixed prefix, or a run of digits (separators allowed) long enough for a number a
+/// detector knows: 9 (an SSN) or, with an upper-case letter about, 6 (a UK NI number). Most
+/// attribute values (names, ids, enums) fail it and skip the regular expressions.
+fn worth_scanning(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() < 8 {
+        return false;
+    }
+    let (mut run, mut longest, mut upper) = (0_usize, 0_usize, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        match CLASS[usize::from(b)] {
+            DIGIT => {
+                run += 1;
+                longest = longest.max(run);
+            }
+            SEPARATOR => {}
+            AT => return true,
+            PREFIX => {
+                if prefix_at(&bytes[i..]) {
+                    return true;
+                }
+                // `-` separates digits too; the other prefix bytes are letters.
+                if b != b'-' {
+                    run = 0;
+                    upper |= b == b'A';
+                }
+            }
+            UPPER => {
+                run = 0;
+                upper = true;
+            }
+            _ => run = 0,
+        }
+    }
+    longest >= 9 || (longest >= 6 && upper)
+}
+
 /// The text with every finding of the enabled kinds replaced by `[REDACTED:name]`, and what was
-/// found; `None` when nothing was (the common case costs one pass of a compiled set).
+/// found; `None` when nothing was (the common case costs one pass over the bytes).
 #[must_use]
 pub fn redact(text: &str, pii: bool, secrets: bool) -> Option<(String, Findings)> {
+    if !worth_scanning(text) {
+        return None;
+    }
     let compiled = COMPILED.as_ref()?;
     let matched = compiled.set.matches(text);
     if !matched.matched_any() {
