@@ -6,6 +6,8 @@
 //!   the decision, and the content scan of the call's string attributes (model, provider, ids,
 //!   a prompt argument); per call.
 //! - `guards/content_1kb`: the content scan of a 1 KiB prompt with nothing to redact.
+//! - `guards/rego` (target: at most 20 µs): a two-rule Rego policy over a call's input document,
+//!   the document's parsing included.
 //! - `guards/sdk_builder` (scale): one span with 12 attributes through the SDK's span builder, no
 //!   processor.
 //!
@@ -116,6 +118,28 @@ fn guards(c: &mut Criterion) {
         "Where is my order? I placed it last tuesday and it still has not shipped. ".repeat(14);
     group.bench_function("content_1kb", |b| {
         b.iter(|| content::redact(black_box(&prompt[..1024]), true, true))
+    });
+    let rego = govops_core::rego::Rego::compile(
+        "rules.rego",
+        r#"package govops
+import rego.v1
+
+violations contains "model_not_allowed" if {
+    input.environment == "prod"
+    startswith(input.model, "gpt-3.5")
+}
+
+decision := "deny" if input.cost_usd > 0.5
+"#,
+    )
+    .unwrap();
+    let input = r#"{"operation": "chat", "model": "gpt-4o", "provider": "openai", "tool": null,
+        "agent": null, "environment": "prod", "service": "support-bot", "cost_center": "CC-1234",
+        "session": "session-8f14e45f", "user": "user-1679091c",
+        "usage": {"input": 1200, "output": 300, "cache_read": 0, "cache_creation": 0, "reasoning": 0},
+        "cost_usd": 0.006, "violations": []}"#;
+    group.bench_function("rego", |b| {
+        b.iter(|| rego.evaluate(black_box(input)).unwrap())
     });
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
     let tracer = provider.tracer("bench");

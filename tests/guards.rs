@@ -422,3 +422,59 @@ fn sixty_four_concurrent_calls_never_overspend_a_budget() {
     assert!(spent <= 0.05 + 1e-12, "{spent} over the $0.05 budget");
     assert!(ran >= 24, "the calls whose worst case fits ran: {ran}");
 }
+
+#[test]
+fn rego_rules_raise_violations_and_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.rego"),
+        r#"package govops
+import rego.v1
+
+violations contains "model_not_allowed" if {
+    input.operation == "chat"
+    input.usage.output > 1000
+}
+
+decision := "deny" if input.cost_usd > 0.01
+"#,
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[rego]\nfile = \"rules.rego\"\n").unwrap();
+    let capture = Capture::builder()
+        .env("GOVOPS_POLICY", policy.to_str().unwrap())
+        .build()
+        .unwrap();
+    capture.run(|| {
+        chat(100, 100); // $0.00125: allowed
+        chat(1_000, 2_000); // $0.0225 and a long answer: the rule raises and denies
+    });
+    let spans = chats(&capture);
+    assert_eq!(spans[0].violations(), Vec::<&str>::new());
+    assert_eq!(spans[0].string("govops.policy.decision"), Some("allow"));
+    assert_eq!(spans[1].violations(), ["model_not_allowed"]);
+    assert_eq!(spans[1].string("govops.policy.decision"), Some("deny"));
+    let (_, figures) = spans[1]
+        .events
+        .iter()
+        .find(|(name, _)| name == "govops.guard.tripped")
+        .unwrap();
+    assert_eq!(figures["govops.rule"].to_string(), "rules.rego");
+
+    // A rule that does not compile is a start-up gap naming the file.
+    std::fs::write(
+        dir.path().join("rules.rego"),
+        "package govops\n\nviolations contains x if {\n  x := \n}\n",
+    )
+    .unwrap();
+    let gaps = Capture::builder()
+        .env("GOVOPS_POLICY", policy.to_str().unwrap())
+        .build()
+        .unwrap_err();
+    let text = gaps.to_string();
+    assert!(
+        text.contains("do not compile") && text.contains("rules.rego"),
+        "{text}"
+    );
+}

@@ -138,7 +138,58 @@ fn evaluate(policy: &Policy, prices: &PriceTable, case: &Case) -> (Decision, Vec
             );
         }
     }
-    (policy.decide(violations.iter().copied()), violations)
+    let mut decision = policy.decide(violations.iter().copied());
+    if let Some(rego) = &policy.rego {
+        let usage = case.usage.as_ref().map(Usage::from);
+        let cost = match (&case.model, &usage) {
+            (Some(model), Some(usage)) => prices
+                .price(
+                    model,
+                    case.provider.as_deref(),
+                    usage,
+                    govops_core::ServiceTier::Standard,
+                )
+                .ok()
+                .and_then(|p| p.total_usd())
+                .and_then(|c| rust_decimal::prelude::ToPrimitive::to_f64(&c)),
+            _ => None,
+        };
+        let input = serde_json::json!({
+            "operation": operation_name(&case.kind),
+            "model": case.model,
+            "provider": case.provider,
+            "tool": case.tool,
+            "environment": case.environment.as_str(),
+            "usage": usage.map(|u| serde_json::json!({
+                "input": u.input, "output": u.output, "cache_read": u.cache_read,
+                "cache_creation": u.cache_creation + u.cache_creation_1h, "reasoning": u.reasoning,
+            })),
+            "cost_usd": cost,
+            "violations": violations.iter().map(|v| v.code()).collect::<Vec<_>>(),
+        })
+        .to_string();
+        if let Ok(verdict) = rego.evaluate(&input) {
+            for v in verdict.violations {
+                if policy.guards.action(v).decision().is_some() && !violations.contains(&v) {
+                    violations.push(v);
+                }
+            }
+            decision = decision
+                .max(policy.decide(violations.iter().copied()))
+                .max(verdict.decision.unwrap_or(Decision::Allow));
+        }
+    }
+    (decision, violations)
+}
+
+/// The `gen_ai.operation.name` of a case's kind.
+fn operation_name(kind: &str) -> &str {
+    match kind {
+        "tool" => "execute_tool",
+        "agent" => "invoke_agent",
+        "workflow" => "invoke_workflow",
+        other => other,
+    }
 }
 
 fn run_case(policy: &Policy, prices: &PriceTable, line: usize, text: &str) -> Outcome {
@@ -222,7 +273,7 @@ pub(crate) fn check(
         }
     };
     let shown = policy_path.display().to_string();
-    let (policy, problems) = match Policy::parse(&text, prices) {
+    let (policy, problems) = match Policy::parse_in(&text, prices, policy_path.parent()) {
         Ok(policy) => (Some(policy), Vec::new()),
         Err(problems) => (
             None,

@@ -40,7 +40,7 @@ fn the_sample_policy_passes_its_cases() {
         dir.path(),
     );
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    assert!(stdout(&output).contains("7 case(s), 7 passed, 0 failed"));
+    assert!(stdout(&output).contains("8 case(s), 8 passed, 0 failed"));
 }
 
 #[test]

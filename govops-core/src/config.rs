@@ -847,7 +847,8 @@ fn policy_rule(path: &str, prices: &PriceTable) -> Rule<(PolicyRef, Arc<Policy>)
             format!("{} is not UTF-8 text", shown(path)),
         ));
     };
-    let rules = Policy::parse(&text, prices).map_err(|problems| {
+    let dir = Path::new(path).parent();
+    let rules = Policy::parse_in(&text, prices, dir).map_err(|problems| {
         let mut listed: Vec<String> = problems
             .iter()
             .take(SHOWN)

@@ -16,6 +16,7 @@ pub mod loops;
 pub mod money;
 pub mod policy;
 pub mod prices;
+pub mod rego;
 pub mod usage;
 pub mod violation;
 

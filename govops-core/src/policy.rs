@@ -35,6 +35,7 @@ use toml::Spanned;
 
 use crate::config::Environment;
 use crate::prices::PriceTable;
+use crate::rego::Rego;
 use crate::violation::{Decision, Violation};
 
 /// What a guard does when it trips.
@@ -179,6 +180,8 @@ pub struct Policy {
     pub guards: Guards,
     /// Whether message content may be exported.
     pub capture_content: bool,
+    /// Custom rules in Rego, evaluated on every governed call.
+    pub rego: Option<Rego>,
     environments: BTreeMap<Environment, EnvironmentRules>,
 }
 
@@ -209,6 +212,7 @@ impl fmt::Display for PolicyProblem {
 struct RawPolicy {
     #[serde(default)]
     guards: RawGuards,
+    rego: Option<Spanned<RawRego>>,
     #[serde(default)]
     capture: RawCapture,
     #[serde(default)]
@@ -237,6 +241,15 @@ struct RawGuard {
     ratio: Option<Spanned<f64>>,
     max_tool_calls: Option<Spanned<i64>>,
     max_repeats: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRego {
+    /// A `.rego` file, relative to the policy file.
+    file: Option<String>,
+    /// The rules inline.
+    rules: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -350,6 +363,20 @@ impl Policy {
     ///
     /// Every problem found, each with its line where known.
     pub fn parse(text: &str, prices: &PriceTable) -> Result<Policy, Vec<PolicyProblem>> {
+        Self::parse_in(text, prices, None)
+    }
+
+    /// Like [`Policy::parse`], for a policy file in `dir`: a `[rego] file` is read from there.
+    ///
+    /// # Errors
+    ///
+    /// Every problem found, each with its line where known; a Rego rule that does not compile is
+    /// one, with the compiler's file, line and reason.
+    pub fn parse_in(
+        text: &str,
+        prices: &PriceTable,
+        dir: Option<&std::path::Path>,
+    ) -> Result<Policy, Vec<PolicyProblem>> {
         let raw: RawPolicy = toml::from_str(text).map_err(|error| {
             vec![PolicyProblem {
                 line: error.span().map(|span| line_of(text, span.start)),
@@ -490,12 +517,44 @@ impl Policy {
                 },
             );
         }
+        let rego = raw.rego.and_then(|rego| {
+            let at = rego.span().start;
+            let rego = rego.into_inner();
+            let (name, source) = match (rego.file, rego.rules) {
+                (Some(file), None) => {
+                    let path = dir.map_or_else(|| std::path::PathBuf::from(&file), |d| d.join(&file));
+                    match std::fs::read_to_string(&path) {
+                        Ok(source) => (file, source),
+                        Err(error) => {
+                            check.problem(
+                                at,
+                                format!("rego.file {file:?} cannot be read ({error}); accepted: a .rego file beside the policy"),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                (None, Some(rules)) => ("policy [rego] rules".to_owned(), rules),
+                _ => {
+                    check.problem(at, "[rego] takes either file = \"..\" or rules = \"\"\"..\"\"\"".to_owned());
+                    return None;
+                }
+            };
+            match Rego::compile(&name, &source) {
+                Ok(rego) => Some(rego),
+                Err(error) => {
+                    check.problem(at, format!("the Rego rules do not compile: {error}"));
+                    None
+                }
+            }
+        });
         if !check.problems.is_empty() {
             return Err(check.problems);
         }
         Ok(Policy {
             guards,
             capture_content: raw.capture.content.unwrap_or(false),
+            rego,
             environments,
         })
     }

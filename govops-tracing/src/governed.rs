@@ -733,7 +733,10 @@ impl ContractLayer {
             prechecked_decision = Some((tripped.violation, tripped.decision));
             trips.push((tripped.violation, tripped.figures));
         }
-        let mut trip = |violation: Violation, figures: Vec<KeyValue>| {
+        let trip = |violations: &mut Violations,
+                    trips: &mut Vec<(Violation, Vec<KeyValue>)>,
+                    violation: Violation,
+                    figures: Vec<KeyValue>| {
             if guards.action(violation) != Action::Off {
                 violations.raise(violation);
                 trips.push((violation, figures));
@@ -748,7 +751,12 @@ impl ContractLayer {
             if !identity.user_known {
                 figures.push(KeyValue::new("govops.missing", attr::USER_ID));
             }
-            trip(Violation::MissingContext, figures);
+            trip(
+                &mut violations,
+                &mut trips,
+                Violation::MissingContext,
+                figures,
+            );
         }
 
         if identity.operation.is_model() {
@@ -786,7 +794,7 @@ impl ContractLayer {
                 let max_input = prices.and_then(|p| p.max_input_tokens());
                 for tripped in shared.policy.check_usage(generates, usage, max_input) {
                     let (violation, figures) = figures(tripped);
-                    trip(violation, figures);
+                    trip(&mut violations, &mut trips, violation, figures);
                 }
                 let priced = match prices {
                     Some(found) => {
@@ -798,6 +806,8 @@ impl ContractLayer {
                 match priced {
                     Some(Ok(Pricing::Priced(cost))) => cost_usd = Some(cost.total_usd),
                     Some(Ok(Pricing::Unpriced(why))) => trip(
+                        &mut violations,
+                        &mut trips,
                         Violation::UnpricedModel,
                         vec![KeyValue::new("govops.reason", why.to_string())],
                     ),
@@ -811,6 +821,8 @@ impl ContractLayer {
                 }
             } else if prices.is_none() {
                 trip(
+                    &mut violations,
+                    &mut trips,
                     Violation::UnpricedModel,
                     vec![KeyValue::new(
                         "govops.reason",
@@ -836,12 +848,62 @@ impl ContractLayer {
             }
         }
 
+        // The policy's own rules, over a document describing the call.
+        let mut rules_decision = None;
+        if let Some(rego) = &shared.policy.rego {
+            let subject_if = |op: Operation| {
+                (identity.operation == op)
+                    .then(|| identity.subject.as_ref().map(StringValue::as_str))
+                    .flatten()
+            };
+            let input = serde_json::json!({
+                "operation": identity.operation.name(),
+                "model": identity.model.as_ref().map(StringValue::as_str),
+                "provider": identity.provider.as_ref().map(StringValue::as_str),
+                "tool": subject_if(Operation::ExecuteTool),
+                "agent": subject_if(Operation::InvokeAgent),
+                "environment": shared.deployment.as_str(),
+                "service": shared.service.as_str(),
+                "cost_center": shared.cost_center.as_str(),
+                "session": identity.session_known.then(|| identity.session.as_str()),
+                "user": identity.user_known.then(|| identity.user.as_str()),
+                "usage": state.usage.map(|u| serde_json::json!({
+                    "input": u.input,
+                    "output": u.output,
+                    "cache_read": u.cache_read,
+                    "cache_creation": u.cache_creation.saturating_add(u.cache_creation_1h),
+                    "reasoning": u.reasoning,
+                })),
+                "cost_usd": cost_usd.and_then(|c| c.to_f64()),
+                "violations": violations.iter().map(Violation::code).collect::<Vec<_>>(),
+            })
+            .to_string();
+            match rego.evaluate(&input) {
+                Ok(verdict) => {
+                    for violation in verdict.violations {
+                        trip(
+                            &mut violations,
+                            &mut trips,
+                            violation,
+                            vec![KeyValue::new("govops.rule", rego.name().to_owned())],
+                        );
+                    }
+                    rules_decision = verdict.decision;
+                }
+                Err(error) => events.push((
+                    "govops.rego.error",
+                    vec![KeyValue::new("govops.reason", error)],
+                )),
+            }
+        }
+
         let decision = violations
             .iter()
             .filter_map(|v| match prechecked_decision {
                 Some((at_open, decided)) if at_open == v => Some(decided),
                 _ => guards.action(v).decision(),
             })
+            .chain(rules_decision)
             .max()
             .unwrap_or(Decision::Allow);
         attributes.push(KeyValue::new(attr::POLICY_DECISION, decision.as_str()));
