@@ -9,6 +9,7 @@
 mod check;
 mod cost;
 mod policy;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -99,6 +100,16 @@ enum CheckCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Validates a JSON-lines telemetry file against the contract: exit 0 when every governed
+    /// span is complete and typed and no attribute holds a credential, 1 with each failing span
+    /// named, 2 when the file cannot be read.
+    Telemetry {
+        /// The telemetry file (the govops JSON-lines sink).
+        file: std::path::PathBuf,
+        /// The report's format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Validates a policy and runs recorded or hand-written calls through it: exit 0 when the
     /// policy is valid and every case decides as expected, 1 otherwise, 2 when an input cannot
     /// be read.
@@ -133,6 +144,9 @@ fn main() -> ExitCode {
         Command::Check {
             what: CheckCommand::Env { env_file, format },
         } => check::env(env_file.as_deref(), format),
+        Command::Check {
+            what: CheckCommand::Telemetry { file, format },
+        } => telemetry::check(&file, format),
         Command::Check {
             what:
                 CheckCommand::Policy {

@@ -17,6 +17,7 @@ pub mod money;
 pub mod policy;
 pub mod prices;
 pub mod rego;
+pub mod schema;
 pub mod usage;
 pub mod violation;
 

@@ -14,12 +14,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use govops_core::contract::{CONTRACT_VERSION, attr, vars};
+use govops_core::contract::{attr, vars};
+use govops_core::schema::Attr;
 use govops_core::{Config, EnvSource, Gaps};
 use opentelemetry::logs::AnyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{SpanId, Status, TraceId, TracerProvider as _};
-use opentelemetry::{KeyValue, Value};
+use opentelemetry::{KeyValue, StringValue, Value};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLoggerProvider};
@@ -569,136 +570,25 @@ impl Drop for Capture {
     }
 }
 
-/// What a span lacks against the contract: each missing or mistyped field, named.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Problem {
-    /// The attribute key.
-    pub key: &'static str,
-    /// What is wrong with it.
-    pub problem: String,
-}
+pub use govops_core::schema::Problem;
 
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.problem)
-    }
-}
-
-/// The type a contract field must have.
-#[derive(Clone, Copy)]
-enum Kind {
-    String,
-    Int,
-    Double,
-    Strings,
-    OneOf(&'static [&'static str]),
-}
-
-impl Kind {
-    fn describe(self) -> String {
-        match self {
-            Kind::String => "a string".to_owned(),
-            Kind::Int => "an int".to_owned(),
-            Kind::Double => "a double".to_owned(),
-            Kind::Strings => "a string array".to_owned(),
-            Kind::OneOf(values) => format!("one of {}", values.join(", ")),
+/// A captured attribute as the contract's schema sees it.
+fn schema_attr(value: &Value) -> Attr<'_> {
+    match value {
+        Value::String(s) => Attr::Str(s.as_str()),
+        Value::I64(i) => Attr::Int(*i),
+        Value::F64(f) => Attr::Double(*f),
+        Value::Array(opentelemetry::Array::String(items)) => {
+            Attr::StrArray(items.iter().map(StringValue::as_str).collect())
         }
-    }
-
-    fn accepts(self, value: &Value) -> bool {
-        match (self, value) {
-            (Kind::String, Value::String(_)) => true,
-            (Kind::Int, Value::I64(_)) => true,
-            (Kind::Double, Value::F64(_)) => true,
-            (Kind::Strings, Value::Array(opentelemetry::Array::String(_))) => true,
-            (Kind::OneOf(values), Value::String(s)) => values.contains(&s.as_str()),
-            _ => false,
-        }
+        other => Attr::Other(format!("{other:?}")),
     }
 }
-
-const OPERATIONS: &[&str] = &[
-    "chat",
-    "text_completion",
-    "embeddings",
-    "retrieval",
-    "execute_tool",
-    "invoke_agent",
-    "invoke_workflow",
-];
-
-/// Section 2: every governed span.
-const EVERY_SPAN: [(&str, Kind); 9] = [
-    ("service.name", Kind::String),
-    ("deployment.environment.name", Kind::String),
-    (attr::SESSION_ID, Kind::String),
-    (attr::USER_ID, Kind::String),
-    (attr::OPERATION_NAME, Kind::OneOf(OPERATIONS)),
-    (
-        attr::POLICY_DECISION,
-        Kind::OneOf(&["allow", "flag", "deny"]),
-    ),
-    (attr::SAFETY_VIOLATIONS, Kind::Strings),
-    (attr::LATENCY_MS, Kind::Double),
-    (attr::CONTRACT_VERSION, Kind::OneOf(&[CONTRACT_VERSION])),
-];
-
-/// Section 3: model calls. The cost is absent exactly when the span carries `unpriced_model`.
-const MODEL_SPAN: [(&str, Kind); 4] = [
-    (attr::REQUEST_MODEL, Kind::String),
-    (attr::PROVIDER_NAME, Kind::String),
-    (attr::INPUT_TOKENS, Kind::Int),
-    (attr::OUTPUT_TOKENS, Kind::Int),
-];
-
-/// Fields that are typed when present.
-const WHEN_PRESENT: [(&str, Kind); 8] = [
-    (attr::RESPONSE_MODEL, Kind::String),
-    (attr::CACHE_READ_TOKENS, Kind::Int),
-    (attr::CACHE_CREATION_TOKENS, Kind::Int),
-    (attr::REASONING_TOKENS, Kind::Int),
-    (attr::CONTEXT_UTILIZATION, Kind::Double),
-    (attr::COST_TOTAL_USD, Kind::Double),
-    (attr::TOOL_NAME, Kind::String),
-    (attr::AGENT_NAME, Kind::String),
-];
 
 /// Every way `span` falls short of contract sections 2 and 3; empty when it honours them.
 #[must_use]
 pub fn contract_problems(span: &CapturedSpan) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    let mut check = |key: &'static str, kind: Kind, required: bool| match span.attr(key) {
-        None if required => problems.push(Problem {
-            key,
-            problem: format!("missing; expected {}", kind.describe()),
-        }),
-        Some(value) if !kind.accepts(value) => problems.push(Problem {
-            key,
-            problem: format!("is {value:?}; expected {}", kind.describe()),
-        }),
-        _ => {}
-    };
-    for (key, kind) in EVERY_SPAN {
-        check(key, kind, true);
-    }
-    let operation = span.operation();
-    if operation.is_some_and(Operation::is_model) {
-        for (key, kind) in MODEL_SPAN {
-            check(key, kind, true);
-        }
-        let unpriced = span.violations().contains(&"unpriced_model");
-        check(attr::COST_TOTAL_USD, Kind::Double, !unpriced);
-    }
-    match operation {
-        Some(Operation::ExecuteTool) => check(attr::TOOL_NAME, Kind::String, true),
-        Some(Operation::InvokeAgent) => check(attr::AGENT_NAME, Kind::String, true),
-        _ => {}
-    }
-    for (key, kind) in WHEN_PRESENT {
-        check(key, kind, false);
-    }
-    problems
+    govops_core::schema::problems(|key| span.attr(key).map(schema_attr))
 }
 
 /// Panics, naming each missing or mistyped field, unless `span` honours contract sections 2 and 3.

@@ -1,0 +1,244 @@
+//! `govops check telemetry FILE`: the seed's "block on incomplete trace schema". It reads a
+//! JSON-lines telemetry file (the sink's OTLP JSON, one export request per line) and checks every
+//! governed span against the contract (sections 2 and 3, each field with its type) and every
+//! span and log attribute for credentials.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use govops_core::content::redact;
+use govops_core::schema::{self, Attr};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::Format;
+
+const BAD_INPUT: u8 = 2;
+
+/// One span or log record that fails, and why.
+#[derive(Serialize)]
+struct Failure {
+    line: usize,
+    span: String,
+    span_id: String,
+    problems: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    governed_spans: usize,
+    spans: usize,
+    logs: usize,
+    failures: Vec<Failure>,
+}
+
+/// An OTLP JSON `AnyValue` as the schema sees it.
+fn attr(value: &Value) -> Attr<'_> {
+    let Some(object) = value.as_object() else {
+        return Attr::Other(value.to_string());
+    };
+    if let Some(s) = object.get("stringValue").and_then(Value::as_str) {
+        return Attr::Str(s);
+    }
+    if let Some(i) = object.get("intValue") {
+        // The protobuf JSON mapping writes 64-bit integers as strings.
+        let parsed = i
+            .as_i64()
+            .or_else(|| i.as_str().and_then(|s| s.parse().ok()));
+        if let Some(i) = parsed {
+            return Attr::Int(i);
+        }
+    }
+    if let Some(d) = object.get("doubleValue").and_then(Value::as_f64) {
+        return Attr::Double(d);
+    }
+    if let Some(values) = object
+        .get("arrayValue")
+        .and_then(|a| a.get("values"))
+        .and_then(Value::as_array)
+    {
+        let strings: Option<Vec<&str>> = values
+            .iter()
+            .map(|v| v.get("stringValue").and_then(Value::as_str))
+            .collect();
+        if let Some(strings) = strings {
+            return Attr::StrArray(strings);
+        }
+    }
+    if object.get("arrayValue").is_some() && object.len() == 1 {
+        // An empty array: `{"arrayValue": {}}`.
+        return Attr::StrArray(Vec::new());
+    }
+    Attr::Other(value.to_string())
+}
+
+fn attributes(item: &Value) -> Vec<(&str, &Value)> {
+    item.get("attributes")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|kv| Some((kv.get("key")?.as_str()?, kv.get("value")?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Credentials in any string value of `item`'s attributes (and its body, for a log record).
+fn credentials(item: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut check = |key: &str, text: &str| {
+        if let Some((redacted, _)) = redact(text, false, true) {
+            let kinds: Vec<&str> = redacted
+                .split("[REDACTED:")
+                .skip(1)
+                .filter_map(|s| s.split(']').next())
+                .collect();
+            found.push(format!("{key}: holds a credential ({})", kinds.join(", ")));
+        }
+    };
+    for (key, value) in attributes(item) {
+        if let Some(text) = value.get("stringValue").and_then(Value::as_str) {
+            check(key, text);
+        }
+    }
+    if let Some(body) = item
+        .get("body")
+        .and_then(|b| b.get("stringValue"))
+        .and_then(Value::as_str)
+    {
+        check("body", body);
+    }
+    found
+}
+
+fn nested<'a>(value: &'a Value, outer: &str, inner: &str, items: &str) -> Vec<&'a Value> {
+    value
+        .get(outer)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r.get(inner).and_then(Value::as_array).into_iter().flatten())
+        .flat_map(|s| s.get(items).and_then(Value::as_array).into_iter().flatten())
+        .collect()
+}
+
+/// Checks `path`: exit 0 when every governed span honours the contract and nothing holds a
+/// credential, 1 with each failing span named, 2 when the file cannot be read or a line is not
+/// JSON.
+pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!(
+                "govops: cannot read {}: {error}; a JSON-lines telemetry file (the govops sink's) is accepted",
+                path.display()
+            );
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    let mut report = Report {
+        governed_spans: 0,
+        spans: 0,
+        logs: 0,
+        failures: Vec::new(),
+    };
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = match serde_json::from_str(line) {
+            Ok(value) => value,
+            Err(error) => {
+                eprintln!(
+                    "govops: {}:{number} is not JSON ({error}); one OTLP JSON export request per line is accepted",
+                    path.display()
+                );
+                return ExitCode::from(BAD_INPUT);
+            }
+        };
+        for span in nested(&value, "resourceSpans", "scopeSpans", "spans") {
+            report.spans += 1;
+            let attrs = attributes(span);
+            let get = |key: &str| attrs.iter().find(|(k, _)| *k == key).map(|(_, v)| attr(v));
+            let mut problems: Vec<String> = Vec::new();
+            if get(govops_core::contract::attr::CONTRACT_VERSION).is_some() {
+                report.governed_spans += 1;
+                problems.extend(schema::problems(get).iter().map(ToString::to_string));
+            }
+            problems.extend(credentials(span));
+            if !problems.is_empty() {
+                report.failures.push(Failure {
+                    line: number,
+                    span: span
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                        .to_owned(),
+                    span_id: span
+                        .get("spanId")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                        .to_owned(),
+                    problems,
+                });
+            }
+        }
+        for record in nested(&value, "resourceLogs", "scopeLogs", "logRecords") {
+            report.logs += 1;
+            let problems = credentials(record);
+            if !problems.is_empty() {
+                report.failures.push(Failure {
+                    line: number,
+                    span: "log record".to_owned(),
+                    span_id: record
+                        .get("spanId")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned(),
+                    problems,
+                });
+            }
+        }
+    }
+    let passed = report.failures.is_empty();
+    match format {
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("govops: cannot encode the report as JSON: {error}");
+                return ExitCode::from(BAD_INPUT);
+            }
+        },
+        Format::Text => {
+            for f in &report.failures {
+                println!(
+                    "govops: {}:{}: {} ({}):",
+                    path.display(),
+                    f.line,
+                    f.span,
+                    f.span_id
+                );
+                for p in &f.problems {
+                    println!("  - {p}");
+                }
+            }
+            println!(
+                "govops: {} span(s), {} governed, {} log record(s): {}",
+                report.spans,
+                report.governed_spans,
+                report.logs,
+                if passed {
+                    "every governed span honours the contract, no credential found".to_owned()
+                } else {
+                    format!("{} failing", report.failures.len())
+                }
+            );
+        }
+    }
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

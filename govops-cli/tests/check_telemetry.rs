@@ -1,0 +1,73 @@
+//! `govops check telemetry` as a pipeline step runs it, on telemetry the agent example wrote.
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn govops(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_govops"))
+        .args(args)
+        .env_clear()
+        .output()
+        .unwrap()
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/agent-telemetry.jsonl")
+}
+
+#[test]
+fn complete_telemetry_passes() {
+    let output = govops(&["check", "telemetry", fixture().to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("5 span(s), 5 governed"), "{text}");
+}
+
+#[test]
+fn a_span_missing_a_field_or_holding_a_credential_fails_and_is_named() {
+    let original = std::fs::read_to_string(fixture()).unwrap();
+    // Drop the session id from every span, and put a key in a tool's argument.
+    let broken = original
+        .replace(r#"{"key":"session.id","#, r#"{"key":"session.removed","#)
+        .replace(
+            "customer-314/order-981",
+            "sk-proj-abcdefghijklmnopqrstuvwxyz0123",
+        );
+    assert_ne!(broken, original, "the fixture has what the test breaks");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.jsonl");
+    std::fs::write(&file, broken).unwrap();
+    let output = govops(&["check", "telemetry", file.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("execute_tool refund"), "{text}");
+    assert!(
+        text.contains("session.id: missing; expected a string"),
+        "{text}"
+    );
+    assert!(text.contains("holds a credential (openai_key)"), "{text}");
+
+    let output = govops(&[
+        "check",
+        "telemetry",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["governed_spans"], 5);
+    assert_eq!(report["failures"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn unreadable_or_malformed_files_are_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = govops(&["check", "telemetry", "/nonexistent/t.jsonl"]);
+    assert_eq!(output.status.code(), Some(2));
+    let file = dir.path().join("bad.jsonl");
+    std::fs::write(&file, "{not json\n").unwrap();
+    let output = govops(&["check", "telemetry", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("bad.jsonl:1 is not JSON"));
+}
