@@ -478,3 +478,33 @@ decision := "deny" if input.cost_usd > 0.01
         "{text}"
     );
 }
+
+static BIG_ASKS: AtomicU32 = AtomicU32::new(0);
+
+#[governed(chat, model = "gpt-4o", provider = "openai", prompt = prompt)]
+fn big_ask(prompt: &str) -> Result<(), ToolError> {
+    BIG_ASKS.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[test]
+fn a_declared_prompt_too_big_for_the_window_is_caught_before_the_call() {
+    // gpt-4o's window is 128 000 tokens; the estimate is a token per 4 bytes.
+    let (capture, _dir) = with_policy("[guards.context_overflow]\naction = \"deny\"\n");
+    BIG_ASKS.store(0, Ordering::SeqCst);
+    let small = "a".repeat(4 * 115_200);
+    let large = "a".repeat(4 * 115_201);
+    let outcomes = capture.run(|| [big_ask(&small), big_ask(&large)]);
+    assert_eq!(
+        outcomes,
+        [Ok(()), Err(ToolError::Denied(Violation::ContextOverflow))]
+    );
+    assert_eq!(
+        BIG_ASKS.load(Ordering::SeqCst),
+        1,
+        "the oversized call never ran"
+    );
+    let spans = chats(&capture);
+    assert_eq!(spans[1].violations(), ["context_overflow"]);
+    assert_eq!(spans[1].string("govops.policy.decision"), Some("deny"));
+}

@@ -509,6 +509,12 @@ where
             loops: &shared.loops,
         };
         let mut prechecked = checks.run(&identity, trace, call, fields.deniable);
+        // The context window, before the call, when the prompt's size is declared.
+        if prechecked.is_none()
+            && let Some(prompt) = fields.prompt_tokens
+        {
+            prechecked = self.window_before(&identity, prompt, fields.deniable);
+        }
         let mut reservation = None;
         if prechecked.is_none() {
             let estimate = (fields.prompt_tokens, fields.max_tokens, fields.deniable);
@@ -620,6 +626,49 @@ where
 }
 
 impl ContractLayer {
+    /// `context_overflow` before a model call whose prompt is declared (`prompt = ..`): the
+    /// estimate against the model's window, as the policy's threshold says.
+    fn window_before(&self, identity: &Identity, prompt: u64, deniable: bool) -> Option<Tripped> {
+        let shared = &*self.shared;
+        if !identity.operation.is_model() {
+            return None;
+        }
+        let max_input = identity
+            .model
+            .as_ref()
+            .and_then(|m| {
+                shared.prices.lookup(
+                    m.as_str(),
+                    identity.provider.as_ref().map(StringValue::as_str),
+                )
+            })
+            .and_then(|p| p.max_input_tokens());
+        let usage = Usage {
+            input: prompt,
+            // Only the window matters before the call: no output to weigh waste against yet.
+            output: prompt,
+            ..Usage::default()
+        };
+        let trip = shared
+            .policy
+            .check_usage(false, &usage, max_input)
+            .into_iter()
+            .find(|t| t.violation == Violation::ContextOverflow)?;
+        let decision = shared.guards.context_overflow.decision()?;
+        let decision = if decision == Decision::Deny && !deniable {
+            Decision::Flag
+        } else {
+            decision
+        };
+        let (violation, mut figures) = figures(trip);
+        figures.push(KeyValue::new("govops.estimated", true));
+        Some(Tripped {
+            violation,
+            figures,
+            decision,
+        })
+    }
+
     /// Reserves a model call's worst case on the budgets it is charged to; a budget it would pass
     /// trips `budget_exceeded`.
     fn reserve(
