@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use govops_core::contract::{CONTRACT_VERSION, attr, event};
 use govops_core::{
-    Action, Config, Decision, Environment, Guards, Policy, PriceTable, Pricing, Unpriced,
-    Violation, Violations,
+    Action, Config, Decision, Environment, Policy, PriceTable, Pricing, Unpriced, Violation,
+    Violations,
 };
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::{
@@ -77,9 +77,7 @@ pub(crate) struct Shared {
     pub(crate) cost_center: StringValue,
     pub(crate) prod: bool,
     pub(crate) prices: Arc<PriceTable>,
-    /// The policy's guard actions and thresholds.
-    pub(crate) guards: Guards,
-    /// The whole policy, for the checks at open.
+    /// The policy: guard actions and thresholds, allow-lists, budgets, rules.
     pub(crate) policy: Arc<Policy>,
     pub(crate) deployment: Environment,
     /// The agent-loop guard's per-trace state.
@@ -88,7 +86,7 @@ pub(crate) struct Shared {
     pub(crate) budgets: BudgetLedger,
     pub(crate) instruments: Option<Instruments>,
     pub(crate) clock: Clock,
-    /// The generator behind the tracer provider's [`PresetIds`], when govops built the provider:
+    /// The tracer provider's id generator, when govops built the provider:
     /// governed spans then draw their ids when they open and are built whole when they end.
     /// Without it (a provider the application built), they are started when they open.
     pub(crate) ids: Option<SpanIds>,
@@ -120,7 +118,6 @@ impl Shared {
             cost_center: shared_text(&config.cost_center),
             prod: config.environment == Environment::Prod,
             prices: config.prices.clone(),
-            guards: config.policy_rules.guards.clone(),
             policy: config.policy_rules.clone(),
             deployment: config.environment,
             loops: Loops::default(),
@@ -654,7 +651,7 @@ impl ContractLayer {
             .check_usage(false, &usage, max_input)
             .into_iter()
             .find(|t| t.violation == Violation::ContextOverflow)?;
-        let decision = shared.guards.context_overflow.decision()?;
+        let decision = shared.policy.guards.context_overflow.decision()?;
         let decision = if decision == Decision::Deny && !deniable {
             Decision::Flag
         } else {
@@ -679,7 +676,7 @@ impl ContractLayer {
         at: std::time::SystemTime,
     ) -> Result<Option<Reservation>, Tripped> {
         let shared = &*self.shared;
-        let guards = &shared.guards;
+        let guards = &shared.policy.guards;
         let budgets = &shared.policy.rules(shared.deployment).budgets;
         let any = budgets.request_usd.is_some()
             || budgets.session_usd.is_some()
@@ -765,7 +762,7 @@ impl ContractLayer {
         let mut events: Vec<(&'static str, Vec<KeyValue>)> = Vec::new();
         let mut cost_usd = None;
 
-        let guards = &shared.guards;
+        let guards = &shared.policy.guards;
         // A violation the policy turns off is not raised at all, whoever raised it.
         violations = violations
             .iter()
