@@ -92,7 +92,8 @@ pub struct Exceeded {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "a reservation holds budget until it is settled"]
 pub struct Reservation {
-    keys: Vec<(Scope, Arc<str>)>,
+    /// The accounts charged, at most one per scope: no allocation per call.
+    keys: [Option<(Scope, Arc<str>)>; 4],
     day: u64,
     amount: Decimal,
 }
@@ -140,8 +141,8 @@ impl Ledger {
             }
             *today = day;
         }
-        let mut keys = Vec::new();
-        for (scope, key) in charge.keys() {
+        let mut keys: [Option<(Scope, Arc<str>)>; 4] = Default::default();
+        for (slot, (scope, key)) in charge.keys().into_iter().enumerate() {
             let (Some(limit), Some(key)) = (scope.limit(budgets), key) else {
                 continue;
             };
@@ -164,13 +165,22 @@ impl Ledger {
                     call_usd: worst_case_usd,
                 });
             }
-            keys.push((scope, shared_key));
+            keys[slot] = Some((scope, shared_key));
         }
-        for (scope, key) in &keys {
-            accounts[scope.index()]
-                .entry(key.clone())
-                .or_default()
-                .reserved += worst_case_usd;
+        for (scope, key) in keys.iter().flatten() {
+            let by_key = &mut accounts[scope.index()];
+            match by_key.get_mut(&**key) {
+                Some(account) => account.reserved += worst_case_usd,
+                None => {
+                    by_key.insert(
+                        key.clone(),
+                        Account {
+                            spent: Decimal::ZERO,
+                            reserved: worst_case_usd,
+                        },
+                    );
+                }
+            }
         }
         Ok(Reservation {
             keys,
@@ -188,8 +198,12 @@ impl Ledger {
             // The day closed while the call ran: its cost belongs to a day no longer kept.
             return;
         }
-        for (scope, key) in reservation.keys {
-            let account = accounts[scope.index()].entry(key).or_default();
+        for (scope, key) in reservation.keys.into_iter().flatten() {
+            let by_key = &mut accounts[scope.index()];
+            let account = match by_key.get_mut(&*key) {
+                Some(account) => account,
+                None => by_key.entry(key).or_default(),
+            };
             account.reserved = (account.reserved - reservation.amount).max(Decimal::ZERO);
             account.spent += cost_usd.unwrap_or_default();
         }
