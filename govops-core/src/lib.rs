@@ -1,7 +1,7 @@
 //! The govops domain, free of any telemetry dependency.
 //!
 //! This crate holds what the rest of govops is built on: the start-up metadata a governed workload
-//! must declare ([`config`]), where that metadata is read from ([`env`]), and the names the telemetry
+//! must declare ([`config`]), where that metadata is read from ([`env`](mod@env)), and the names the telemetry
 //! contract promises ([`contract`]). Applications use it through the `govops` facade crate.
 
 pub mod budget;

@@ -2,7 +2,7 @@
 //!
 //! [`configure`] returns a [`Builder`]; its [`Builder::try_init`] validates the start-up metadata,
 //! builds the OpenTelemetry pipeline (OTLP over gRPC or HTTP when an endpoint is set, else the
-//! [`file`] sink), installs the global `tracing` subscriber and hands back the [`GovOps`] handle,
+//! [`file`](mod@file) sink), installs the global `tracing` subscriber and hands back the [`GovOps`] handle,
 //! whose `Drop` flushes everything.
 
 mod bridge;
