@@ -508,3 +508,57 @@ fn a_declared_prompt_too_big_for_the_window_is_caught_before_the_call() {
     assert_eq!(spans[1].violations(), ["context_overflow"]);
     assert_eq!(spans[1].string("govops.policy.decision"), Some("deny"));
 }
+
+type ToolResult<T> = Result<T, ToolError>;
+
+static ALIASED: AtomicU32 = AtomicU32::new(0);
+
+#[governed(tool, name = "aliased_shell")]
+fn aliased_shell() -> ToolResult<u32> {
+    ALIASED.fetch_add(1, Ordering::SeqCst);
+    Ok(1)
+}
+
+#[test]
+fn a_result_behind_a_type_alias_is_denied_too() {
+    let (capture, _dir) = with_policy("[environments.test]\ntools = [\"lookup\"]\n");
+    ALIASED.store(0, Ordering::SeqCst);
+    let outcome = capture.run(aliased_shell);
+    assert_eq!(outcome, Err(ToolError::Denied(Violation::ToolNotAllowed)));
+    assert_eq!(ALIASED.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_flagged_call_is_still_charged_to_its_budgets() {
+    // The window guard flags the first call (it runs); its cost must count against the session.
+    // Its worst case ($0.2901) fits a $0.30 budget; it spends $0.3001, so nothing else may run.
+    let policy = "[environments.test.budgets]\nsession_usd = \"0.30\"\n";
+    let (capture, _dir) = with_policy(policy);
+    ASKED.store(0, Ordering::SeqCst);
+    let outcomes: Vec<Result<(), ToolError>> = capture.run(|| {
+        govops::context::scope("s-flag", "u", || {
+            let first = big_budgeted();
+            let rest: Vec<_> = (0..3).map(|_| budgeted("hello")).collect();
+            std::iter::once(first).chain(rest).collect()
+        })
+    });
+    assert_eq!(outcomes[0], Ok(()));
+    for later in &outcomes[1..] {
+        assert_eq!(later, &Err(ToolError::Denied(Violation::BudgetExceeded)));
+    }
+}
+
+/// Declares a prompt past 90% of gpt-4o's window (flagged, runs) and spends $0.30.
+#[governed(chat, model = "gpt-4o", provider = "openai", prompt = big_prompt(), max_tokens = 10_u32)]
+fn big_budgeted() -> Result<(), ToolError> {
+    Call::current().record_usage(Usage {
+        input: 120_000,
+        output: 10,
+        ..Usage::default()
+    });
+    Ok(())
+}
+
+fn big_prompt() -> String {
+    "a".repeat(4 * 116_000)
+}

@@ -201,7 +201,9 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
             }
         }
     }
-    let passed = report.failures.is_empty();
+    // A file with nothing in it proves nothing: a pipeline that ran its workload expects spans.
+    let empty = report.spans == 0 && report.logs == 0;
+    let passed = report.failures.is_empty() && !empty;
     match format {
         Format::Json => match serde_json::to_string_pretty(&report) {
             Ok(json) => println!("{json}"),
@@ -228,7 +230,10 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
                 report.spans,
                 report.governed_spans,
                 report.logs,
-                if passed {
+                if empty {
+                    "no OTLP spans or logs found: not a govops telemetry file, or nothing ran"
+                        .to_owned()
+                } else if passed {
                     "every governed span honours the contract, no credential found".to_owned()
                 } else {
                     format!("{} failing", report.failures.len())

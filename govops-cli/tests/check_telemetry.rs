@@ -65,6 +65,14 @@ fn unreadable_or_malformed_files_are_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let output = govops(&["check", "telemetry", "/nonexistent/t.jsonl"]);
     assert_eq!(output.status.code(), Some(2));
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "{\"something\": \"else\"}\n").unwrap();
+    let output = govops(&["check", "telemetry", empty.to_str().unwrap()]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a file without telemetry does not pass"
+    );
     let file = dir.path().join("bad.jsonl");
     std::fs::write(&file, "{not json\n").unwrap();
     let output = govops(&["check", "telemetry", file.to_str().unwrap()]);

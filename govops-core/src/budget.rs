@@ -104,6 +104,10 @@ struct Account {
     reserved: Decimal,
 }
 
+/// Past this many open request accounts, they are forgotten: a bound, for requests whose end
+/// govops cannot see.
+const MAX_REQUESTS: usize = 100_000;
+
 /// The accounts of one scope, by key: looked up by `&str`, and a reservation holds the key it
 /// found, so that a known key costs no allocation.
 type ByKey = HashMap<Arc<str>, Account, foldhash::fast::RandomState>;
@@ -167,6 +171,10 @@ impl Ledger {
             }
             keys[slot] = Some((scope, shared_key));
         }
+        // Requests whose root never ends here (a remote or plain parent) must not pile up.
+        if accounts[Scope::Request.index()].len() >= MAX_REQUESTS {
+            accounts[Scope::Request.index()].clear();
+        }
         for (scope, key) in keys.iter().flatten() {
             let by_key = &mut accounts[scope.index()];
             match by_key.get_mut(&**key) {
@@ -189,6 +197,44 @@ impl Ledger {
         })
     }
 
+    /// Reserves `worst_case_usd` on every budget the call is charged to whatever the limits: for a
+    /// call that runs although it passes a budget (the policy flags rather than denies), so that
+    /// what it spends is still counted.
+    pub fn reserve_anyway(
+        &self,
+        budgets: &Budgets,
+        charge: &Charge<'_>,
+        worst_case_usd: Decimal,
+        day: u64,
+    ) -> Reservation {
+        let mut guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        let (today, accounts) = &mut *guard;
+        if *today != day {
+            for by_key in accounts.iter_mut() {
+                by_key.clear();
+            }
+            *today = day;
+        }
+        let mut keys: [Option<(Scope, Arc<str>)>; 4] = Default::default();
+        for (slot, (scope, key)) in charge.keys().into_iter().enumerate() {
+            let (Some(_), Some(key)) = (scope.limit(budgets), key) else {
+                continue;
+            };
+            let by_key = &mut accounts[scope.index()];
+            let shared_key = match by_key.get_key_value(key) {
+                Some((k, _)) => k.clone(),
+                None => Arc::from(key),
+            };
+            by_key.entry(shared_key.clone()).or_default().reserved += worst_case_usd;
+            keys[slot] = Some((scope, shared_key));
+        }
+        Reservation {
+            keys,
+            day,
+            amount: worst_case_usd,
+        }
+    }
+
     /// Turns a reservation into the call's real cost (`None` when it could not be priced: the
     /// reservation is released and nothing is spent).
     pub fn settle(&self, reservation: Reservation, cost_usd: Option<Decimal>) {
@@ -202,6 +248,8 @@ impl Ledger {
             let by_key = &mut accounts[scope.index()];
             let account = match by_key.get_mut(&*key) {
                 Some(account) => account,
+                // A request that has ended keeps no account.
+                None if scope == Scope::Request => continue,
                 None => by_key.entry(key).or_default(),
             };
             account.reserved = (account.reserved - reservation.amount).max(Decimal::ZERO);
@@ -283,6 +331,26 @@ mod tests {
                 .reserve(&budgets, &charge("s"), usd("0.01"), 2)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn an_ended_request_keeps_no_account() {
+        let ledger = Ledger::default();
+        let budgets = Budgets {
+            request_usd: Some(usd("1")),
+            ..Budgets::default()
+        };
+        let charge = Charge {
+            request: Some("trace-1"),
+            ..Charge::default()
+        };
+        let r = ledger.reserve(&budgets, &charge, usd("0.1"), 1).unwrap();
+        ledger.settle(r, Some(usd("0.05")));
+        assert_eq!(ledger.spent(Scope::Request, "trace-1"), usd("0.05"));
+        let r = ledger.reserve(&budgets, &charge, usd("0.1"), 1).unwrap();
+        ledger.end_request("trace-1");
+        ledger.settle(r, Some(usd("0.05")));
+        assert_eq!(ledger.spent(Scope::Request, "trace-1"), Decimal::ZERO);
     }
 
     #[test]

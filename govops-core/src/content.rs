@@ -98,7 +98,7 @@ const DETECTORS: [Detector; 15] = [
     Detector {
         name: "card",
         kind: Kind::Pii,
-        pattern: r"\b\d(?:[ -]?\d){12,18}\b",
+        pattern: r"\b[2-6](?:[ -]?\d){12,18}\b",
         valid: Some(luhn_ok),
     },
     Detector {
@@ -252,6 +252,9 @@ fn prefix_at(rest: &[u8]) -> bool {
 /// attribute values (names, ids, enums) fail it and skip the regular expressions.
 fn worth_scanning(text: &str) -> bool {
     let bytes = text.as_bytes();
+    if bytes.contains(&b'@') {
+        return true;
+    }
     if bytes.len() < 8 {
         return false;
     }
@@ -341,6 +344,7 @@ mod tests {
     fn each_detector_redacts_its_positive_samples() {
         let samples = [
             ("write to jane.doe@example.com today", "email", Kind::Pii),
+            ("me@x.io", "email", Kind::Pii),
             ("call +44 20 7946 0958 now", "phone", Kind::Pii),
             ("call (555) 123-4567 now", "phone", Kind::Pii),
             ("card 4111 1111 1111 1111 exp 12/29", "card", Kind::Pii),
@@ -416,6 +420,8 @@ mod tests {
             "tokens 1800 of 128000",
             "sk-short",
             "user@localhost",
+            "at 1732435200123 ms",    // an epoch-millisecond timestamp
+            "id 1869745201863344128", // a snowflake id
             "version 1.2.3",
         ] {
             assert_eq!(redacted(text), None, "{text}");

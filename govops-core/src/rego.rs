@@ -84,7 +84,11 @@ impl Rego {
         for rule in ["data.govops.violations", "data.govops.decision"] {
             if let Err(e) = engine.eval_rule(rule.to_owned()) {
                 let message = e.to_string();
-                if !message.contains("not found") && !message.contains("undefined") {
+                // Each rule is optional: a module that defines only one of them is fine.
+                let missing = ["not found", "undefined", "not a valid rule path"]
+                    .iter()
+                    .any(|m| message.contains(m));
+                if !missing {
                     return Err(message);
                 }
             }
@@ -185,6 +189,23 @@ decision := "deny" if input.cost_usd > 0.5
             .evaluate(r#"{"environment": "dev", "model": "gpt-4o", "cost_usd": null}"#)
             .unwrap();
         assert_eq!(verdict, RegoVerdict::default());
+    }
+
+    #[test]
+    fn either_rule_alone_is_enough() {
+        let only_decision = "package govops\nimport rego.v1\n\ndecision := \"flag\" if input.x\n";
+        let rego = Rego::compile("d.rego", only_decision).unwrap();
+        assert_eq!(
+            rego.evaluate(r#"{"x": true}"#).unwrap().decision,
+            Some(Decision::Flag)
+        );
+        let only_violations =
+            "package govops\nimport rego.v1\n\nviolations contains \"token_waste\" if input.x\n";
+        let rego = Rego::compile("v.rego", only_violations).unwrap();
+        assert_eq!(
+            rego.evaluate(r#"{"x": true}"#).unwrap().violations,
+            [Violation::TokenWaste]
+        );
     }
 
     #[test]

@@ -41,22 +41,8 @@ fn returns_impl_future(sig: &Signature) -> bool {
     })
 }
 
-/// Whether a type is a `Result` (by its last path segment, as written).
-fn is_result(ty: &Type) -> bool {
-    match ty {
-        Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "Result"),
-        Type::Paren(inner) => is_result(&inner.elem),
-        Type::Group(inner) => is_result(&inner.elem),
-        _ => false,
-    }
-}
-
-/// The `Result` type the function's call yields (its return type, or a returned future's
-/// `Output`), when it is one and can be named in an expression.
+/// The type the function's call yields (its return type, or a returned future's `Output`), when
+/// it can be named in an expression and could be a `Result`.
 fn yielded_result(sig: &Signature) -> Option<&Type> {
     let ReturnType::Type(_, ty) = &sig.output else {
         return None;
@@ -83,7 +69,11 @@ fn yielded_result(sig: &Signature) -> Option<&Type> {
             other => other,
         }
     };
-    (is_result(yielded) && !mentions_impl_trait(yielded)).then_some(yielded)
+    // Any type that can be named: the compiler decides (autoref specialization) whether it is a
+    // `Result` whose error converts from a `Violation`, so aliases (`io::Result<T>`) count too.
+    let unit = matches!(yielded, Type::Tuple(t) if t.elems.is_empty());
+    (!unit && !matches!(yielded, Type::Never(_)) && !mentions_impl_trait(yielded))
+        .then_some(yielded)
 }
 
 /// Whether a type has an `impl Trait` anywhere in it, which a closure's return type cannot name.
@@ -269,6 +259,8 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
             #private::tracing::Instrument::instrument(async move { #deny #inner }, __govops_span).await
         }
     } else if returns_impl_future(&sig) {
+        // The body runs when the function is called (it may borrow the arguments for a future
+        // that outlives them): a denied call runs that part, never its future.
         let future = if post || deniable {
             let inner = finish(quote!(__govops_future.await));
             quote!(async move { #deny #inner })

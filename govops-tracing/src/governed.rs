@@ -512,12 +512,25 @@ where
         {
             prechecked = self.window_before(&identity, prompt, fields.deniable);
         }
+        // Every call that will run is charged to its budgets, flagged or not; only a denied one
+        // is not.
         let mut reservation = None;
-        if prechecked.is_none() {
+        if prechecked
+            .as_ref()
+            .is_none_or(|t| t.decision != Decision::Deny)
+        {
             let estimate = (fields.prompt_tokens, fields.max_tokens, fields.deniable);
-            match self.reserve(&identity, trace, estimate, started.wall) {
-                Ok(reserved) => reservation = reserved,
-                Err(tripped) => prechecked = Some(tripped),
+            let (reserved, tripped) = self.reserve(&identity, trace, estimate, started.wall);
+            reservation = reserved;
+            // The stricter trip decides the call: a budget it would pass denies it even when a
+            // flag tripped first.
+            let stricter = match (&prechecked, &tripped) {
+                (None, _) => true,
+                (Some(first), Some(budget)) => budget.decision > first.decision,
+                (Some(_), None) => false,
+            };
+            if stricter && tripped.is_some() {
+                prechecked = tripped;
             }
         }
         let cell = Arc::new(CallCell::new(identity, id.clone(), cx, prechecked));
@@ -674,7 +687,7 @@ impl ContractLayer {
         trace: TraceId,
         (prompt_tokens, max_tokens, deniable): (Option<u64>, Option<u64>, bool),
         at: std::time::SystemTime,
-    ) -> Result<Option<Reservation>, Tripped> {
+    ) -> (Option<Reservation>, Option<Tripped>) {
         let shared = &*self.shared;
         let guards = &shared.policy.guards;
         let budgets = &shared.policy.rules(shared.deployment).budgets;
@@ -683,7 +696,7 @@ impl ContractLayer {
             || budgets.user_usd.is_some()
             || budgets.cost_center_usd_per_day.is_some();
         if !any || guards.budget == Action::Off || !identity.operation.is_model() {
-            return Ok(None);
+            return (None, None);
         }
         let worst = identity
             .model
@@ -720,7 +733,7 @@ impl ContractLayer {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() / 86_400);
         match shared.budgets.reserve(budgets, &charge, worst, day) {
-            Ok(reservation) => Ok(Some(reservation)),
+            Ok(reservation) => (Some(reservation), None),
             Err(exceeded) => {
                 let decision = guards.budget.decision().unwrap_or(Decision::Flag);
                 let decision = if decision == Decision::Deny && !deniable {
@@ -729,7 +742,10 @@ impl ContractLayer {
                     decision
                 };
                 let usd = |d: rust_decimal::Decimal| d.normalize().to_string();
-                Err(Tripped {
+                // A call that runs anyway is still charged.
+                let reservation = (decision != Decision::Deny)
+                    .then(|| shared.budgets.reserve_anyway(budgets, &charge, worst, day));
+                let tripped = Tripped {
                     violation: Violation::BudgetExceeded,
                     figures: vec![
                         KeyValue::new("govops.budget.scope", exceeded.scope.as_str()),
@@ -739,7 +755,8 @@ impl ContractLayer {
                         KeyValue::new("govops.budget.call_usd", usd(exceeded.call_usd)),
                     ],
                     decision,
-                })
+                };
+                (reservation, Some(tripped))
             }
         }
     }
@@ -750,7 +767,6 @@ impl ContractLayer {
         let shared = &*self.shared;
         if let Some(trace) = governed.root_trace {
             shared.loops.release(u128::from_be_bytes(trace.to_bytes()));
-            shared.budgets.end_request(&format!("{trace}"));
         }
         let ended = shared.clock.after(&governed.started);
         let latency = ended.since(&governed.started);
@@ -973,6 +989,10 @@ impl ContractLayer {
         }
         if let Some(reservation) = state.reservation {
             shared.budgets.settle(reservation, cost_usd);
+        }
+        // After its own settlement: the request's account goes with its root.
+        if let Some(trace) = governed.root_trace {
+            shared.budgets.end_request(&format!("{trace}"));
         }
         let status = state.error.map(Status::error);
         match governed.pending {
