@@ -562,3 +562,22 @@ fn big_budgeted() -> Result<(), ToolError> {
 fn big_prompt() -> String {
     "a".repeat(4 * 116_000)
 }
+
+#[governed(tool, name = "search", skip_all)]
+fn search_skipped(query: &str) -> Result<usize, ToolError> {
+    Ok(query.len())
+}
+
+#[test]
+fn calls_whose_arguments_are_skipped_are_never_taken_for_repeats() {
+    #[governed(agent, name = "searcher")]
+    fn searcher() -> Vec<Result<usize, ToolError>> {
+        ["cats", "dogs", "birds", "fish"]
+            .iter()
+            .map(|q| search_skipped(q))
+            .collect()
+    }
+    let capture = Capture::new();
+    let outcomes = capture.run(searcher);
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+}

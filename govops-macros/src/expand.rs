@@ -168,6 +168,10 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
     // type converts is known only to the compiler: autoref specialization asks it.
     let yielded = yielded_result(&item.sig);
     let deniable = yielded.is_some();
+    // Arguments left out of the span cannot tell two calls apart: the loop guard must not take
+    // them for repeats.
+    let partial = (args.skip_all && !names.is_empty()) || !args.skip.iter().all(|s| s == "self");
+    let partial_field = partial.then(|| quote!(govops.arguments_partial = true,));
     let deniable_field = yielded.map(|ty| {
         quote! {
             govops.deniable = {
@@ -203,6 +207,7 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
             #provider
             #named
             #deniable_field
+            #partial_field
             #max_tokens
             #prompt
             #(#user_fields)*

@@ -249,6 +249,8 @@ struct Fields {
     subject: Option<StringValue>,
     /// The call can return a `govops::Violation` as its error (the macro says so).
     deniable: bool,
+    /// Some arguments were not recorded (`skip`, `skip_all`): calls cannot be told apart.
+    arguments_partial: bool,
     /// `max_tokens = ..` of the macro: the most output the call may produce.
     max_tokens: Option<u64>,
     /// `prompt = ..` of the macro: the prompt's estimated tokens.
@@ -339,6 +341,8 @@ impl Visit for Visiting<'_> {
     fn record_bool(&mut self, field: &Field, value: bool) {
         if field.name() == "govops.deniable" {
             self.fields.deniable = value;
+        } else if field.name() == "govops.arguments_partial" {
+            self.fields.arguments_partial = value;
         } else {
             self.fields.other(field, value);
         }
@@ -429,10 +433,14 @@ where
                 _ => attributes.push(KeyValue::new("govops.name", subject.clone())),
             }
         }
-        let call = if operation == Operation::ExecuteTool {
-            call_hash(subject.as_ref(), &fields.rest)
-        } else {
+        let call = if operation != Operation::ExecuteTool {
             0
+        } else if fields.arguments_partial {
+            // Unknown arguments: a value no other call shares, so no call counts as a repeat.
+            static UNIQUE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) | (1 << 63)
+        } else {
+            call_hash(subject.as_ref(), &fields.rest)
         };
         attributes.append(&mut fields.rest);
 
