@@ -136,6 +136,38 @@ impl Ledger {
         worst_case_usd: Decimal,
         day: u64,
     ) -> Result<Reservation, Exceeded> {
+        self.reserve_with(budgets, charge, worst_case_usd, day, true)
+    }
+
+    /// Reserves `worst_case_usd` on every budget the call is charged to whatever the limits: for a
+    /// call that runs although it passes a budget (the policy flags rather than denies), so that
+    /// what it spends is still counted.
+    pub fn reserve_anyway(
+        &self,
+        budgets: &Budgets,
+        charge: &Charge<'_>,
+        worst_case_usd: Decimal,
+        day: u64,
+    ) -> Reservation {
+        // Not enforcing, it never refuses; an empty reservation would settle to nothing.
+        self.reserve_with(budgets, charge, worst_case_usd, day, false)
+            .unwrap_or(Reservation {
+                keys: Default::default(),
+                day,
+                amount: Decimal::ZERO,
+            })
+    }
+
+    /// The one reservation path: with `enforce`, a budget the call would pass refuses it and
+    /// nothing is reserved; without, every budget is charged.
+    fn reserve_with(
+        &self,
+        budgets: &Budgets,
+        charge: &Charge<'_>,
+        worst_case_usd: Decimal,
+        day: u64,
+        enforce: bool,
+    ) -> Result<Reservation, Exceeded> {
         let mut guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
         let (today, accounts) = &mut *guard;
         if *today != day {
@@ -160,7 +192,7 @@ impl Ledger {
             } else {
                 committed + worst_case_usd > limit
             };
-            if passes {
+            if passes && enforce {
                 return Err(Exceeded {
                     scope,
                     limit_usd: limit,
@@ -195,44 +227,6 @@ impl Ledger {
             day,
             amount: worst_case_usd,
         })
-    }
-
-    /// Reserves `worst_case_usd` on every budget the call is charged to whatever the limits: for a
-    /// call that runs although it passes a budget (the policy flags rather than denies), so that
-    /// what it spends is still counted.
-    pub fn reserve_anyway(
-        &self,
-        budgets: &Budgets,
-        charge: &Charge<'_>,
-        worst_case_usd: Decimal,
-        day: u64,
-    ) -> Reservation {
-        let mut guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        let (today, accounts) = &mut *guard;
-        if *today != day {
-            for by_key in accounts.iter_mut() {
-                by_key.clear();
-            }
-            *today = day;
-        }
-        let mut keys: [Option<(Scope, Arc<str>)>; 4] = Default::default();
-        for (slot, (scope, key)) in charge.keys().into_iter().enumerate() {
-            let (Some(_), Some(key)) = (scope.limit(budgets), key) else {
-                continue;
-            };
-            let by_key = &mut accounts[scope.index()];
-            let shared_key = match by_key.get_key_value(key) {
-                Some((k, _)) => k.clone(),
-                None => Arc::from(key),
-            };
-            by_key.entry(shared_key.clone()).or_default().reserved += worst_case_usd;
-            keys[slot] = Some((scope, shared_key));
-        }
-        Reservation {
-            keys,
-            day,
-            amount: worst_case_usd,
-        }
     }
 
     /// Turns a reservation into the call's real cost (`None` when it could not be priced: the

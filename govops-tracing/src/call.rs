@@ -87,6 +87,21 @@ pub(crate) struct Identity {
     pub(crate) user_known: bool,
 }
 
+impl Identity {
+    /// The call's model in `table`, as the cost engine finds it (exact key, `provider/model`,
+    /// prefix removed).
+    pub(crate) fn prices<'t>(
+        &self,
+        table: &'t govops_core::PriceTable,
+    ) -> Option<&'t govops_core::ModelPrices> {
+        let model = self.model.as_ref()?;
+        table.lookup(
+            model.as_str(),
+            self.provider.as_ref().map(StringValue::as_str),
+        )
+    }
+}
+
 /// What a call records while it runs.
 #[derive(Debug, Default)]
 pub(crate) struct CallState {

@@ -39,7 +39,7 @@ use crate::context::{SESSION_ID, USER_ID};
 use crate::ids::{SpanIds, with_preset};
 use crate::intern::{intern, intern_debug};
 use crate::metrics::Instruments;
-use crate::precheck::{Prechecks, Tripped, call_hash, figures};
+use crate::precheck::{Prechecks, Tripped, call_hash, figures, for_call};
 use govops_core::budget::{Charge, Ledger as BudgetLedger, Reservation};
 use govops_core::loops::Loops;
 use govops_core::{ServiceTier, Usage};
@@ -652,14 +652,7 @@ impl ContractLayer {
             return None;
         }
         let max_input = identity
-            .model
-            .as_ref()
-            .and_then(|m| {
-                shared.prices.lookup(
-                    m.as_str(),
-                    identity.provider.as_ref().map(StringValue::as_str),
-                )
-            })
+            .prices(&shared.prices)
             .and_then(|p| p.max_input_tokens());
         let usage = Usage {
             input: prompt,
@@ -672,12 +665,7 @@ impl ContractLayer {
             .check_usage(false, &usage, max_input)
             .into_iter()
             .find(|t| t.violation == Violation::ContextOverflow)?;
-        let decision = shared.policy.guards.context_overflow.decision()?;
-        let decision = if decision == Decision::Deny && !deniable {
-            Decision::Flag
-        } else {
-            decision
-        };
+        let decision = for_call(shared.policy.guards.context_overflow.decision()?, deniable);
         let (violation, mut figures) = figures(trip);
         figures.push(KeyValue::new("govops.estimated", true));
         Some(Tripped {
@@ -707,14 +695,7 @@ impl ContractLayer {
             return (None, None);
         }
         let worst = identity
-            .model
-            .as_ref()
-            .and_then(|m| {
-                shared.prices.lookup(
-                    m.as_str(),
-                    identity.provider.as_ref().map(StringValue::as_str),
-                )
-            })
+            .prices(&shared.prices)
             .and_then(|prices| {
                 let usage = Usage {
                     input: prompt_tokens.unwrap_or(0),
@@ -743,12 +724,8 @@ impl ContractLayer {
         match shared.budgets.reserve(budgets, &charge, worst, day) {
             Ok(reservation) => (Some(reservation), None),
             Err(exceeded) => {
-                let decision = guards.budget.decision().unwrap_or(Decision::Flag);
-                let decision = if decision == Decision::Deny && !deniable {
-                    Decision::Flag
-                } else {
-                    decision
-                };
+                let decision =
+                    for_call(guards.budget.decision().unwrap_or(Decision::Flag), deniable);
                 let usd = |d: rust_decimal::Decimal| d.normalize().to_string();
                 // A call that runs anyway is still charged.
                 let reservation = (decision != Decision::Deny)
@@ -831,8 +808,7 @@ impl ContractLayer {
 
         if identity.operation.is_model() {
             let model = identity.model.as_ref().map(StringValue::as_str);
-            let provider = identity.provider.as_ref().map(StringValue::as_str);
-            let prices = model.and_then(|m| shared.prices.lookup(m, provider));
+            let prices = identity.prices(&shared.prices);
             if let Some(usage) = &state.usage {
                 attributes.push(KeyValue::new(attr::INPUT_TOKENS, clamp(usage.input)));
                 attributes.push(KeyValue::new(attr::OUTPUT_TOKENS, clamp(usage.output)));

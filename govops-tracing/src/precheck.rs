@@ -37,6 +37,16 @@ pub(crate) fn call_hash(subject: Option<&StringValue>, arguments: &[KeyValue]) -
     hasher.finish()
 }
 
+/// What a check's decision comes to for a call: a call that cannot return the violation as its
+/// error runs anyway, so `deny` becomes `flag` for it.
+pub(crate) fn for_call(decision: Decision, deniable: bool) -> Decision {
+    if decision == Decision::Deny && !deniable {
+        Decision::Flag
+    } else {
+        decision
+    }
+}
+
 /// A guard's figures as span event attributes.
 pub(crate) fn figures(trip: Trip) -> (Violation, Vec<KeyValue>) {
     let figures = trip
@@ -92,12 +102,7 @@ impl Prechecks<'_> {
                 .map(figures)
         });
         let (violation, figures) = tripped?;
-        let decision = guards.action(violation).decision()?;
-        let decision = if decision == Decision::Deny && !deniable {
-            Decision::Flag
-        } else {
-            decision
-        };
+        let decision = for_call(guards.action(violation).decision()?, deniable);
         Some(Tripped {
             violation,
             figures,
