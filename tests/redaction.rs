@@ -1,9 +1,11 @@
 //! Personal data and credentials never leave the process: a prompt holding a card number and an
-//! API key exports neither, in spans (governed or not, event attributes included) or log bodies.
+//! API key exports neither, in spans (governed or not, event attributes included), log bodies or
+//! log attributes. Message content is exported only when the policy captures it; what a call
+//! passes for inspection raises `pii_detected` / `secret_detected` either way.
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-use govops::testing::{Capture, assert_contract};
-use govops::{Call, Operation, Usage, governed};
+use govops::testing::{Capture, CapturedSpan, assert_contract};
+use govops::{Call, Operation, Usage, Violation, governed};
 
 const CARD: &str = "4111 1111 1111 1111";
 const KEY: &str = "sk-proj-abcdefghijklmnopqrstuvwxyz0123";
@@ -19,10 +21,78 @@ fn ask(prompt: &str) -> String {
     "ok".to_owned()
 }
 
+/// Passes its prompt for inspection, logs nothing.
+#[governed(chat, model = "gpt-4o", provider = "openai", prompt = prompt)]
+fn quiet(prompt: &str) -> String {
+    let call = Call::current();
+    call.record_usage(Usage {
+        input: 100,
+        output: 50,
+        ..Usage::default()
+    });
+    call.record_output("sure, jane@example.com it is");
+    call.record_finish_reason("stop");
+    "ok".to_owned()
+}
+
+#[derive(Debug)]
+enum Error {
+    Refused(Violation),
+}
+
+impl From<Violation> for Error {
+    fn from(v: Violation) -> Self {
+        Error::Refused(v)
+    }
+}
+
+static RAN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Can be denied before it runs.
+#[governed(chat, model = "gpt-4o", provider = "openai", prompt = prompt)]
+fn guarded(prompt: &str) -> Result<String, Error> {
+    RAN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Call::current().record_usage(Usage {
+        input: 10,
+        output: 5,
+        ..Usage::default()
+    });
+    Ok("ok".to_owned())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Priority {
+    High,
+}
+
+#[governed(tool, name = "lookup")]
+fn lookup(order_id: u64, priority: Priority, note: &str, tags: &[&str]) -> usize {
+    note.len() + tags.len() + usize::from(matches!(priority, Priority::High)) + order_id as usize
+}
+
 fn everything(capture: &Capture) -> String {
     let spans = capture.spans();
     let logs = capture.logs();
     format!("{spans:?}\n{logs:?}")
+}
+
+fn with_policy(policy: &str) -> (tempfile::TempDir, Capture) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, policy).unwrap();
+    let capture = Capture::builder()
+        .env("GOVOPS_POLICY", path.to_str().unwrap())
+        .build()
+        .unwrap();
+    (dir, capture)
+}
+
+fn trips(span: &CapturedSpan) -> Vec<String> {
+    span.events
+        .iter()
+        .filter(|(name, _)| name == "govops.guard.tripped")
+        .map(|(_, attrs)| format!("{attrs:?}"))
+        .collect()
 }
 
 #[test]
@@ -34,6 +104,7 @@ fn a_prompt_with_a_card_number_and_an_api_key_exports_neither() {
         tracing::info_span!("plain", note = %prompt).in_scope(|| {
             tracing::info!(detail = "nothing secret here", "inside plain");
         });
+        tracing::info!(card = CARD, key = KEY, count = 3, "attributes");
     });
     let all = everything(&capture);
     for secret in [CARD, KEY, "jane@example.com"] {
@@ -41,57 +112,147 @@ fn a_prompt_with_a_card_number_and_an_api_key_exports_neither() {
     }
     let span = capture.span(Operation::Chat, "gpt-4o").unwrap();
     assert_contract(&span);
-    assert!(span.string("prompt").unwrap().contains("[REDACTED:card]"));
-    assert!(
-        span.string("prompt")
-            .unwrap()
-            .contains("[REDACTED:openai_key]")
-    );
+    // Content is not captured by default: the text argument is not exported at all.
+    assert_eq!(span.attr("prompt"), None);
+    // The call logged the prompt: that log is redacted and the call carries the violations.
     assert_eq!(span.violations(), ["pii_detected", "secret_detected"]);
     assert_eq!(span.string("govops.policy.decision"), Some("flag"));
-    assert!(
-        span.events
-            .iter()
-            .filter(|(name, _)| name == "govops.guard.tripped")
-            .count()
-            >= 2
-    );
+    let trips = trips(&span);
+    assert_eq!(trips.len(), 2, "{trips:?}");
+    assert!(trips.iter().all(|t| t.contains("log")), "{trips:?}");
     // Token counts and costs are never redacted.
     assert_eq!(span.int("gen_ai.usage.input_tokens"), Some(100));
     assert!(span.double("govops.cost.total_usd").is_some());
     // The plain span is redacted too, but carries no contract violation.
     let plain = &capture.spans_named("plain")[0];
-    assert!(plain.string("note").unwrap().contains("[REDACTED:"));
+    assert!(plain.string("note").unwrap().contains("[REDACTED:card]"));
     assert_eq!(plain.attr("govops.safety.violations"), None);
-    let asked = capture
-        .logs()
-        .into_iter()
+    let logs = capture.logs();
+    let asked = logs
+        .iter()
         .find(|l| l.body.starts_with("asked about"))
         .unwrap();
     assert!(asked.body.contains("[REDACTED:card]"), "{}", asked.body);
+    // Log attributes: redacted, the others kept as they were, with the record's context.
+    let attributes = logs.iter().find(|l| l.body == "attributes").unwrap();
+    assert_eq!(attributes.attributes["card"], "[REDACTED:card]");
+    assert_eq!(attributes.attributes["key"], "[REDACTED:openai_key]");
+    assert_eq!(attributes.attributes["count"], "3");
+    assert_eq!(attributes.severity, "INFO");
 }
 
 #[test]
-fn clean_content_is_left_alone() {
+fn arguments_that_may_hold_content_are_captured_only_when_the_policy_says_so() {
+    let run = |capture: &Capture| {
+        capture.run(|| lookup(981, Priority::High, "call jane@example.com", &["vip"]));
+        capture.span(Operation::ExecuteTool, "lookup").unwrap()
+    };
+    let off = run(&Capture::new());
+    assert_eq!(off.string("order_id"), Some("981"));
+    assert_eq!(off.string("priority"), Some("High"));
+    assert_eq!(off.attr("note"), None);
+    assert_eq!(off.attr("tags"), None);
+    assert_eq!(off.violations(), Vec::<&str>::new());
+
+    let (_dir, capture) = with_policy("[capture]\ncontent = true\n");
+    let on = run(&capture);
+    assert_eq!(on.string("order_id"), Some("981"));
+    assert_eq!(on.string("note"), Some("\"call [REDACTED:email]\""));
+    assert_eq!(on.string("tags"), Some("[\"vip\"]"));
+    assert_eq!(on.violations(), ["pii_detected"]);
+}
+
+#[test]
+fn a_prompt_passed_for_inspection_raises_without_being_exported() {
     let capture = Capture::new();
-    capture.run(|| ask("what is the status of order-981, shipped 2026-11-24?"));
+    capture.run(|| quiet(&format!("card {CARD}")));
     let span = capture.span(Operation::Chat, "gpt-4o").unwrap();
-    assert_eq!(
-        span.string("prompt"),
-        Some("\"what is the status of order-981, shipped 2026-11-24?\"")
-    );
+    assert!(!everything(&capture).contains(CARD));
+    assert!(!everything(&capture).contains("jane@example.com"));
+    assert_eq!(span.attr("gen_ai.input.messages"), None);
+    assert_eq!(span.attr("gen_ai.output.messages"), None);
+    assert_eq!(span.violations(), ["pii_detected"]);
+    let trips = trips(&span);
+    // Raised once, although the prompt and the output both held personal data.
+    assert_eq!(trips.len(), 1, "{trips:?}");
+    assert!(trips[0].contains("prompt"), "{trips:?}");
+
+    // Clean content raises nothing.
+    let capture = Capture::new();
+    capture.run(|| {
+        let _ = guarded("what is the status of order-981, shipped 2026-11-24?");
+    });
+    let span = capture.span(Operation::Chat, "gpt-4o").unwrap();
     assert_eq!(span.violations(), Vec::<&str>::new());
+    assert_eq!(span.string("govops.policy.decision"), Some("allow"));
+}
+
+#[test]
+fn captured_prompt_and_output_are_exported_redacted_as_messages() {
+    let (_dir, capture) = with_policy("[capture]\ncontent = true\n");
+    capture.run(|| quiet(&format!("my key is {KEY}, what now?")));
+    let span = capture.span(Operation::Chat, "gpt-4o").unwrap();
+    let input: serde_json::Value =
+        serde_json::from_str(span.string("gen_ai.input.messages").unwrap()).unwrap();
+    assert_eq!(input[0]["role"], "user");
+    assert_eq!(
+        input[0]["parts"][0]["content"],
+        "my key is [REDACTED:openai_key], what now?"
+    );
+    let output: serde_json::Value =
+        serde_json::from_str(span.string("gen_ai.output.messages").unwrap()).unwrap();
+    assert_eq!(output[0]["role"], "assistant");
+    assert_eq!(output[0]["finish_reason"], "stop");
+    assert_eq!(
+        output[0]["parts"][0]["content"],
+        "sure, [REDACTED:email] it is"
+    );
+    let mut violations = span.violations();
+    violations.sort_unstable();
+    assert_eq!(violations, ["pii_detected", "secret_detected"]);
+    assert_eq!(trips(&span).len(), 2);
+}
+
+#[test]
+fn a_policy_that_denies_personal_data_stops_the_call_before_it_runs() {
+    let (_dir, capture) = with_policy("[guards.pii]\naction = \"deny\"\n");
+    let before = RAN.load(std::sync::atomic::Ordering::SeqCst);
+    let result = capture.run(|| guarded("reach me at jane@example.com"));
+    assert!(matches!(
+        result,
+        Err(Error::Refused(Violation::PiiDetected))
+    ));
+    assert_eq!(RAN.load(std::sync::atomic::Ordering::SeqCst), before);
+    let span = capture.span(Operation::Chat, "gpt-4o").unwrap();
+    assert_eq!(span.violations(), ["pii_detected"]);
+    assert_eq!(span.string("govops.policy.decision"), Some("deny"));
+
+    // A call whose content is clean runs.
+    let ran = capture.run(|| guarded("status of order-981?"));
+    assert_eq!(ran.unwrap(), "ok");
+}
+
+#[test]
+fn call_inspect_raises_on_content_the_call_handles() {
+    #[governed(tool, name = "fetch_page")]
+    fn fetch(url: &str) -> String {
+        let page = format!("page at {url}: contact AKIAIOSFODNN7EXAMPLE");
+        Call::current().inspect(&page);
+        page.len().to_string()
+    }
+    let capture = Capture::new();
+    capture.run(|| fetch("https://example.com"));
+    let span = capture.span(Operation::ExecuteTool, "fetch_page").unwrap();
+    assert_eq!(span.violations(), ["secret_detected"]);
+    assert!(trips(&span)[0].contains("inspected"));
+    // Outside a governed call, inspecting does nothing (and never fails).
+    Call::current().inspect("AKIAIOSFODNN7EXAMPLE");
 }
 
 #[test]
 fn the_policy_can_turn_a_detector_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, "[guards.pii]\naction = \"off\"\n").unwrap();
-    let capture = Capture::builder()
-        .env("GOVOPS_POLICY", policy.to_str().unwrap())
-        .build()
-        .unwrap();
+    let (_dir, capture) =
+        with_policy("[capture]\ncontent = true\n[guards.pii]\naction = \"off\"\n");
     capture.run(|| ask(&format!("mail jane@example.com key {KEY}")));
     let span = capture.span(Operation::Chat, "gpt-4o").unwrap();
     let prompt = span.string("prompt").unwrap();

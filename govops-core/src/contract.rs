@@ -111,6 +111,12 @@ pub mod attr {
     pub const TOKEN_TYPE: &str = "gen_ai.token.type";
     /// `error.type`, on a governed call that failed.
     pub const ERROR_TYPE: &str = "error.type";
+    /// The prompt, as the semantic conventions' input messages (JSON); only when the policy
+    /// captures content.
+    pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
+    /// The response, as the semantic conventions' output messages (JSON); only when the policy
+    /// captures content.
+    pub const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
 }
 
 /// Metric names (contract section 5).

@@ -151,17 +151,30 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         .max_tokens
         .as_ref()
         .map(|m| quote_spanned!(m.span()=> gen_ai.request.max_tokens = #private::token_count(#m),));
+    // The prompt is evaluated once: the layer inspects its text (and exports it only when the
+    // policy captures content) and budgets reserve its estimate.
+    let prompt_let = args
+        .prompt
+        .as_ref()
+        .map(|p| quote_spanned!(p.span()=> let __govops_prompt = &(#p);));
     let prompt = args.prompt.as_ref().map(|p| {
-        quote_spanned!(p.span()=> govops.prompt.estimated_tokens = #private::estimate_tokens(&(#p)),)
+        quote_spanned! {p.span()=>
+            govops.prompt = #private::prompt_text(__govops_prompt),
+            govops.prompt.estimated_tokens = #private::estimate_tokens(__govops_prompt),
+        }
     });
     let user_fields = args.fields.iter().map(|f| {
         let (name, value) = (&f.name, &f.value);
         quote_spanned!(value.span()=> #name = #value,)
     });
-    let recorded = names
+    let recorded: Vec<TokenStream> = names
         .iter()
         .filter(|n| !args.skip_all && !args.skip.contains(n))
-        .map(|n| quote_spanned!(n.span()=> #n = #private::tracing::field::debug(&#n),));
+        .map(|n| quote_spanned!(n.span()=> #n = #private::tracing::field::debug(&#n),))
+        .collect();
+    // What follows it are the arguments, which may hold message content: the layer exports them
+    // as the policy's capture says.
+    let arguments_marker = (!recorded.is_empty()).then(|| quote!(govops.arguments = true,));
 
     // A call whose result is a `Result` with an error type that is `From<govops::Violation>` can
     // be denied before its body runs; any other call is flagged, never blocked. Whether the error
@@ -195,6 +208,7 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         }
     });
     let span = quote! {
+        #prompt_let
         let __govops_span = #private::tracing::span!(
             target: ::core::module_path!(),
             #private::tracing::Level::INFO,
@@ -211,6 +225,7 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
             #max_tokens
             #prompt
             #(#user_fields)*
+            #arguments_marker
             #(#recorded)*
         );
     };

@@ -112,9 +112,13 @@ pub(crate) struct CallState {
     pub(crate) violations: Violations,
     pub(crate) error: Option<String>,
     /// What tripped when the call opened.
-    pub(crate) prechecked: Option<crate::precheck::Tripped>,
+    pub(crate) prechecked: Vec<crate::precheck::Tripped>,
     /// The budget reserved for the call's worst case, settled when it ends.
     pub(crate) reservation: Option<govops_core::budget::Reservation>,
+    /// What the content scan found in what the call inspected or logged, and where.
+    pub(crate) content: Vec<(Violation, &'static str)>,
+    /// The response text, kept for export when the policy captures content.
+    pub(crate) output: Option<String>,
 }
 
 /// One governed call's shared state: the layer settles it, [`Call`] handles record into it.
@@ -127,6 +131,10 @@ pub(crate) struct CallCell {
     pub(crate) cx: opentelemetry::Context,
     /// Why the call must not run, when a check at open denied it.
     pub(crate) denied: Option<Violation>,
+    /// The content scan the policy asks for.
+    pub(crate) scan: crate::redact::Scan,
+    /// Whether the policy lets message content be exported.
+    pub(crate) capture: bool,
     state: Mutex<CallState>,
 }
 
@@ -135,17 +143,20 @@ impl CallCell {
         identity: Identity,
         id: tracing::Id,
         cx: opentelemetry::Context,
-        prechecked: Option<crate::precheck::Tripped>,
+        prechecked: Vec<crate::precheck::Tripped>,
+        (scan, capture): (crate::redact::Scan, bool),
     ) -> Self {
         let denied = prechecked
-            .as_ref()
-            .filter(|t| t.decision == govops_core::Decision::Deny)
+            .iter()
+            .find(|t| t.decision == govops_core::Decision::Deny)
             .map(|t| t.violation);
         Self {
             identity,
             id,
             cx,
             denied,
+            scan,
+            capture,
             state: Mutex::new(CallState {
                 prechecked,
                 ..CallState::default()
@@ -165,6 +176,19 @@ impl CallCell {
 
     pub(crate) fn set_reservation(&self, reservation: Option<govops_core::budget::Reservation>) {
         self.lock().reservation = reservation;
+    }
+
+    /// Raises what the content scan found in `source` (once a kind a call).
+    pub(crate) fn inspected(&self, found: govops_core::content::Findings, source: &'static str) {
+        if !found.any() {
+            return;
+        }
+        let mut state = self.lock();
+        for (violation, _) in self.scan.raised(found) {
+            if !state.content.iter().any(|(v, _)| *v == violation) {
+                state.content.push((violation, source));
+            }
+        }
     }
 
     pub(crate) fn fail(&self, error: String) {
@@ -335,6 +359,33 @@ impl Call {
     /// `govops.policy.decision` with the others.
     pub fn raise(&self, violation: Violation) {
         self.with(|s| s.violations.raise(violation));
+    }
+
+    /// Passes `content` (a message, a document, a tool's output) through the call's content
+    /// scan: personal data or a credential in it raises `pii_detected` or `secret_detected` on
+    /// the call, with the policy's action. The content itself is not exported.
+    pub fn inspect(&self, content: &str) {
+        if let Some(cell) = &self.cell
+            && cell.scan.enabled()
+        {
+            cell.inspected(cell.scan.inspect(content), "inspected");
+        }
+    }
+
+    /// Records the model's response text: it is inspected as [`Call::inspect`] does, and exported
+    /// (redacted) as `gen_ai.output.messages` only when the policy captures content
+    /// (`[capture] content = true`).
+    pub fn record_output(&self, text: &str) {
+        let Some(cell) = &self.cell else {
+            return;
+        };
+        if cell.scan.enabled() {
+            cell.inspected(cell.scan.inspect(text), "output");
+        }
+        if cell.capture {
+            let text = text.to_owned();
+            self.with(|s| s.output = Some(text));
+        }
     }
 
     /// Records what `value` reports: usage (replacing), response model and finish reason.

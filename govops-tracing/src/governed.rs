@@ -40,7 +40,9 @@ use crate::ids::{SpanIds, with_preset};
 use crate::intern::{intern, intern_debug};
 use crate::metrics::Instruments;
 use crate::precheck::{Prechecks, Tripped, call_hash, figures, for_call};
+use crate::redact::Scan;
 use govops_core::budget::{Charge, Ledger as BudgetLedger, Reservation};
+use govops_core::content::Findings;
 use govops_core::loops::Loops;
 use govops_core::{ServiceTier, Usage};
 
@@ -255,6 +257,13 @@ struct Fields {
     max_tokens: Option<u64>,
     /// `prompt = ..` of the macro: the prompt's estimated tokens.
     prompt_tokens: Option<u64>,
+    /// What the content scan found in the prompt.
+    prompt_found: Findings,
+    /// The prompt, kept when the policy captures content.
+    prompt_text: Option<String>,
+    /// The fields that follow `govops.arguments`: the function's arguments.
+    in_arguments: bool,
+    arguments: Vec<KeyValue>,
     rest: Vec<KeyValue>,
 }
 
@@ -269,14 +278,21 @@ impl Fields {
     }
 
     fn other(&mut self, field: &Field, value: impl Into<Value>) {
-        self.rest
-            .push(KeyValue::new(Key::from_static_str(field.name()), value));
+        let kv = KeyValue::new(Key::from_static_str(field.name()), value);
+        if self.in_arguments {
+            self.arguments.push(kv);
+        } else {
+            self.rest.push(kv);
+        }
     }
 }
 
-/// The static name of the span being visited, to tell a redundant `otel.name` apart.
+/// The static name of the span being visited, to tell a redundant `otel.name` apart; the
+/// content scan and whether content is captured, for the prompt.
 struct Visiting<'a> {
     static_name: &'static str,
+    scan: Scan,
+    capture: bool,
     fields: &'a mut Fields,
 }
 
@@ -290,6 +306,14 @@ impl Visit for Visiting<'_> {
                 }
             }
             attr::OPERATION_NAME => self.fields.operation = Operation::from_name(value),
+            PROMPT => {
+                if self.scan.enabled() {
+                    self.fields.prompt_found = self.scan.inspect(value);
+                }
+                if self.capture {
+                    self.fields.prompt_text = Some(value.to_owned());
+                }
+            }
             name => match self.fields.known(name) {
                 Some(slot) => *slot = Some(intern(value)),
                 None => self.fields.other(field, value.to_owned()),
@@ -343,6 +367,8 @@ impl Visit for Visiting<'_> {
             self.fields.deniable = value;
         } else if field.name() == "govops.arguments_partial" {
             self.fields.arguments_partial = value;
+        } else if field.name() == ARGUMENTS {
+            self.fields.in_arguments = true;
         } else {
             self.fields.other(field, value);
         }
@@ -367,6 +393,50 @@ impl Visit for ErrorText {
     }
 }
 
+/// The macro's field holding the prompt passed for inspection; never exported as it is.
+const PROMPT: &str = "govops.prompt";
+/// The macro's marker before the function's arguments.
+const ARGUMENTS: &str = "govops.arguments";
+
+/// Whether an argument's recorded value cannot hold message content: a number, a boolean, or the
+/// `Debug` form of one (`42`, `-1.5e3`, `true`) or of a unit value (`High`, `None`).
+fn is_scalar(value: &Value) -> bool {
+    match value {
+        Value::I64(_) | Value::F64(_) | Value::Bool(_) => true,
+        Value::String(s) => {
+            let s = s.as_str();
+            let number = s
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_digit() || b == b'-')
+                && s.bytes().all(|b| {
+                    b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'_' | b'e' | b'E')
+                });
+            let unit = s
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':'));
+            number || unit
+        }
+        _ => false,
+    }
+}
+
+/// Message content in the semantic conventions' JSON form: one message of `role` with one text
+/// part.
+fn messages_json(role: &str, text: &str, finish_reason: Option<&str>) -> String {
+    let mut message = serde_json::json!({
+        "role": role,
+        "parts": [{"type": "text", "content": text}],
+    });
+    if let Some(reason) = finish_reason {
+        message["finish_reason"] = serde_json::Value::from(reason);
+    }
+    serde_json::Value::Array(vec![message]).to_string()
+}
+
 /// The caller's id from the context's baggage, or `"unknown"`.
 fn caller_id(cx: &Context, key: &'static str) -> (StringValue, bool) {
     match cx.baggage().get(key) {
@@ -388,9 +458,13 @@ where
             return;
         };
         let shared = &*self.shared;
+        let scan = Scan::new(&shared.policy.guards);
+        let capture = shared.policy.capture_content;
         let mut fields = Fields::default();
         attrs.record(&mut Visiting {
             static_name: meta.name(),
+            scan,
+            capture,
             fields: &mut fields,
         });
         let operation = fields.operation.unwrap_or(Operation::InvokeWorkflow);
@@ -440,9 +514,30 @@ where
             static UNIQUE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
             UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) | (1 << 63)
         } else {
-            call_hash(subject.as_ref(), &fields.rest)
+            call_hash(
+                subject.as_ref(),
+                fields.rest.iter().chain(&fields.arguments),
+            )
         };
         attributes.append(&mut fields.rest);
+        // Message content leaves the process only when the policy captures it: arguments that
+        // may hold it (text, structures) stay out; numbers, booleans and unit values go.
+        if capture {
+            attributes.append(&mut fields.arguments);
+            if let Some(prompt) = &fields.prompt_text {
+                attributes.push(KeyValue::new(
+                    attr::INPUT_MESSAGES,
+                    messages_json("user", prompt, None),
+                ));
+            }
+        } else {
+            attributes.extend(
+                fields
+                    .arguments
+                    .into_iter()
+                    .filter(|kv| is_scalar(&kv.value)),
+            );
+        }
 
         let started = shared.clock.now();
         let kind = if operation.is_model() {
@@ -513,35 +608,41 @@ where
             prices: &shared.prices,
             loops: &shared.loops,
         };
-        let mut prechecked = checks.run(&identity, trace, call, fields.deniable);
+        // Every check at open that trips is kept; the first that denies decides the call.
+        let mut prechecked: Vec<Tripped> = checks
+            .run(&identity, trace, call, fields.deniable)
+            .into_iter()
+            .collect();
         // The context window, before the call, when the prompt's size is declared.
-        if prechecked.is_none()
-            && let Some(prompt) = fields.prompt_tokens
-        {
-            prechecked = self.window_before(&identity, prompt, fields.deniable);
+        if let Some(prompt) = fields.prompt_tokens {
+            prechecked.extend(self.window_before(&identity, prompt, fields.deniable));
+        }
+        // The prompt passed for inspection: content the policy denies stops the call here.
+        for (violation, action) in scan.raised(fields.prompt_found) {
+            if let Some(decision) = action.decision() {
+                prechecked.push(Tripped {
+                    violation,
+                    figures: vec![KeyValue::new("govops.found_in", "prompt")],
+                    decision: for_call(decision, fields.deniable),
+                });
+            }
         }
         // Every call that will run is charged to its budgets, flagged or not; only a denied one
         // is not.
         let mut reservation = None;
-        if prechecked
-            .as_ref()
-            .is_none_or(|t| t.decision != Decision::Deny)
-        {
+        if !prechecked.iter().any(|t| t.decision == Decision::Deny) {
             let estimate = (fields.prompt_tokens, fields.max_tokens, fields.deniable);
             let (reserved, tripped) = self.reserve(&identity, trace, estimate, started.wall);
             reservation = reserved;
-            // The stricter trip decides the call: a budget it would pass denies it even when a
-            // flag tripped first.
-            let stricter = match (&prechecked, &tripped) {
-                (None, _) => true,
-                (Some(first), Some(budget)) => budget.decision > first.decision,
-                (Some(_), None) => false,
-            };
-            if stricter && tripped.is_some() {
-                prechecked = tripped;
-            }
+            prechecked.extend(tripped);
         }
-        let cell = Arc::new(CallCell::new(identity, id.clone(), cx, prechecked));
+        let cell = Arc::new(CallCell::new(
+            identity,
+            id.clone(),
+            cx,
+            prechecked,
+            (scan, capture),
+        ));
         if reservation.is_some() {
             cell.set_reservation(reservation);
         }
@@ -560,6 +661,8 @@ where
         let mut fields = Fields::default();
         values.record(&mut Visiting {
             static_name: span.metadata().name(),
+            scan: Scan::new(&self.shared.policy.guards),
+            capture: self.shared.policy.capture_content,
             fields: &mut fields,
         });
         let mut extensions = span.extensions_mut();
@@ -774,10 +877,10 @@ impl ContractLayer {
             });
         // What tripped at open decides as it decided then (a call that could not be denied ran
         // and is flagged).
-        let mut prechecked_decision = None;
-        if let Some(tripped) = state.prechecked {
+        let mut decided_at_open: Vec<(Violation, Decision)> = Vec::new();
+        for tripped in state.prechecked {
             violations.raise(tripped.violation);
-            prechecked_decision = Some((tripped.violation, tripped.decision));
+            decided_at_open.push((tripped.violation, tripped.decision));
             trips.push((tripped.violation, tripped.figures));
         }
         let trip = |violations: &mut Violations,
@@ -789,6 +892,13 @@ impl ContractLayer {
                 trips.push((violation, figures));
             }
         };
+        // Once a call, whichever content found it first (the prompt at open, say).
+        for (violation, source) in state.content {
+            if !violations.contains(violation) {
+                let figures = vec![KeyValue::new("govops.found_in", source)];
+                trip(&mut violations, &mut trips, violation, figures);
+            }
+        }
 
         if shared.prod && !(identity.session_known && identity.user_known) {
             let mut figures = Vec::new();
@@ -882,6 +992,13 @@ impl ContractLayer {
                     cost.to_f64().unwrap_or(f64::NAN),
                 ));
             }
+            if let Some(output) = &state.output {
+                let finish = state.finish_reasons.first().map(String::as_str);
+                attributes.push(KeyValue::new(
+                    attr::OUTPUT_MESSAGES,
+                    messages_json("assistant", output, finish),
+                ));
+            }
             if let Some(model) = state.response_model {
                 attributes.push(KeyValue::new(attr::RESPONSE_MODEL, model));
             }
@@ -945,9 +1062,13 @@ impl ContractLayer {
 
         let decision = violations
             .iter()
-            .filter_map(|v| match prechecked_decision {
-                Some((at_open, decided)) if at_open == v => Some(decided),
-                _ => guards.action(v).decision(),
+            .filter_map(|v| {
+                decided_at_open
+                    .iter()
+                    .filter(|(at_open, _)| *at_open == v)
+                    .map(|(_, decided)| *decided)
+                    .max()
+                    .or_else(|| guards.action(v).decision())
             })
             .chain(rules_decision)
             .max()

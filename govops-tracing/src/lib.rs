@@ -67,6 +67,12 @@ pub mod __private {
         i64::try_from(bytes.div_ceil(4)).unwrap_or(i64::MAX)
     }
 
+    /// The prompt's text, for the layer's content scan.
+    #[must_use]
+    pub fn prompt_text<P: AsRef<str> + ?Sized>(prompt: &P) -> &str {
+        prompt.as_ref()
+    }
+
     /// Calls `f` once: a sync governed body runs in a closure so that its `return`s pass through
     /// the call's settlement, and as `FnOnce` it may hand out what it captured.
     #[inline(always)]

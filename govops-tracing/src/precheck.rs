@@ -23,7 +23,10 @@ pub(crate) struct Tripped {
 }
 
 /// A tool call's identity for repeat detection: its name and its recorded arguments.
-pub(crate) fn call_hash(subject: Option<&StringValue>, arguments: &[KeyValue]) -> u64 {
+pub(crate) fn call_hash<'a>(
+    subject: Option<&StringValue>,
+    arguments: impl IntoIterator<Item = &'a KeyValue>,
+) -> u64 {
     let mut hasher = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
     if let Some(subject) = subject {
         hasher.write(subject.as_str().as_bytes());

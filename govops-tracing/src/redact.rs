@@ -1,18 +1,22 @@
 //! Personal data and credentials never leave the process: every string attribute of every span
-//! (governed or not) and every log body is scanned before export and what is found is redacted. A
-//! governed span that held any gets `pii_detected` or `secret_detected`.
+//! (governed or not) and every log body and attribute, nested values included, is scanned before
+//! export and what is found is redacted. A governed span that held any, or a governed call that
+//! logged any, gets `pii_detected` or `secret_detected`.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use govops_core::content::{Findings, redact};
 use govops_core::contract::{attr, event};
 use govops_core::{Action, Decision, Guards, Violation};
-use opentelemetry::logs::{AnyValue, LogRecord as _};
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _};
 use opentelemetry::metrics::Counter;
-use opentelemetry::{Array, Context, InstrumentationScope, KeyValue, StringValue, Value};
+use opentelemetry::{Array, Context, InstrumentationScope, Key, KeyValue, StringValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
+use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord, SdkLogger, SdkLoggerProvider};
+
+use crate::governed;
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 
 /// Which detectors run, from the policy.
@@ -30,7 +34,7 @@ impl Scan {
         }
     }
 
-    fn enabled(self) -> bool {
+    pub(crate) fn enabled(self) -> bool {
         self.pii != Action::Off || self.secrets != Action::Off
     }
 
@@ -38,6 +42,58 @@ impl Scan {
         let (out, findings) = redact(text, self.pii != Action::Off, self.secrets != Action::Off)?;
         found.merge(findings);
         Some(out)
+    }
+
+    /// What `text` holds of the enabled kinds, for content passed for inspection.
+    pub(crate) fn inspect(self, text: &str) -> Findings {
+        let mut found = Findings::default();
+        let _ = self.text(text, &mut found);
+        found
+    }
+
+    /// The violations `found` raises, each with its action; none of a kind that is off.
+    pub(crate) fn raised(self, found: Findings) -> impl Iterator<Item = (Violation, Action)> {
+        let pii =
+            (found.pii && self.pii != Action::Off).then_some((Violation::PiiDetected, self.pii));
+        let secret = (found.secret && self.secrets != Action::Off)
+            .then_some((Violation::SecretDetected, self.secrets));
+        pii.into_iter().chain(secret)
+    }
+
+    /// A log value with what it holds redacted, at any depth; `None` when nothing was found.
+    fn any(self, value: &AnyValue, found: &mut Findings) -> Option<AnyValue> {
+        match value {
+            AnyValue::String(s) => self
+                .text(s.as_str(), found)
+                .map(|c| AnyValue::String(c.into())),
+            AnyValue::ListAny(items) => {
+                let cleaned: Vec<Option<AnyValue>> =
+                    items.iter().map(|item| self.any(item, found)).collect();
+                cleaned.iter().any(Option::is_some).then(|| {
+                    let list = items
+                        .iter()
+                        .zip(cleaned)
+                        .map(|(item, clean)| clean.unwrap_or_else(|| item.clone()))
+                        .collect();
+                    AnyValue::ListAny(Box::new(list))
+                })
+            }
+            AnyValue::Map(map) => {
+                let mut changed = false;
+                let cleaned = map
+                    .iter()
+                    .map(|(k, v)| match self.any(v, found) {
+                        Some(clean) => {
+                            changed = true;
+                            (k.clone(), clean)
+                        }
+                        None => (k.clone(), v.clone()),
+                    })
+                    .collect();
+                changed.then(|| AnyValue::Map(Box::new(cleaned)))
+            }
+            _ => None,
+        }
     }
 
     fn value(self, value: &mut Value, found: &mut Findings) {
@@ -59,6 +115,11 @@ impl Scan {
     }
 }
 
+/// The contract's own figures are never content: counts, costs, codes.
+fn is_figure(key: &str) -> bool {
+    key.starts_with("gen_ai.usage.") || key.starts_with("govops.")
+}
+
 /// Redacts spans before the exporting processor sees them.
 #[derive(Debug)]
 pub(crate) struct RedactingSpans<P> {
@@ -76,10 +137,7 @@ impl<P: SpanProcessor> SpanProcessor for RedactingSpans<P> {
         if self.scan.enabled() {
             let mut found = Findings::default();
             for kv in &mut span.attributes {
-                // The contract's own figures are never content: counts, costs, codes.
-                if !kv.key.as_str().starts_with("gen_ai.usage.")
-                    && !kv.key.as_str().starts_with("govops.")
-                {
+                if !is_figure(kv.key.as_str()) {
                     self.scan.value(&mut kv.value, &mut found);
                 }
             }
@@ -118,12 +176,24 @@ impl<P> RedactingSpans<P> {
         if !governed {
             return;
         }
-        let mut raised = Vec::new();
-        if found.pii && self.scan.pii != Action::Off {
-            raised.push((Violation::PiiDetected, self.scan.pii));
-        }
-        if found.secret && self.scan.secrets != Action::Off {
-            raised.push((Violation::SecretDetected, self.scan.secrets));
+        let already: Vec<StringValue> = span
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == attr::SAFETY_VIOLATIONS)
+            .and_then(|kv| match &kv.value {
+                Value::Array(Array::String(codes)) => Some(codes.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        // Raised once a call: the call may have raised it already (content it inspected or
+        // logged).
+        let raised: Vec<(Violation, Action)> = self
+            .scan
+            .raised(found)
+            .filter(|(v, _)| !already.iter().any(|c| c.as_str() == v.code()))
+            .collect();
+        if raised.is_empty() {
+            return;
         }
         for kv in &mut span.attributes {
             match kv.key.as_str() {
@@ -161,7 +231,13 @@ impl<P> RedactingSpans<P> {
     }
 }
 
-/// Redacts log bodies before the exporting processor sees them.
+/// Mints the log records that replace ones holding content: the SDK's record has no way to
+/// replace or remove an attribute, so a record with one to redact is rebuilt whole.
+static BLANK: LazyLock<SdkLogger> =
+    LazyLock::new(|| SdkLoggerProvider::builder().build().logger("govops.redact"));
+
+/// Redacts log bodies and attributes, nested values included, before the exporting processor
+/// sees them; a governed call that logged content it must not export raises the violation.
 #[derive(Debug)]
 pub(crate) struct RedactingLogs {
     pub(crate) scan: Scan,
@@ -173,12 +249,25 @@ impl LogProcessor for RedactingLogs {
             return;
         }
         let mut found = Findings::default();
-        let clean = match record.body() {
-            Some(AnyValue::String(body)) => self.scan.text(body.as_str(), &mut found),
-            _ => None,
-        };
-        if let Some(clean) = clean {
-            record.set_body(AnyValue::String(clean.into()));
+        let body = record.body().and_then(|b| self.scan.any(b, &mut found));
+        let attributes: Vec<(usize, AnyValue)> = record
+            .attributes_iter()
+            .enumerate()
+            .filter(|(_, (key, _))| !is_figure(key.as_str()))
+            .filter_map(|(i, (_, value))| self.scan.any(value, &mut found).map(|v| (i, v)))
+            .collect();
+        if !found.any() {
+            return;
+        }
+        if attributes.is_empty() {
+            if let Some(body) = body {
+                record.set_body(body);
+            }
+        } else {
+            *record = rebuilt(record, body, attributes);
+        }
+        if let Some(call) = governed::current_call() {
+            call.inspected(found, "log");
         }
     }
 
@@ -188,5 +277,148 @@ impl LogProcessor for RedactingLogs {
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         Ok(())
+    }
+}
+
+/// `record` with its body and the attributes at the given positions replaced.
+fn rebuilt(
+    record: &SdkLogRecord,
+    body: Option<AnyValue>,
+    mut replaced: Vec<(usize, AnyValue)>,
+) -> SdkLogRecord {
+    let mut out = BLANK.create_log_record();
+    if let Some(name) = record.event_name() {
+        out.set_event_name(name);
+    }
+    if let Some(target) = record.target() {
+        out.set_target(target.clone());
+    }
+    if let Some(at) = record.timestamp() {
+        out.set_timestamp(at);
+    }
+    if let Some(at) = record.observed_timestamp() {
+        out.set_observed_timestamp(at);
+    }
+    if let Some(text) = record.severity_text() {
+        out.set_severity_text(text);
+    }
+    if let Some(number) = record.severity_number() {
+        out.set_severity_number(number);
+    }
+    if let Some(tc) = record.trace_context() {
+        out.set_trace_context(tc.trace_id, tc.span_id, tc.trace_flags);
+    }
+    if let Some(body) = body.or_else(|| record.body().cloned()) {
+        out.set_body(body);
+    }
+    replaced.reverse();
+    for (i, (key, value)) in record.attributes_iter().enumerate() {
+        let value = match replaced.last() {
+            Some((at, _)) if *at == i => replaced.pop().map_or_else(|| value.clone(), |(_, v)| v),
+            _ => value.clone(),
+        };
+        out.add_attribute(Key::clone(key), value);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashMap;
+    use std::time::{Duration, SystemTime};
+
+    use opentelemetry::logs::Severity;
+    use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
+
+    use super::*;
+
+    fn scan() -> Scan {
+        Scan::new(&Guards::default())
+    }
+
+    #[test]
+    fn nested_log_attributes_are_redacted_and_the_rest_of_the_record_kept() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut record = BLANK.create_log_record();
+        record.set_event_name("checkout");
+        record.set_target("shop::pay");
+        record.set_timestamp(at);
+        record.set_observed_timestamp(at);
+        record.set_severity_text("WARN");
+        record.set_severity_number(Severity::Warn);
+        record.set_trace_context(
+            TraceId::from(7_u128),
+            SpanId::from(9_u64),
+            Some(TraceFlags::SAMPLED),
+        );
+        record.set_body(AnyValue::String("paid by jane@example.com".into()));
+        record.add_attribute("order", 981_i64);
+        let mut card = HashMap::new();
+        card.insert(Key::from("number"), AnyValue::from("4111 1111 1111 1111"));
+        card.insert(Key::from("brand"), AnyValue::from("visa"));
+        record.add_attribute("card", AnyValue::Map(Box::new(card)));
+        record.add_attribute(
+            "notes",
+            AnyValue::ListAny(Box::new(vec![
+                AnyValue::from("fine"),
+                AnyValue::from("token ghp_0123456789abcdefghijklmnopqrstuvwxyz"),
+            ])),
+        );
+        record.add_attribute("govops.cost_center", "CC-4111111111111111");
+
+        let processor = RedactingLogs { scan: scan() };
+        processor.emit(&mut record, &InstrumentationScope::builder("t").build());
+
+        assert_eq!(record.event_name(), Some("checkout"));
+        assert_eq!(record.target().map(|t| t.as_ref()), Some("shop::pay"));
+        assert_eq!(record.timestamp(), Some(at));
+        assert_eq!(record.observed_timestamp(), Some(at));
+        assert_eq!(record.severity_text(), Some("WARN"));
+        assert_eq!(record.severity_number(), Some(Severity::Warn));
+        let tc = record.trace_context().unwrap();
+        assert_eq!(tc.trace_id, TraceId::from(7_u128));
+        assert_eq!(tc.span_id, SpanId::from(9_u64));
+        assert_eq!(
+            record.body(),
+            Some(&AnyValue::String("paid by [REDACTED:email]".into()))
+        );
+        let attributes: Vec<(String, AnyValue)> = record
+            .attributes_iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let keys: Vec<&str> = attributes.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["order", "card", "notes", "govops.cost_center"]);
+        assert_eq!(attributes[0].1, AnyValue::Int(981));
+        let AnyValue::Map(card) = &attributes[1].1 else {
+            panic!("{:?}", attributes[1]);
+        };
+        assert_eq!(
+            card[&Key::from("number")],
+            AnyValue::from("[REDACTED:card]")
+        );
+        assert_eq!(card[&Key::from("brand")], AnyValue::from("visa"));
+        let AnyValue::ListAny(notes) = &attributes[2].1 else {
+            panic!("{:?}", attributes[2]);
+        };
+        assert_eq!(notes[0], AnyValue::from("fine"));
+        assert!(matches!(&notes[1], AnyValue::String(s) if s.as_str().contains("[REDACTED:")));
+        // The contract's own values are never taken for content.
+        assert_eq!(attributes[3].1, AnyValue::from("CC-4111111111111111"));
+    }
+
+    #[test]
+    fn a_clean_record_is_left_as_it_was() {
+        let mut record = BLANK.create_log_record();
+        record.set_body(AnyValue::from("order 981 shipped 2026-11-24"));
+        record.add_attribute("order", "981");
+        let processor = RedactingLogs { scan: scan() };
+        processor.emit(&mut record, &InstrumentationScope::builder("t").build());
+        assert_eq!(
+            record.body(),
+            Some(&AnyValue::from("order 981 shipped 2026-11-24"))
+        );
+        assert_eq!(record.attributes_iter().count(), 1);
     }
 }
