@@ -462,6 +462,31 @@ decision := "deny" if input.cost_usd > 0.01
         .unwrap();
     assert_eq!(figures["govops.rule"].to_string(), "rules.rego");
 
+    // What a rule may not return is ignored, and said on the span.
+    std::fs::write(
+        dir.path().join("rules.rego"),
+        "package govops\nimport rego.v1\n\nviolations contains \"too_pricey\" if input.usage.output > 1\n",
+    )
+    .unwrap();
+    let capture = Capture::builder()
+        .env("GOVOPS_POLICY", policy.to_str().unwrap())
+        .build()
+        .unwrap();
+    capture.run(|| chat(100, 100));
+    let span = &chats(&capture)[0];
+    assert_eq!(span.violations(), Vec::<&str>::new());
+    let (_, error) = span
+        .events
+        .iter()
+        .find(|(name, _)| name == "govops.rego.error")
+        .unwrap();
+    assert!(
+        error["govops.reason"]
+            .to_string()
+            .contains("\"too_pricey\", not a code of the contract"),
+        "{error:?}"
+    );
+
     // A rule that does not compile is a start-up gap naming the file.
     std::fs::write(
         dir.path().join("rules.rego"),

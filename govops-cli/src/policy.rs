@@ -10,13 +10,17 @@
 //! ```
 //!
 //! `kind` is `chat`, `text_completion`, `embeddings`, `retrieval`, `tool`, `agent` or `workflow`;
-//! `tool` names the tool of a `tool` call; `usage` and `violations` are optional (`violations`,
-//! when given, must match exactly, in any order).
+//! `tool` names the tool of a `tool` call and `agent` the agent of an `agent` one; `usage`,
+//! `session`, `user`, `service`, `cost_center` (what the policy's Rego rules see of the caller)
+//! and `violations` are optional (`violations`, when given, must match exactly, in any order).
+//! A Rego rule that fails or returns what it may not (a code that is not the contract's, a
+//! decision other than allow, flag or deny) fails the case.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::ExitCode;
 
+use govops_core::rego::{CallInput, UsageInput};
 use govops_core::{Decision, Environment, Policy, PriceTable, Usage, Violation};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +37,11 @@ struct Case {
     model: Option<String>,
     provider: Option<String>,
     tool: Option<String>,
+    agent: Option<String>,
+    session: Option<String>,
+    user: Option<String>,
+    service: Option<String>,
+    cost_center: Option<String>,
     usage: Option<CaseUsage>,
     expect: String,
     violations: Option<Vec<String>>,
@@ -93,8 +102,13 @@ const KINDS: [&str; 7] = [
     "workflow",
 ];
 
-/// What the policy makes of one call: its decision and violations.
-fn evaluate(policy: &Policy, prices: &PriceTable, case: &Case) -> (Decision, Vec<Violation>) {
+/// What the policy makes of one call: its decision and violations, and what went wrong with its
+/// rules.
+fn evaluate(
+    policy: &Policy,
+    prices: &PriceTable,
+    case: &Case,
+) -> (Decision, Vec<Violation>, Vec<String>) {
     let model_call = matches!(
         case.kind.as_str(),
         "chat" | "text_completion" | "embeddings"
@@ -139,6 +153,7 @@ fn evaluate(policy: &Policy, prices: &PriceTable, case: &Case) -> (Decision, Vec
         }
     }
     let mut decision = policy.decide(violations.iter().copied());
+    let mut problems = Vec::new();
     if let Some(rego) = &policy.rego {
         let usage = case.usage.as_ref().map(Usage::from);
         let cost = match (&case.model, &usage) {
@@ -154,32 +169,39 @@ fn evaluate(policy: &Policy, prices: &PriceTable, case: &Case) -> (Decision, Vec
                 .and_then(|c| rust_decimal::prelude::ToPrimitive::to_f64(&c)),
             _ => None,
         };
-        let input = serde_json::json!({
-            "operation": operation_name(&case.kind),
-            "model": case.model,
-            "provider": case.provider,
-            "tool": case.tool,
-            "environment": case.environment.as_str(),
-            "usage": usage.map(|u| serde_json::json!({
-                "input": u.input, "output": u.output, "cache_read": u.cache_read,
-                "cache_creation": u.cache_creation + u.cache_creation_1h, "reasoning": u.reasoning,
-            })),
-            "cost_usd": cost,
-            "violations": violations.iter().map(|v| v.code()).collect::<Vec<_>>(),
-        })
-        .to_string();
-        if let Ok(verdict) = rego.evaluate(&input) {
-            for v in verdict.violations {
-                if policy.guards.action(v).decision().is_some() && !violations.contains(&v) {
-                    violations.push(v);
+        let mut input = CallInput::new(operation_name(&case.kind), case.environment.as_str());
+        input.model = case.model.as_deref();
+        input.provider = case.provider.as_deref();
+        input.tool = case.tool.as_deref().filter(|_| case.kind == "tool");
+        input.agent = case.agent.as_deref().filter(|_| case.kind == "agent");
+        input.service = case.service.as_deref();
+        input.cost_center = case.cost_center.as_deref();
+        input.session = case.session.as_deref();
+        input.user = case.user.as_deref();
+        input.usage = usage.as_ref().map(UsageInput::from);
+        input.cost_usd = cost;
+        input.violations = violations.iter().map(|v| v.code()).collect();
+        match rego.evaluate_call(&input) {
+            Ok(verdict) => {
+                for v in verdict.violations {
+                    if policy.guards.action(v).decision().is_some() && !violations.contains(&v) {
+                        violations.push(v);
+                    }
                 }
+                decision = decision
+                    .max(policy.decide(violations.iter().copied()))
+                    .max(verdict.decision.unwrap_or(Decision::Allow));
+                problems.extend(
+                    verdict
+                        .problems
+                        .into_iter()
+                        .map(|p| format!("{}: {p}", rego.name())),
+                );
             }
-            decision = decision
-                .max(policy.decide(violations.iter().copied()))
-                .max(verdict.decision.unwrap_or(Decision::Allow));
+            Err(error) => problems.push(format!("{}: {error}", rego.name())),
         }
     }
-    (decision, violations)
+    (decision, violations, problems)
 }
 
 /// The `gen_ai.operation.name` of a case's kind.
@@ -233,10 +255,10 @@ fn run_case(policy: &Policy, prices: &PriceTable, line: usize, text: &str) -> Ou
             }
         }
     }
-    let (decision, violations) = evaluate(policy, prices, &case);
+    let (decision, violations, problems) = evaluate(policy, prices, &case);
     let codes: Vec<&'static str> = violations.iter().map(|v| v.code()).collect();
     let got: BTreeSet<&str> = codes.iter().copied().collect();
-    let mut why = Vec::new();
+    let mut why = problems;
     if decision != expected {
         why.push(format!("decision {decision}, expected {expected}"));
     }

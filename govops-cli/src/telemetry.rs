@@ -1,7 +1,8 @@
 //! `govops check telemetry FILE`: the seed's "block on incomplete trace schema". It reads a
 //! JSON-lines telemetry file (the sink's OTLP JSON, one export request per line) and checks every
 //! governed span against the contract (sections 2 and 3, each field with its type) and every
-//! span and log attribute for credentials.
+//! string a span, span event, log record or resource carries (nested values included) for
+//! credentials.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -83,32 +84,67 @@ fn attributes(item: &Value) -> Vec<(&str, &Value)> {
         .unwrap_or_default()
 }
 
-/// Credentials in any string value of `item`'s attributes (and its body, for a log record).
+/// Every string in an OTLP JSON `AnyValue`, nested arrays and key-value lists included, with the
+/// path that leads to it.
+fn strings<'a>(path: String, value: &'a Value, out: &mut Vec<(String, &'a str)>) {
+    if let Some(text) = value.get("stringValue").and_then(Value::as_str) {
+        out.push((path, text));
+    } else if let Some(items) = value
+        .get("arrayValue")
+        .and_then(|a| a.get("values"))
+        .and_then(Value::as_array)
+    {
+        for (i, item) in items.iter().enumerate() {
+            strings(format!("{path}[{i}]"), item, out);
+        }
+    } else if let Some(pairs) = value
+        .get("kvlistValue")
+        .and_then(|a| a.get("values"))
+        .and_then(Value::as_array)
+    {
+        for kv in pairs {
+            if let (Some(key), Some(inner)) =
+                (kv.get("key").and_then(Value::as_str), kv.get("value"))
+            {
+                strings(format!("{path}.{key}"), inner, out);
+            }
+        }
+    }
+}
+
+/// Credentials in any string value of `item`'s attributes, its events' attributes (a span's) and
+/// its body (a log record's), at any depth.
 fn credentials(item: &Value) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut check = |key: &str, text: &str| {
-        if let Some((redacted, _)) = redact(text, false, true) {
+    let mut texts = Vec::new();
+    for (key, value) in attributes(item) {
+        strings(key.to_owned(), value, &mut texts);
+    }
+    for event in item
+        .get("events")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = event.get("name").and_then(Value::as_str).unwrap_or("?");
+        for (key, value) in attributes(event) {
+            strings(format!("event {name}: {key}"), value, &mut texts);
+        }
+    }
+    if let Some(body) = item.get("body") {
+        strings("body".to_owned(), body, &mut texts);
+    }
+    texts
+        .into_iter()
+        .filter_map(|(path, text)| {
+            let (redacted, _) = redact(text, false, true)?;
             let kinds: Vec<&str> = redacted
                 .split("[REDACTED:")
                 .skip(1)
                 .filter_map(|s| s.split(']').next())
                 .collect();
-            found.push(format!("{key}: holds a credential ({})", kinds.join(", ")));
-        }
-    };
-    for (key, value) in attributes(item) {
-        if let Some(text) = value.get("stringValue").and_then(Value::as_str) {
-            check(key, text);
-        }
-    }
-    if let Some(body) = item
-        .get("body")
-        .and_then(|b| b.get("stringValue"))
-        .and_then(Value::as_str)
-    {
-        check("body", body);
-    }
-    found
+            Some(format!("{path}: holds a credential ({})", kinds.join(", ")))
+        })
+        .collect()
 }
 
 fn nested<'a>(value: &'a Value, outer: &str, inner: &str, items: &str) -> Vec<&'a Value> {
@@ -157,6 +193,22 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
                 return ExitCode::from(BAD_INPUT);
             }
         };
+        for resource in ["resourceSpans", "resourceLogs", "resourceMetrics"]
+            .iter()
+            .filter_map(|r| value.get(r).and_then(Value::as_array))
+            .flatten()
+            .filter_map(|r| r.get("resource"))
+        {
+            let problems = credentials(resource);
+            if !problems.is_empty() {
+                report.failures.push(Failure {
+                    line: number,
+                    span: "resource".to_owned(),
+                    span_id: String::new(),
+                    problems,
+                });
+            }
+        }
         for span in nested(&value, "resourceSpans", "scopeSpans", "spans") {
             report.spans += 1;
             let attrs = attributes(span);

@@ -114,3 +114,46 @@ fn an_invalid_policy_fails_with_its_line_and_unreadable_input_is_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read --policy missing.toml"));
 }
+
+#[test]
+fn cases_give_rules_the_caller_and_rules_that_return_what_they_may_not_fail_the_case() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[rego]\nrules = '''\npackage govops\nimport rego.v1\n\n\
+         violations contains \"token_waste\" if input.user == \"intern\"\n\
+         violations contains \"too_pricey\" if input.session == \"odd\"\n\
+         decision := \"deny\" if input.agent == \"shopper\"\n'''\n",
+    )
+    .unwrap();
+    let cases = [
+        r#"{"name": "interns are capped", "environment": "dev", "kind": "chat", "model": "gpt-4o", "user": "intern", "expect": "flag", "violations": ["token_waste"]}"#,
+        r#"{"name": "others are not", "environment": "dev", "kind": "chat", "model": "gpt-4o", "user": "lead", "session": "s-1", "expect": "allow", "violations": []}"#,
+        r#"{"name": "the shopper agent is denied", "environment": "dev", "kind": "agent", "agent": "shopper", "expect": "deny"}"#,
+        r#"{"name": "a rule returns an unknown code", "environment": "dev", "kind": "chat", "model": "gpt-4o", "session": "odd", "expect": "allow"}"#,
+    ];
+    std::fs::write(dir.path().join("cases.jsonl"), cases.join("\n")).unwrap();
+    let output = govops(
+        &[
+            "check",
+            "policy",
+            "--policy",
+            "policy.toml",
+            "--cases",
+            "cases.jsonl",
+        ],
+        dir.path(),
+    );
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    let failing: Vec<&str> = text.lines().filter(|l| l.contains("FAIL")).collect();
+    assert_eq!(failing.len(), 1, "{text}");
+    assert!(
+        failing[0].contains("a rule returns an unknown code"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"too_pricey\", not a code of the contract"),
+        "{text}"
+    );
+}

@@ -79,3 +79,54 @@ fn unreadable_or_malformed_files_are_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("bad.jsonl:1 is not JSON"));
 }
+
+#[test]
+fn credentials_in_events_nested_log_values_and_resources_are_found() {
+    let line = serde_json::json!({
+        "resourceSpans": [{
+            "resource": {"attributes": [
+                {"key": "service.name", "value": {"stringValue": "support-bot"}},
+                {"key": "deploy.token", "value": {"stringValue": "xoxb-123456789012-1234567890123-abcdefghijABCDEFGHIJklmn"}}
+            ]},
+            "scopeSpans": [{"spans": [{
+                "name": "plain", "spanId": "00000000000000aa", "traceId": "000000000000000000000000000000aa",
+                "attributes": [{"key": "note", "value": {"stringValue": "nothing here"}}],
+                "events": [{"name": "retry", "attributes": [
+                    {"key": "header", "value": {"stringValue": "token ghp_0123456789abcdefghijklmnopqrstuvwxyz"}}
+                ]}]
+            }]}]
+        }],
+        "resourceLogs": [{
+            "resource": {"attributes": []},
+            "scopeLogs": [{"logRecords": [{
+                "spanId": "00000000000000bb",
+                "body": {"stringValue": "configured"},
+                "attributes": [{"key": "config", "value": {"kvlistValue": {"values": [
+                    {"key": "aws", "value": {"arrayValue": {"values": [
+                        {"stringValue": "region eu-west-1"},
+                        {"stringValue": "AKIAIOSFODNN7EXAMPLE"}
+                    ]}}}
+                ]}}}]
+            }]}]
+        }]
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.jsonl");
+    std::fs::write(&file, format!("{line}\n")).unwrap();
+    let output = govops(&["check", "telemetry", file.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("event retry: header: holds a credential (github_token)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("config.aws[1]: holds a credential (aws_access_key)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("deploy.token: holds a credential (slack_token)"),
+        "{text}"
+    );
+    assert!(!text.contains("note:"), "{text}");
+}

@@ -44,6 +44,7 @@ use crate::redact::Scan;
 use govops_core::budget::{Charge, Ledger as BudgetLedger, Reservation};
 use govops_core::content::Findings;
 use govops_core::loops::Loops;
+use govops_core::rego::{CallInput, UsageInput};
 use govops_core::{ServiceTier, Usage};
 
 /// The field every governed span declares first: how the layer knows it without a lookup.
@@ -1019,29 +1020,19 @@ impl ContractLayer {
                     .then(|| identity.subject.as_ref().map(StringValue::as_str))
                     .flatten()
             };
-            let input = serde_json::json!({
-                "operation": identity.operation.name(),
-                "model": identity.model.as_ref().map(StringValue::as_str),
-                "provider": identity.provider.as_ref().map(StringValue::as_str),
-                "tool": subject_if(Operation::ExecuteTool),
-                "agent": subject_if(Operation::InvokeAgent),
-                "environment": shared.deployment.as_str(),
-                "service": shared.service.as_str(),
-                "cost_center": shared.cost_center.as_str(),
-                "session": identity.session_known.then(|| identity.session.as_str()),
-                "user": identity.user_known.then(|| identity.user.as_str()),
-                "usage": state.usage.map(|u| serde_json::json!({
-                    "input": u.input,
-                    "output": u.output,
-                    "cache_read": u.cache_read,
-                    "cache_creation": u.cache_creation.saturating_add(u.cache_creation_1h),
-                    "reasoning": u.reasoning,
-                })),
-                "cost_usd": cost_usd.and_then(|c| c.to_f64()),
-                "violations": violations.iter().map(Violation::code).collect::<Vec<_>>(),
-            })
-            .to_string();
-            match rego.evaluate(&input) {
+            let mut input = CallInput::new(identity.operation.name(), shared.deployment.as_str());
+            input.model = identity.model.as_ref().map(StringValue::as_str);
+            input.provider = identity.provider.as_ref().map(StringValue::as_str);
+            input.tool = subject_if(Operation::ExecuteTool);
+            input.agent = subject_if(Operation::InvokeAgent);
+            input.service = Some(shared.service.as_str());
+            input.cost_center = Some(shared.cost_center.as_str());
+            input.session = identity.session_known.then(|| identity.session.as_str());
+            input.user = identity.user_known.then(|| identity.user.as_str());
+            input.usage = state.usage.as_ref().map(UsageInput::from);
+            input.cost_usd = cost_usd.and_then(|c| c.to_f64());
+            input.violations = violations.iter().map(Violation::code).collect();
+            match rego.evaluate_call(&input) {
                 Ok(verdict) => {
                     for violation in verdict.violations {
                         trip(
@@ -1052,6 +1043,15 @@ impl ContractLayer {
                         );
                     }
                     rules_decision = verdict.decision;
+                    for problem in verdict.problems {
+                        events.push((
+                            "govops.rego.error",
+                            vec![
+                                KeyValue::new("govops.rule", rego.name().to_owned()),
+                                KeyValue::new("govops.reason", problem),
+                            ],
+                        ));
+                    }
                 }
                 Err(error) => events.push((
                     "govops.rego.error",
