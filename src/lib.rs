@@ -98,8 +98,9 @@ pub use govops_macros::governed;
 #[doc(hidden)]
 pub use govops_tracing::__private;
 pub use govops_tracing::{
-    Builder, Call, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, Metered, Operation, Reported,
-    ShutdownError, SpanIds, configure, context, file, layer, layer_with_ids, testing, variables,
+    Builder, Call, CallContextLogs, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, Metered,
+    Operation, RedactingLogs, RedactingSpans, Reported, ShutdownError, SpanIds, configure, context,
+    file, layer, layer_with_ids, testing, variables,
 };
 pub use rust_decimal::Decimal;
 

@@ -260,3 +260,52 @@ fn the_policy_can_turn_a_detector_off() {
     assert!(!prompt.contains(KEY), "{prompt}");
     assert_eq!(span.violations(), ["secret_detected"]);
 }
+
+#[test]
+fn an_application_with_its_own_providers_gets_the_same_redaction() {
+    use govops::file::{FileLogExporter, FileSpanExporter, JsonLinesFile};
+    use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+    use opentelemetry_sdk::logs::{SdkLoggerProvider, SimpleLogProcessor};
+    use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let config = govops_core::Config::from_env(&govops_core::EnvSource::from_pairs([
+        ("GOVOPS_APP_NAME", "bot"),
+        ("GOVOPS_ENVIRONMENT", "dev"),
+        ("GOVOPS_OWNER", "team"),
+        ("GOVOPS_COST_CENTER", "cc-1"),
+        ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+    ]))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("own.jsonl");
+    let sink = JsonLinesFile::open(&path).unwrap();
+    let tracer = SdkTracerProvider::builder()
+        .with_span_processor(govops::RedactingSpans::new(
+            SimpleSpanProcessor::new(FileSpanExporter::new(sink.clone())),
+            &config,
+        ))
+        .build();
+    let logger = SdkLoggerProvider::builder()
+        .with_log_processor(govops::RedactingLogs::new(&config))
+        .with_log_processor(govops::CallContextLogs::new(&config))
+        .with_log_processor(SimpleLogProcessor::new(FileLogExporter::new(sink)))
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(govops::layer(&config, &tracer, None))
+        .with(OpenTelemetryTracingBridge::new(&logger));
+    tracing::subscriber::with_default(subscriber, || {
+        ask(&format!("card {CARD}"));
+        tracing::info_span!("plain", key = KEY).in_scope(|| {});
+    });
+    tracer.shutdown().unwrap();
+    logger.shutdown().unwrap();
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(!written.contains(CARD), "{written}");
+    assert!(!written.contains(KEY), "{written}");
+    assert!(written.contains("[REDACTED:card]"), "{written}");
+    assert!(written.contains("[REDACTED:openai_key]"), "{written}");
+    assert!(written.contains("pii_detected"), "{written}");
+    // The log inside the governed call carries the call's context.
+    assert!(written.contains("\"gen_ai.request.model\""), "{written}");
+}

@@ -29,6 +29,8 @@ pub use builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, configure, variables};
 pub use call::{Call, Metered, Operation, Reported};
 pub use governed::{layer, layer_with_ids};
 pub use ids::SpanIds;
+pub use logs::CallContextLogs;
+pub use redact::{RedactingLogs, RedactingSpans};
 
 /// The instrumentation scope of govops's spans and metrics.
 pub(crate) const SCOPE: &str = "govops";

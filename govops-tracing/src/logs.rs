@@ -12,13 +12,27 @@ use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
 use crate::call::Operation;
 use crate::governed;
 
-/// Adds the governed call's context to each log record; runs before the exporting processor.
-/// Trace and span ids are already there: the SDK takes them from the OpenTelemetry context the
-/// contract layer attaches while a governed span is entered.
+/// A log processor that adds the governed call's context (contract section 6: service,
+/// environment, session, user, operation, model or tool or agent name) to each log record
+/// emitted inside one. Add it before the exporting processor: `init()` does; build it yourself
+/// only for a logger provider of your own. Trace and span ids are already there: the SDK takes
+/// them from the OpenTelemetry context the contract layer attaches while a governed span is
+/// entered.
 #[derive(Debug)]
-pub(crate) struct CallContextLogs {
+pub struct CallContextLogs {
     pub(crate) service: StringValue,
     pub(crate) environment: StringValue,
+}
+
+impl CallContextLogs {
+    /// The context of `config`'s application.
+    #[must_use]
+    pub fn new(config: &govops_core::Config) -> Self {
+        CallContextLogs {
+            service: crate::governed::shared_text(&config.app_name),
+            environment: config.environment.as_str().into(),
+        }
+    }
 }
 
 fn any(value: &StringValue) -> AnyValue {

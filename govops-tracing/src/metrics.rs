@@ -108,11 +108,7 @@ impl Instruments {
                 .with_unit("USD")
                 .with_description("Cost of governed model calls, from the price table")
                 .build(),
-            trips: meter
-                .u64_counter(metric::GUARD_TRIPS)
-                .with_unit("{trip}")
-                .with_description("Violations raised on governed calls, by code")
-                .build(),
+            trips: trips_counter(meter),
         }
     }
 
@@ -203,4 +199,18 @@ impl Instruments {
             }
         }
     }
+}
+
+fn trips_counter(meter: &opentelemetry::metrics::Meter) -> Counter<u64> {
+    meter
+        .u64_counter(metric::GUARD_TRIPS)
+        .with_unit("{trip}")
+        .with_description("Violations raised on governed calls, by code")
+        .build()
+}
+
+/// `govops.guard.trips` of `provider`, for what is raised outside the contract layer.
+pub(crate) fn guard_trips(provider: &opentelemetry_sdk::metrics::SdkMeterProvider) -> Counter<u64> {
+    use opentelemetry::metrics::MeterProvider as _;
+    trips_counter(&provider.meter(crate::SCOPE))
 }

@@ -83,10 +83,7 @@ impl Pipeline {
             ids: ids.clone(),
             scan: Scan::new(&config.policy_rules.guards),
         };
-        let call_context = || CallContextLogs {
-            service: crate::governed::shared_text(&config.app_name),
-            environment: config.environment.as_str().into(),
-        };
+        let call_context = || CallContextLogs::new(config);
         let failures = Arc::new(Failures::default());
         let (providers, destination) = match &config.otlp {
             Some(otlp_config) => {
@@ -401,11 +398,7 @@ where
         .with_resource(resource.clone())
         .with_periodic_exporter(metrics)
         .build();
-    let trips = meter
-        .meter(SCOPE)
-        .u64_counter(metric::GUARD_TRIPS)
-        .with_unit("{trip}")
-        .build();
+    let trips = crate::metrics::guard_trips(&meter);
     Providers {
         tracer: SdkTracerProvider::builder()
             .with_resource(resource.clone())

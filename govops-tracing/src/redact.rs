@@ -120,12 +120,55 @@ fn is_figure(key: &str) -> bool {
     key.starts_with("gen_ai.usage.") || key.starts_with("govops.")
 }
 
-/// Redacts spans before the exporting processor sees them.
+/// A span processor that redacts personal data and credentials from every span before the
+/// processor it wraps (the exporting one) sees it, as the policy's `[guards.pii]` and
+/// `[guards.secrets]` say; a governed span that held any carries `pii_detected` or
+/// `secret_detected`. `init()` installs it; build it yourself only for a tracer provider of your
+/// own (with [`layer`](crate::layer)).
+///
+/// ```
+/// use govops_tracing::file::{FileSpanExporter, JsonLinesFile};
+/// use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor};
+///
+/// # let config = govops_core::Config::from_env(&govops_core::EnvSource::from_pairs([
+/// #     ("GOVOPS_APP_NAME", "bot"), ("GOVOPS_ENVIRONMENT", "dev"), ("GOVOPS_OWNER", "team"),
+/// #     ("GOVOPS_COST_CENTER", "cc-1"), ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+/// # ]))?;
+/// # let dir = tempfile::tempdir()?;
+/// let sink = JsonLinesFile::open(dir.path().join("spans.jsonl"))?;
+/// let tracer = SdkTracerProvider::builder()
+///     .with_span_processor(govops_tracing::RedactingSpans::new(
+///         SimpleSpanProcessor::new(FileSpanExporter::new(sink)),
+///         &config,
+///     ))
+///     .build();
+/// # let _ = tracer;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
-pub(crate) struct RedactingSpans<P> {
+pub struct RedactingSpans<P> {
     pub(crate) inner: P,
     pub(crate) scan: Scan,
     pub(crate) trips: Option<Counter<u64>>,
+}
+
+impl<P: SpanProcessor> RedactingSpans<P> {
+    /// Redacts what the policy of `config` asks before `inner` sees a span.
+    #[must_use]
+    pub fn new(inner: P, config: &govops_core::Config) -> Self {
+        RedactingSpans {
+            inner,
+            scan: Scan::new(&config.policy_rules.guards),
+            trips: None,
+        }
+    }
+
+    /// Counts what it raises in `govops.guard.trips`, with `meter`.
+    #[must_use]
+    pub fn with_meter(mut self, meter: &opentelemetry_sdk::metrics::SdkMeterProvider) -> Self {
+        self.trips = Some(crate::metrics::guard_trips(meter));
+        self
+    }
 }
 
 impl<P: SpanProcessor> SpanProcessor for RedactingSpans<P> {
@@ -236,11 +279,23 @@ impl<P> RedactingSpans<P> {
 static BLANK: LazyLock<SdkLogger> =
     LazyLock::new(|| SdkLoggerProvider::builder().build().logger("govops.redact"));
 
-/// Redacts log bodies and attributes, nested values included, before the exporting processor
-/// sees them; a governed call that logged content it must not export raises the violation.
+/// A log processor that redacts personal data and credentials from log bodies and attributes,
+/// nested values included; a governed call that logged any raises `pii_detected` or
+/// `secret_detected`. Add it before the exporting processor: `init()` does; build it yourself
+/// only for a logger provider of your own.
 #[derive(Debug)]
-pub(crate) struct RedactingLogs {
+pub struct RedactingLogs {
     pub(crate) scan: Scan,
+}
+
+impl RedactingLogs {
+    /// Redacts what the policy of `config` asks.
+    #[must_use]
+    pub fn new(config: &govops_core::Config) -> Self {
+        RedactingLogs {
+            scan: Scan::new(&config.policy_rules.guards),
+        }
+    }
 }
 
 impl LogProcessor for RedactingLogs {
