@@ -174,6 +174,17 @@ fn lookup(page: u32) -> Result<u32, ToolError> {
     Ok(page)
 }
 
+static FETCHES_STARTED: AtomicU32 = AtomicU32::new(0);
+
+/// A tool returning `impl Future` whose body does work before its future: that work must not
+/// run for a denied call either.
+#[governed(tool, name = "fetch")]
+fn fetch(url: &str) -> impl std::future::Future<Output = Result<usize, ToolError>> + use<> {
+    FETCHES_STARTED.fetch_add(1, Ordering::SeqCst);
+    let len = url.len();
+    async move { Ok(len) }
+}
+
 static PINGS: AtomicU32 = AtomicU32::new(0);
 
 /// A tool that cannot return an error: flagged, never blocked.
@@ -605,4 +616,26 @@ fn calls_whose_arguments_are_skipped_are_never_taken_for_repeats() {
     let capture = Capture::new();
     let outcomes = capture.run(searcher);
     assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+}
+
+#[test]
+fn a_denied_call_returning_impl_future_runs_none_of_its_body() {
+    let (capture, _dir) = with_policy("[environments.test]\ntools = [\"lookup\"]\n");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let before = FETCHES_STARTED.load(Ordering::SeqCst);
+    let future = capture.run(|| fetch("https://example.com"));
+    let result = runtime.block_on(capture.run_async(future));
+    assert_eq!(result, Err(ToolError::Denied(Violation::ToolNotAllowed)));
+    assert_eq!(FETCHES_STARTED.load(Ordering::SeqCst), before);
+    let span = capture.span(Operation::ExecuteTool, "fetch").unwrap();
+    assert_eq!(span.violations(), ["tool_not_allowed"]);
+    assert_eq!(span.string("govops.policy.decision"), Some("deny"));
+
+    // Allowed, it runs as written.
+    let capture = Capture::new();
+    let future = capture.run(|| fetch("https://example.com"));
+    assert_eq!(runtime.block_on(capture.run_async(future)), Ok(19));
+    assert_eq!(FETCHES_STARTED.load(Ordering::SeqCst), before + 1);
 }

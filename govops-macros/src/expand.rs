@@ -179,8 +179,8 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
     // A call whose result is a `Result` with an error type that is `From<govops::Violation>` can
     // be denied before its body runs; any other call is flagged, never blocked. Whether the error
     // type converts is known only to the compiler: autoref specialization asks it.
-    let yielded = yielded_result(&item.sig);
-    let deniable = yielded.is_some();
+    let yielded = yielded_result(&item.sig).cloned();
+    let yielded = yielded.as_ref();
     // Arguments left out of the span cannot tell two calls apart: the loop guard must not take
     // them for repeats.
     let partial = (args.skip_all && !names.is_empty()) || !args.skip.iter().all(|s| s == "self");
@@ -280,17 +280,49 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         }
     } else if returns_impl_future(&sig) {
         // The body runs when the function is called (it may borrow the arguments for a future
-        // that outlives them): a denied call runs that part, never its future.
-        let future = if post || deniable {
-            let inner = finish(quote!(__govops_future.await));
-            quote!(async move { #deny #inner })
-        } else {
-            quote!(__govops_future)
-        };
-        quote! {
-            #span
-            let __govops_future = #block;
-            #private::tracing::Instrument::instrument(#future, __govops_span)
+        // that outlives them), so a denial is asked for then, and a denied call's body never
+        // runs: the future it returns yields the refusal.
+        match yielded {
+            Some(ty) => {
+                let inner = finish(quote!(__govops_future.await));
+                quote! {
+                    #span
+                    let __govops_refused = __govops_span.in_scope(|| {
+                        let __govops_denied = #private::denied()?;
+                        #[allow(unused_imports)]
+                        use #private::{ViaFromViolation as _, ViaNoDeny as _};
+                        (&#private::Deny::<#ty>::new()).__govops_deny(__govops_denied)
+                    });
+                    let __govops_call = match __govops_refused {
+                        ::core::option::Option::Some(__govops_refused) => {
+                            #private::Gate::Refused(__govops_refused)
+                        }
+                        ::core::option::Option::None => #private::Gate::Run(#block),
+                    };
+                    #private::tracing::Instrument::instrument(
+                        async move {
+                            match __govops_call {
+                                #private::Gate::Refused(__govops_refused) => __govops_refused,
+                                #private::Gate::Run(__govops_future) => #inner,
+                            }
+                        },
+                        __govops_span,
+                    )
+                }
+            }
+            None => {
+                let future = if post {
+                    let inner = finish(quote!(__govops_future.await));
+                    quote!(async move { #inner })
+                } else {
+                    quote!(__govops_future)
+                };
+                quote! {
+                    #span
+                    let __govops_future = #block;
+                    #private::tracing::Instrument::instrument(#future, __govops_span)
+                }
+            }
         }
     } else {
         let run = if post {

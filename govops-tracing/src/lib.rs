@@ -75,6 +75,15 @@ pub mod __private {
         prompt.as_ref()
     }
 
+    /// What a governed function returning `impl Future` does when called: run its body, or
+    /// refuse the call (its body does not run; the future yields the refusal).
+    pub enum Gate<F, R> {
+        /// The body ran and returned this future.
+        Run(F),
+        /// The call was denied: the function's error.
+        Refused(R),
+    }
+
     /// Calls `f` once: a sync governed body runs in a closure so that its `return`s pass through
     /// the call's settlement, and as `FnOnce` it may hand out what it captured.
     #[inline(always)]
