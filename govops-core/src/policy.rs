@@ -26,6 +26,7 @@
 //! that does not parse, names an unknown guard, action or model, or holds a value out of range is a
 //! start-up gap naming the file, the line and the reason.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -219,6 +220,36 @@ struct RawPolicy {
     environments: RawEnvironments,
 }
 
+/// Sets `slot` to `value` when there is one.
+fn keep<T>(slot: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *slot = value;
+    }
+}
+
+impl RawPolicy {
+    /// Takes what `part` (a policy deserialized from part of the file) sets.
+    fn merge(&mut self, part: RawPolicy) {
+        let (g, mine) = (part.guards, &mut self.guards);
+        keep(&mut mine.context_overflow, g.context_overflow);
+        keep(&mut mine.token_waste, g.token_waste);
+        keep(&mut mine.agent_loop, g.agent_loop);
+        keep(&mut mine.budget, g.budget);
+        keep(&mut mine.pii, g.pii);
+        keep(&mut mine.secrets, g.secrets);
+        keep(&mut mine.allow_lists, g.allow_lists);
+        keep(&mut mine.missing_context, g.missing_context);
+        keep(&mut mine.unpriced_model, g.unpriced_model);
+        keep(&mut self.rego, part.rego);
+        keep(&mut self.capture.content, part.capture.content);
+        let (e, mine) = (part.environments, &mut self.environments);
+        keep(&mut mine.dev, e.dev);
+        keep(&mut mine.test, e.test);
+        keep(&mut mine.staging, e.staging);
+        keep(&mut mine.prod, e.prod);
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawGuards {
@@ -284,6 +315,75 @@ struct RawBudgets {
     session_usd: Option<Spanned<toml::Value>>,
     user_usd: Option<Spanned<toml::Value>>,
     cost_center_usd_per_day: Option<Spanned<toml::Value>>,
+}
+
+/// A problem the TOML parser or deserializer found, at its line.
+fn toml_problem(text: &str, error: &toml::de::Error) -> PolicyProblem {
+    PolicyProblem {
+        line: error.span().map(|span| line_of(text, span.start)),
+        problem: error.message().trim().to_owned(),
+    }
+}
+
+/// The policy as written, and every problem its shape has: all syntax errors the parser recovers
+/// from, then each section (and each entry of a section's table) deserialized alone, so that one
+/// unknown guard or bad action does not hide the next. What deserializes is kept, so that the
+/// checks of values still run on it.
+///
+/// # Errors
+///
+/// The syntax errors, when the text is not TOML.
+fn raw_policy(text: &str) -> Result<(RawPolicy, Vec<PolicyProblem>), Vec<PolicyProblem>> {
+    use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        return Err(syntax.iter().map(|e| toml_problem(text, e)).collect());
+    }
+    let span = doc.span();
+    let parse = |table: DeTable<'_>| {
+        RawPolicy::deserialize(ValueDeserializer::from(Spanned::new(
+            span.clone(),
+            DeValue::Table(table),
+        )))
+    };
+    if let Ok(raw) = parse(doc.get_ref().clone()) {
+        return Ok((raw, Vec::new()));
+    }
+    let mut raw = RawPolicy::default();
+    let mut problems = Vec::new();
+    for (key, value) in doc.get_ref() {
+        match parse(alone(key, value)) {
+            Ok(part) => raw.merge(part),
+            Err(error) => {
+                let before = problems.len();
+                if let DeValue::Table(entries) = value.get_ref() {
+                    for (inner_key, inner) in entries {
+                        let nested =
+                            Spanned::new(value.span(), DeValue::Table(alone(inner_key, inner)));
+                        match parse(alone(key, &nested)) {
+                            Ok(part) => raw.merge(part),
+                            Err(e) => problems.push(toml_problem(text, &e)),
+                        }
+                    }
+                }
+                if problems.len() == before {
+                    problems.push(toml_problem(text, &error));
+                }
+            }
+        }
+    }
+    Ok((raw, problems))
+}
+
+/// A table of one entry.
+fn alone<'i>(
+    key: &Spanned<Cow<'i, str>>,
+    value: &Spanned<toml::de::DeValue<'i>>,
+) -> toml::de::DeTable<'i> {
+    let mut table = toml::de::DeTable::new();
+    table.insert(key.clone(), value.clone());
+    table
 }
 
 /// The 1-based line of a byte offset.
@@ -377,16 +477,8 @@ impl Policy {
         prices: &PriceTable,
         dir: Option<&std::path::Path>,
     ) -> Result<Policy, Vec<PolicyProblem>> {
-        let raw: RawPolicy = toml::from_str(text).map_err(|error| {
-            vec![PolicyProblem {
-                line: error.span().map(|span| line_of(text, span.start)),
-                problem: error.message().trim().to_owned(),
-            }]
-        })?;
-        let mut check = Checker {
-            text,
-            problems: Vec::new(),
-        };
+        let (raw, problems) = raw_policy(text)?;
+        let mut check = Checker { text, problems };
         let mut guards = Guards::default();
         let g = raw.guards;
         let set = |raw: Option<RawGuard>, slot: &mut Action| -> RawGuard {
@@ -549,6 +641,7 @@ impl Policy {
             }
         });
         if !check.problems.is_empty() {
+            check.problems.sort_by_key(|p| p.line);
             return Err(check.problems);
         }
         Ok(Policy {

@@ -101,6 +101,50 @@ fn errors_name_the_line_and_what_is_accepted() {
 }
 
 #[test]
+fn every_shape_problem_is_reported_at_once_with_the_value_checks() {
+    let p = problems(
+        r#"
+[guards.context_overflow]
+action = "block"
+
+[guards.loop_detector]
+action = "deny"
+
+[guards.token_waste]
+ratio = -1
+
+[capture]
+content = "yes"
+
+[environments.production]
+
+[environments.prod]
+models = ["gpt-4o", "gpt-17"]
+"#,
+    );
+    let lines: Vec<&str> = p
+        .iter()
+        .map(|p| p.split(':').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "line 3", "line 5", "line 9", "line 12", "line 14", "line 17"
+        ],
+        "{p:#?}"
+    );
+    assert!(p[0].contains("block"), "{p:?}");
+    assert!(p[1].contains("loop_detector"), "{p:?}");
+    assert!(p[3].contains("bool") || p[3].contains("boolean"), "{p:?}");
+    assert!(p[4].contains("production"), "{p:?}");
+    assert!(p[5].contains("gpt-17"), "{p:?}");
+
+    // Every syntax error the parser recovers from, not only the first.
+    let p = problems("a = = 1\nb = \"unterminated\nc = 3\n");
+    assert!(p.len() >= 2, "{p:?}");
+}
+
+#[test]
 fn out_of_range_values_and_unknown_models_are_all_reported() {
     let p = problems(
         r#"[guards.context_overflow]
