@@ -60,8 +60,10 @@ impl FakeProvider {
     }
 }
 
-/// One governed model call: the attribute is all it takes.
-#[governed(chat, model = "gpt-4o", provider = "openai", skip(provider))]
+/// One governed model call: the attribute is all it takes. `prompt = prompt` passes the prompt
+/// for inspection (personal data or a credential in it raises a violation; it is exported only
+/// when the policy captures content) and for the budgets' estimate before the call.
+#[governed(chat, model = "gpt-4o", provider = "openai", prompt = prompt, skip(provider))]
 async fn ask(provider: &FakeProvider, prompt: &str) -> Completion {
     provider.complete("gpt-4o", prompt).await
 }
