@@ -151,8 +151,24 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         .max_tokens
         .as_ref()
         .map(|m| quote_spanned!(m.span()=> gen_ai.request.max_tokens = #private::token_count(#m),));
+    // The estimate counts with the model's tokenizer when the model can be named again without
+    // running anything twice: a literal, or a path or field of one (`req.model`).
+    fn place(e: &Expr) -> bool {
+        match e {
+            Expr::Path(_) => true,
+            Expr::Field(f) => place(&f.base),
+            Expr::Paren(p) => place(&p.expr),
+            Expr::Group(g) => place(&g.expr),
+            Expr::Reference(r) => r.mutability.is_none() && place(&r.expr),
+            _ => false,
+        }
+    }
     let prompt = args.prompt.as_ref().map(|p| {
-        quote_spanned!(p.span()=> govops.prompt.estimated_tokens = #private::estimate_tokens(&(#p)),)
+        let model = match args.model.as_ref() {
+            Some(m) if literal(Some(m)).is_some() || place(m) => quote!(Some(&(#m))),
+            _ => quote!(None::<&str>),
+        };
+        quote_spanned!(p.span()=> govops.prompt.estimated_tokens = #private::estimate_tokens(&(#p), ::core::option::Option::#model),)
     });
     let user_fields = args.fields.iter().map(|f| {
         let (name, value) = (&f.name, &f.value);
