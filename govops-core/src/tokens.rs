@@ -20,10 +20,12 @@
 //!   schemas, images) is not counted. Models with no public tokenizer (Claude, Gemini, Mistral,
 //!   Llama...) and unknown names are counted with `o200k_base` as an **approximation**: their
 //!   tokenizers differ, and so may the count, either way. Special-token text such as
-//!   `<|endoftext|>` in the prompt is counted as ordinary text. The tokenizer tables are built
-//!   once per process, on the first estimate (about a tenth of a second; [`warm_up`] does it
-//!   ahead), and shared by every thread after that; an estimate then takes time in proportion to
-//!   the text's length.
+//!   `<|endoftext|>` in the prompt is counted as ordinary text. Each encoding's table is built
+//!   once per process, on the first estimate that needs it (about 0.1 s in an optimized build;
+//!   [`warm_up`] does it ahead), holds about 50 MiB (`o200k_base`) or 25 MiB (`cl100k_base`) from
+//!   then on, and is shared by every thread; an estimate then takes time in proportion to the
+//!   text's length, about 20 µs for 1 KiB of English in `o200k_base` and 40 µs in `cl100k_base`
+//!   on a 2-core development machine.
 //!
 //! Neither way panics: should a tokenizer fail to build or to encode a text, the estimate falls
 //! back to four bytes a token.
@@ -104,12 +106,12 @@ pub fn bytes_estimate(text: &str) -> u64 {
     u64::try_from(text.len().div_ceil(4)).unwrap_or(u64::MAX)
 }
 
-/// Builds the tokenizer tables now rather than on the first estimate, so that no governed call
-/// waits for them; does nothing without the `tiktoken` feature.
-pub fn warm_up() {
+/// Builds the table of the encoding `model` is counted with ([`Estimator::for_model`]) now
+/// rather than on the first estimate, so that no governed call waits for it; does nothing
+/// without the `tiktoken` feature.
+pub fn warm_up(model: Option<&str>) {
     if TOKENIZER_BUILT_IN {
-        let _ = Estimator::O200kBase.count("");
-        let _ = Estimator::Cl100kBase.count("");
+        let _ = Estimator::for_model(model).count("");
     }
 }
 
@@ -124,7 +126,7 @@ mod tiktoken {
     use super::Estimator;
 
     // Built once per process, on first use: a table takes about a tenth of a second to build and
-    // tens of MiB to hold. `None` if it could not be built (it ships inside tiktoken-rs, so that
+    // 25 to 50 MiB to hold. `None` if it could not be built (it ships inside tiktoken-rs, so that
     // is not expected); estimates then fall back to four bytes a token.
     static O200K_BASE: LazyLock<Option<CoreBPE>> = LazyLock::new(|| tiktoken_rs::o200k_base().ok());
     static CL100K_BASE: LazyLock<Option<CoreBPE>> =
@@ -196,7 +198,7 @@ mod tests {
         }
         // A tokenizer named anyway counts as bytes/4: it is not built in.
         assert_eq!(Estimator::O200kBase.count("hello world"), 3);
-        warm_up();
+        warm_up(Some("gpt-4o"));
     }
 
     #[cfg(feature = "tiktoken")]
@@ -259,7 +261,8 @@ mod tests {
     #[cfg(feature = "tiktoken")]
     #[test]
     fn with_the_feature_counts_are_the_tokenizers() {
-        warm_up();
+        warm_up(Some("gpt-4o"));
+        warm_up(Some("gpt-4"));
         assert_eq!(estimate_tokens("hello world", Some("gpt-4o")), 2);
         assert_eq!(estimate_tokens("hello world", Some("gpt-4")), 2);
         assert_eq!(estimate_tokens("hello world", Some("claude-3-5-haiku")), 2);
