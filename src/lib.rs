@@ -87,6 +87,7 @@
 //! [`try_init`] returns the same gaps as data in [`InitError::Config`].
 
 pub use govops_core::config::{DEFAULT_OTLP_TIMEOUT, DEFAULT_TELEMETRY_FILE};
+pub use govops_core::tokens;
 pub use govops_core::{
     Component, Config, Cost, DataClassification, Dimension, Entry, EnvSource, Environment, Gap,
     GapKind, Gaps, Ledger, LedgerLimits, Line, ModelPrices, OtlpConfig, OtlpProtocol, PolicyRef,

@@ -380,8 +380,9 @@ fn a_session_budget_stops_the_sessions_calls_before_they_pass_it() {
             (0..8).map(|_| budgeted("hello")).collect()
         })
     });
-    // Worst case $0.002005 (2 prompt tokens, 200 output); each call spends $0.00175: after five
-    // calls ($0.00875) the sixth's worst case would pass $0.01.
+    // Worst case $0.002005 (2 prompt tokens at four bytes a token, 200 output; with `tiktoken`
+    // "hello" is 1 token, $0.0020025); each call spends $0.00175: after five calls ($0.00875) the
+    // sixth's worst case would pass $0.01.
     assert_eq!(ASKED.load(Ordering::SeqCst), 5);
     assert!(outcomes[..5].iter().all(Result::is_ok));
     for refused in &outcomes[5..] {
@@ -525,11 +526,11 @@ fn big_ask(prompt: &str) -> Result<(), ToolError> {
 
 #[test]
 fn a_declared_prompt_too_big_for_the_window_is_caught_before_the_call() {
-    // gpt-4o's window is 128 000 tokens; the estimate is a token per 4 bytes.
+    // gpt-4o's window is 128 000 tokens: 90% is 115 200.
     let (capture, _dir) = with_policy("[guards.context_overflow]\naction = \"deny\"\n");
     BIG_ASKS.store(0, Ordering::SeqCst);
-    let small = "a".repeat(4 * 115_200);
-    let large = "a".repeat(4 * 115_201);
+    let small = prompt_of(115_200);
+    let large = prompt_of(115_201);
     let outcomes = capture.run(|| [big_ask(&small), big_ask(&large)]);
     assert_eq!(
         outcomes,
@@ -596,7 +597,110 @@ fn big_budgeted() -> Result<(), ToolError> {
 }
 
 fn big_prompt() -> String {
-    "a".repeat(4 * 116_000)
+    prompt_of(116_000)
+}
+
+/// A prompt that gpt-4o's estimate puts at exactly `n` tokens, whichever estimator is built in:
+/// four bytes a token by default, a word a token in `o200k_base` with the `tiktoken` feature.
+fn prompt_of(n: usize) -> String {
+    let prompt = if govops::tokens::TOKENIZER_BUILT_IN {
+        format!("hello{}", " hello".repeat(n - 1))
+    } else {
+        "a".repeat(4 * n)
+    };
+    assert_eq!(
+        govops::tokens::estimate_tokens(&prompt, Some("gpt-4o")),
+        n as u64
+    );
+    prompt
+}
+
+#[cfg(feature = "tiktoken")]
+#[governed(chat, model = "gpt-4o", provider = "openai", prompt = prompt)]
+fn counted_ask(prompt: &str) -> Result<(), ToolError> {
+    Ok(())
+}
+
+#[cfg(feature = "tiktoken")]
+#[test]
+fn with_tiktoken_the_window_guard_weighs_the_tokenizers_count() {
+    // 100 000 words: 100 000 tokens in gpt-4o's o200k_base (78% of its 128 000-token window, the
+    // call runs), where four bytes a token would make them 150 000 (117%: denied).
+    let (capture, _dir) = with_policy("[guards.context_overflow]\naction = \"deny\"\n");
+    let prompt = format!("hello{}", " hello".repeat(99_999));
+    assert_eq!(govops::tokens::bytes_estimate(&prompt), 150_000);
+    let outcome = capture.run(|| counted_ask(&prompt));
+    assert_eq!(outcome, Ok(()));
+    let span = &chats(&capture)[0];
+    assert_eq!(span.int("govops.prompt.estimated_tokens"), Some(100_000));
+    assert_eq!(span.violations(), Vec::<&str>::new());
+}
+
+#[governed(chat, model = model, provider = "openai", prompt = prompt)]
+fn ask_model(model: &str, prompt: &str) {}
+
+static MODEL_NAMED: AtomicU32 = AtomicU32::new(0);
+
+fn model_name() -> &'static str {
+    MODEL_NAMED.fetch_add(1, Ordering::SeqCst);
+    "gpt-4"
+}
+
+#[governed(chat, model = model_name(), provider = "openai", prompt = prompt)]
+fn ask_named(prompt: &str) {}
+
+#[governed(chat, model = model_name(), provider = "openai")]
+fn ask_named_unprompted(prompt: &str) {}
+
+#[test]
+fn a_model_expression_is_evaluated_once_and_the_estimate_uses_it() {
+    let prompt = "Привет, мир! Как дела? Сегодня хорошая погода.";
+    let capture = Capture::new();
+    let named = |call: fn(&str)| {
+        let before = MODEL_NAMED.load(Ordering::SeqCst);
+        capture.run(|| call(prompt));
+        MODEL_NAMED.load(Ordering::SeqCst) - before
+    };
+    // Once for the span name, its attribute and the estimate together.
+    assert_eq!(named(ask_named), 1);
+    assert_eq!(named(ask_named_unprompted), 1);
+    capture.run(|| ask_model("gpt-4", prompt));
+    let spans = capture.spans_of(Operation::Chat, "gpt-4");
+    let estimated: Vec<_> = spans
+        .iter()
+        .map(|s| s.int("govops.prompt.estimated_tokens"))
+        .collect();
+    let gpt_4 = Some(govops::tokens::estimate_tokens(prompt, Some("gpt-4")) as i64);
+    assert_eq!(
+        estimated,
+        [gpt_4, None, gpt_4],
+        "named by a call or by an argument: gpt-4's estimate; unprompted: none"
+    );
+}
+
+#[cfg(feature = "tiktoken")]
+#[test]
+fn with_tiktoken_a_model_named_by_an_argument_picks_the_encoding() {
+    use govops::tokens::Estimator;
+    // Text that the two encodings count differently: gpt-4 counts in cl100k_base, gpt-4o in
+    // o200k_base.
+    let prompt = "Привет, мир! Как дела? Сегодня хорошая погода.";
+    let (cl100k, o200k) = (
+        Estimator::Cl100kBase.count(prompt),
+        Estimator::O200kBase.count(prompt),
+    );
+    assert_ne!(cl100k, o200k);
+    let capture = Capture::new();
+    capture.run(|| {
+        ask_model("gpt-4", prompt);
+        ask_model("gpt-4o", prompt);
+    });
+    let estimated = |model| {
+        let span = capture.span(Operation::Chat, model).unwrap();
+        span.int("govops.prompt.estimated_tokens")
+    };
+    assert_eq!(estimated("gpt-4"), Some(cl100k as i64));
+    assert_eq!(estimated("gpt-4o"), Some(o200k as i64));
 }
 
 #[governed(tool, name = "search", skip_all)]

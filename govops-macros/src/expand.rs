@@ -125,13 +125,26 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         Some(s) => format!("{operation} {s}"),
         None => operation.to_owned(),
     };
-    let otel_name = match subject {
-        Some(_) if literal(subject).is_some() => quote!(otel.name = #static_name,),
-        Some(subject) => quote!(otel.name = %#private::SpanName(#operation, &(#subject)),),
-        None => quote!(otel.name = #operation,),
+    // A subject that is not a literal is evaluated once, before the span: its name, its
+    // attribute and the prompt's estimate all read the one value.
+    let bound_subject: Option<Expr> = subject
+        .filter(|_| literal(subject).is_none())
+        .map(|s| syn::parse_quote_spanned!(s.span()=> __govops_subject));
+    let subject_let = subject
+        .filter(|_| bound_subject.is_some())
+        .map(|s| quote_spanned!(s.span()=> let __govops_subject = &(#s);));
+    let otel_name = match (subject, &bound_subject) {
+        (Some(_), Some(bound)) => quote!(otel.name = %#private::SpanName(#operation, #bound),),
+        (Some(_), None) => quote!(otel.name = #static_name,),
+        (None, _) => quote!(otel.name = #operation,),
+    };
+    // The subject's own attribute reads the bound value.
+    let subject_value = |e: &Expr| match &bound_subject {
+        Some(bound) if subject.is_some_and(|s| std::ptr::eq(s, e)) => value(bound),
+        _ => value(e),
     };
     let model = args.model.as_ref().map(|m| {
-        let v = value(m);
+        let v = subject_value(m);
         quote_spanned!(m.span()=> gen_ai.request.model = #v,)
     });
     let provider = args.provider.as_ref().map(|p| {
@@ -139,7 +152,7 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         quote_spanned!(p.span()=> gen_ai.provider.name = #v,)
     });
     let named = args.name.as_ref().map(|n| {
-        let v = value(n);
+        let v = subject_value(n);
         match args.kind {
             Kind::Tool => quote_spanned!(n.span()=> gen_ai.tool.name = #v,),
             Kind::Agent => quote_spanned!(n.span()=> gen_ai.agent.name = #v,),
@@ -152,15 +165,24 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         .as_ref()
         .map(|m| quote_spanned!(m.span()=> gen_ai.request.max_tokens = #private::token_count(#m),));
     // The prompt is evaluated once: the layer inspects its text (and exports it only when the
-    // policy captures content) and budgets reserve its estimate.
+    // policy captures content) and budgets reserve its estimate, counted with the model's
+    // tokenizer when the `tiktoken` feature is on.
     let prompt_let = args
         .prompt
         .as_ref()
         .map(|p| quote_spanned!(p.span()=> let __govops_prompt = &(#p);));
     let prompt = args.prompt.as_ref().map(|p| {
+        let model = match (&bound_subject, args.model.as_ref()) {
+            (Some(bound), _) if matches!(args.kind, Kind::Model(_)) => quote!(Some(#bound)),
+            (_, Some(m)) => quote!(Some(&(#m))),
+            _ => quote!(None::<&str>),
+        };
         quote_spanned! {p.span()=>
             govops.prompt = #private::prompt_text(__govops_prompt),
-            govops.prompt.estimated_tokens = #private::estimate_tokens(__govops_prompt),
+            govops.prompt.estimated_tokens = #private::estimate_tokens(
+                __govops_prompt,
+                ::core::option::Option::#model,
+            ),
         }
     });
     let user_fields = args.fields.iter().map(|f| {
@@ -208,6 +230,7 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         }
     });
     let span = quote! {
+        #subject_let
         #prompt_let
         let __govops_span = #private::tracing::span!(
             target: ::core::module_path!(),

@@ -60,13 +60,58 @@ pub mod __private {
         n.try_into().unwrap_or(i64::MAX)
     }
 
-    /// An estimate of a prompt's tokens, for the budget reserved before the call: a token is
-    /// about four bytes of English text; the estimate rounds up. What the provider reports after
-    /// the call replaces it.
+    /// An estimate of a prompt's tokens for the model, when the macro can name it without
+    /// evaluating anything twice, for the window guard and the budget reserved before the call:
+    /// [`govops_core::tokens::estimate_tokens`]. What the provider reports after the call
+    /// replaces it.
     #[must_use]
-    pub fn estimate_tokens<P: AsRef<str> + ?Sized>(prompt: &P) -> i64 {
-        let bytes = prompt.as_ref().len();
-        i64::try_from(bytes.div_ceil(4)).unwrap_or(i64::MAX)
+    pub fn estimate_tokens<P, M>(prompt: &P, model: Option<&M>) -> i64
+    where
+        P: AsRef<str> + ?Sized,
+        M: fmt::Display + ?Sized,
+    {
+        use govops_core::tokens;
+        // The model's name matters only to a tokenizer: without one, nothing is formatted.
+        let mut name = ModelName::new();
+        let model = match model {
+            Some(model) if tokens::TOKENIZER_BUILT_IN => name.format(model),
+            _ => None,
+        };
+        let n = tokens::estimate_tokens(prompt.as_ref(), model);
+        i64::try_from(n).unwrap_or(i64::MAX)
+    }
+
+    /// A model's name, formatted on the stack: names are short; a longer one is no name.
+    struct ModelName {
+        bytes: [u8; 128],
+        len: usize,
+    }
+
+    impl ModelName {
+        fn new() -> Self {
+            Self {
+                bytes: [0; 128],
+                len: 0,
+            }
+        }
+
+        fn format<M: fmt::Display + ?Sized>(&mut self, model: &M) -> Option<&str> {
+            use fmt::Write as _;
+            write!(self, "{model}").ok()?;
+            std::str::from_utf8(self.bytes.get(..self.len)?).ok()
+        }
+    }
+
+    impl fmt::Write for ModelName {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
+            self.bytes
+                .get_mut(self.len..end)
+                .ok_or(fmt::Error)?
+                .copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
     }
 
     /// The prompt's text, for the layer's content scan.
