@@ -309,3 +309,159 @@ fn an_application_with_its_own_providers_gets_the_same_redaction() {
     // The log inside the governed call carries the call's context.
     assert!(written.contains("\"gen_ai.request.model\""), "{written}");
 }
+
+/// One sample of every detector: the text and the part of it that must not leave the process.
+const POSITIVES: [(&str, &str); 19] = [
+    (
+        "write to jane.doe@example.com today",
+        "jane.doe@example.com",
+    ),
+    ("call +44 20 7946 0958 now", "7946 0958"),
+    ("call (555) 123-4567 now", "123-4567"),
+    ("card 4111 1111 1111 1111 exp 12/29", "4111 1111 1111 1111"),
+    ("card 5500-0000-0000-0004", "5500-0000-0000-0004"),
+    (
+        "pay GB82 WEST 1234 5698 7654 32",
+        "GB82 WEST 1234 5698 7654 32",
+    ),
+    ("pay DE89370400440532013000", "DE89370400440532013000"),
+    ("ssn 078-05-1120", "078-05-1120"),
+    ("nino AB 12 34 56 C", "AB 12 34 56 C"),
+    (KEY, KEY),
+    (
+        "key sk-ant-api03-abcdefghijklmnopqrstuv",
+        "sk-ant-api03-abcdefghijklmnopqrstuv",
+    ),
+    ("aws AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
+    (
+        "gcp AIzaSyA1234567890abcdefghijklmnopqrstuv",
+        "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+    ),
+    (
+        "gh ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    ),
+    (
+        "slack xoxb-1234567890-abcdefghij",
+        "xoxb-1234567890-abcdefghij",
+    ),
+    (
+        "stripe sk_live_abcdefghijklmnop1234",
+        "sk_live_abcdefghijklmnop1234",
+    ),
+    (
+        "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    ),
+    (
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+        "MIIEow",
+    ),
+    ("me@x.io", "me@x.io"),
+];
+
+const NEGATIVES: [&str; 6] = [
+    "order-981 shipped on 2026-11-24",
+    "card 4111 1111 1111 1112",
+    "iban GB82 WEST 1234 5698 7654 33",
+    "trace 4bf92f3577b34da6a3ce929d0e0e4736",
+    "at 1732435200123 ms",
+    "version 1.2.3",
+];
+
+#[governed(chat, model = "gpt-4o", provider = "openai")]
+fn answered(reason: &str) {
+    let call = Call::current();
+    call.record_usage(Usage {
+        input: 10,
+        output: 10,
+        ..Usage::default()
+    });
+    // An array attribute: `gen_ai.response.finish_reasons`.
+    call.record_finish_reason("stop");
+    call.record_finish_reason(reason);
+}
+
+/// `text` in every place telemetry carries a string: a span attribute, a span event's attribute,
+/// a string array of a governed span, a governed call's argument (capture on), a log body and a
+/// log attribute.
+fn everywhere(capture: &Capture, text: &str) {
+    capture.run(|| {
+        tracing::info_span!("plain", note = %text).in_scope(|| {
+            tracing::info!(detail = %text, "{text}");
+        });
+        answered(text);
+    });
+}
+
+#[test]
+fn every_detector_redacts_in_spans_events_arrays_arguments_and_logs() {
+    for (text, secret) in POSITIVES {
+        let (_dir, capture) = with_policy("[capture]\ncontent = true\n");
+        everywhere(&capture, text);
+        let all = everything(&capture);
+        assert!(!all.contains(secret), "{secret:?} was exported:\n{all}");
+        let plain = &capture.spans_named("plain")[0];
+        assert!(
+            plain.string("note").unwrap().contains("[REDACTED:"),
+            "{text}"
+        );
+        let event = &plain.events[0].1;
+        assert!(
+            event["detail"].to_string().contains("[REDACTED:"),
+            "{text}: {event:?}"
+        );
+        let span = capture.span(Operation::Chat, "gpt-4o").unwrap();
+        let reasons = span.strings("gen_ai.response.finish_reasons").unwrap();
+        assert_eq!(reasons[0], "stop");
+        assert!(reasons[1].contains("[REDACTED:"), "{text}: {reasons:?}");
+        assert!(
+            span.string("reason").unwrap().contains("[REDACTED:"),
+            "{text}"
+        );
+        assert_eq!(
+            span.violations().len(),
+            1,
+            "{text}: {:?}",
+            span.violations()
+        );
+        let log = &capture.logs()[0];
+        assert!(log.body.contains("[REDACTED:"), "{text}: {}", log.body);
+        assert!(log.attributes["detail"].contains("[REDACTED:"), "{text}");
+    }
+}
+
+#[test]
+fn clean_text_is_exported_as_it_was_everywhere() {
+    for text in NEGATIVES {
+        let (_dir, capture) = with_policy("[capture]\ncontent = true\n");
+        everywhere(&capture, text);
+        let plain = &capture.spans_named("plain")[0];
+        assert_eq!(plain.string("note"), Some(text));
+        let span = capture.span(Operation::Chat, "gpt-4o").unwrap();
+        assert_eq!(
+            span.strings("gen_ai.response.finish_reasons").unwrap(),
+            ["stop", text]
+        );
+        assert_eq!(span.violations(), Vec::<&str>::new(), "{text}");
+        let log = &capture.logs()[0];
+        assert_eq!(log.body, text);
+        assert_eq!(log.attributes["detail"], text);
+    }
+}
+
+#[test]
+fn an_error_description_is_redacted_too() {
+    #[governed(tool, name = "login", err)]
+    fn login(user: &str) -> Result<(), String> {
+        Err(format!("{user} rejected key {KEY}"))
+    }
+    let capture = Capture::new();
+    let _ = capture.run(|| login("jane"));
+    let span = capture.span(Operation::ExecuteTool, "login").unwrap();
+    let error = span.error.clone().unwrap();
+    assert!(!error.contains(KEY), "{error}");
+    assert!(error.contains("[REDACTED:openai_key]"), "{error}");
+    assert!(!everything(&capture).contains(KEY));
+    assert_eq!(span.violations(), ["secret_detected"]);
+}

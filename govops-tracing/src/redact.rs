@@ -184,7 +184,20 @@ impl<P: SpanProcessor> SpanProcessor for RedactingSpans<P> {
                     self.scan.value(&mut kv.value, &mut found);
                 }
             }
+            // Names and the error description are text too: `tracing-opentelemetry` names an
+            // event after its message, and an error's description is the error's text.
+            if let Some(clean) = self.scan.text(&span.name, &mut found) {
+                span.name = clean.into();
+            }
+            if let opentelemetry::trace::Status::Error { description } = &mut span.status
+                && let Some(clean) = self.scan.text(description, &mut found)
+            {
+                *description = clean.into();
+            }
             for e in &mut span.events.events {
+                if let Some(clean) = self.scan.text(&e.name, &mut found) {
+                    e.name = clean.into();
+                }
                 for kv in &mut e.attributes {
                     self.scan.value(&mut kv.value, &mut found);
                 }
