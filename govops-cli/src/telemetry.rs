@@ -116,6 +116,16 @@ fn strings<'a>(path: String, value: &'a Value, out: &mut Vec<(String, &'a str)>)
 /// its body (a log record's), at any depth.
 fn credentials(item: &Value) -> Vec<String> {
     let mut texts = Vec::new();
+    if let Some(name) = item.get("name").and_then(Value::as_str) {
+        texts.push(("name".to_owned(), name));
+    }
+    if let Some(message) = item
+        .get("status")
+        .and_then(|s| s.get("message"))
+        .and_then(Value::as_str)
+    {
+        texts.push(("status message".to_owned(), message));
+    }
     for (key, value) in attributes(item) {
         strings(key.to_owned(), value, &mut texts);
     }
@@ -126,6 +136,7 @@ fn credentials(item: &Value) -> Vec<String> {
         .flatten()
     {
         let name = event.get("name").and_then(Value::as_str).unwrap_or("?");
+        texts.push(("event name".to_owned(), name));
         for (key, value) in attributes(event) {
             strings(format!("event {name}: {key}"), value, &mut texts);
         }

@@ -91,7 +91,7 @@ fn credentials_in_events_nested_log_values_and_resources_are_found() {
             "scopeSpans": [{"spans": [{
                 "name": "plain", "spanId": "00000000000000aa", "traceId": "000000000000000000000000000000aa",
                 "attributes": [{"key": "note", "value": {"stringValue": "nothing here"}}],
-                "events": [{"name": "retry", "attributes": [
+                "events": [{"name": "key AKIAIOSFODNN7EXAMPLE"}, {"name": "retry", "attributes": [
                     {"key": "header", "value": {"stringValue": "token ghp_0123456789abcdefghijklmnopqrstuvwxyz"}}
                 ]}]
             }]}]
@@ -126,6 +126,10 @@ fn credentials_in_events_nested_log_values_and_resources_are_found() {
     );
     assert!(
         text.contains("deploy.token: holds a credential (slack_token)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("event name: holds a credential (aws_access_key)"),
         "{text}"
     );
     assert!(!text.contains("note:"), "{text}");
