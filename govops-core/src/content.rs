@@ -2,10 +2,10 @@
 //! (contract section 4: `pii_detected`, `secret_detected`).
 //!
 //! Detectors: email addresses, phone numbers (international `+` form and the North American
-//! `(555) 123-4567` form), payment card numbers (13 to 19 digits passing the Luhn check), IBANs
-//! (passing the ISO 13616 mod-97 check), US social security and UK national insurance numbers; API
-//! keys and tokens of OpenAI, Anthropic, AWS, Google Cloud, GitHub, Slack, Stripe, JWTs and PEM
-//! private keys. Each match becomes `[REDACTED:kind]`.
+//! `(555) 123-4567` form), payment card numbers (13 to 19 digits passing the Luhn check, with the
+//! CVV when one follows), IBANs (passing the ISO 13616 mod-97 check), US social security and UK
+//! national insurance numbers; API keys and tokens of OpenAI, Anthropic, AWS, Google Cloud,
+//! GitHub, Slack, Stripe, JWTs and PEM private keys. Each match becomes `[REDACTED:kind]`.
 
 use std::sync::LazyLock;
 
@@ -23,12 +23,22 @@ pub enum Kind {
 struct Detector {
     name: &'static str,
     kind: Kind,
+    /// The shape. When it has a group named `v`, only that group is the finding and is redacted;
+    /// the rest of the match is context that is kept.
     pattern: &'static str,
-    /// A check on the match beyond its shape (a checksum), when the shape alone says too little.
+    /// A check on the finding beyond its shape (a checksum), when the shape alone says too little.
     valid: Option<fn(&str) -> bool>,
 }
 
-const DETECTORS: [Detector; 15] = [
+/// The letters of a UK national insurance number's prefix: the first is not D, F, I, Q, U or V,
+/// the second not D, F, I, O, Q, U or V (HMRC's rules; [`nino_ok`] checks the excluded pairs).
+macro_rules! nino_prefix {
+    () => {
+        r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
+    };
+}
+
+const DETECTORS: [Detector; 16] = [
     Detector {
         name: "private_key",
         kind: Kind::Secret,
@@ -44,8 +54,12 @@ const DETECTORS: [Detector; 15] = [
     Detector {
         name: "openai_key",
         kind: Kind::Secret,
-        pattern: r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}",
-        valid: None,
+        // A legacy key is `sk-` and 48 base62 characters; a project, service account or admin key
+        // is `sk-proj-`, `sk-svcacct-` or `sk-admin-` and a long base62 token with `_` and `-`.
+        // Neither shape takes `sk-` and ordinary hyphenated words (`sk-learn-toolkit`), and
+        // [`openai_ok`] wants the digits a random token has (`sk-proj-management-tools` has none).
+        pattern: r"\bsk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}|[A-Za-z0-9]{32,})",
+        valid: Some(openai_ok),
     },
     Detector {
         name: "stripe_key",
@@ -98,8 +112,10 @@ const DETECTORS: [Detector; 15] = [
     Detector {
         name: "card",
         kind: Kind::Pii,
-        pattern: r"\b[2-6](?:[ -]?\d){12,18}\b",
-        valid: Some(luhn_ok),
+        // A CVV written after the number (`4111 1111 1111 1111 123`) is taken with it, by the
+        // optional group or within the 19 digits; [`card_ok`] then finds the card before it.
+        pattern: r"\b[2-6](?:[ -]?\d){12,18}(?:[ -]\d{3,4})?\b",
+        valid: Some(card_ok),
     },
     Detector {
         name: "us_ssn",
@@ -107,11 +123,30 @@ const DETECTORS: [Detector; 15] = [
         pattern: r"\b\d{3}-\d{2}-\d{4}\b",
         valid: None,
     },
+    // A UK national insurance number is found as HMRC prints it, spaced (`QQ 12 34 56 C`, or
+    // `QQ 123456 C`), anywhere; written compact (`QQ123456C`) only after words that say what it
+    // is (`NINO`, `NI number`, `national insurance no.`). The compact shape alone is the shape of
+    // countless product, part and reference codes (`PX123456B`), and HMRC's letter rules leave
+    // most two-letter prefixes valid, so without context it would redact them too.
     Detector {
         name: "uk_nino",
         kind: Kind::Pii,
-        pattern: r"\b[A-CEGHJ-PR-TW-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
-        valid: None,
+        pattern: concat!(
+            r"\b(?P<v>",
+            nino_prefix!(),
+            r" (?:\d{2} \d{2} \d{2}|\d{6}) [A-D])\b"
+        ),
+        valid: Some(nino_ok),
+    },
+    Detector {
+        name: "uk_nino",
+        kind: Kind::Pii,
+        pattern: concat!(
+            r"(?i-u:\b(?:national\s+insurance|nino|ni)(?:\s+(?:number|no\.?))?)\s*[:#]?\s*\b(?P<v>",
+            nino_prefix!(),
+            r" ?\d{2} ?\d{2} ?\d{2} ?[A-D])\b"
+        ),
+        valid: Some(nino_ok),
     },
     Detector {
         name: "phone",
@@ -137,26 +172,56 @@ static COMPILED: LazyLock<Option<Compiled>> = LazyLock::new(|| {
     Some(Compiled { set, each })
 });
 
-/// The Luhn check of a card number's digits.
+/// The Luhn check of a card number's digits (13 to 19 of them).
 fn luhn_ok(text: &str) -> bool {
-    let digits: Vec<u32> = text.chars().filter_map(|c| c.to_digit(10)).collect();
-    if !(13..=19).contains(&digits.len()) {
-        return false;
-    }
-    let sum: u32 = digits
-        .iter()
+    let (mut count, mut sum) = (0_usize, 0_u32);
+    for d in text
+        .bytes()
         .rev()
-        .enumerate()
-        .map(|(i, &d)| {
-            if i % 2 == 1 {
-                let doubled = d * 2;
-                if doubled > 9 { doubled - 9 } else { doubled }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
+        .filter(u8::is_ascii_digit)
+        .map(|b| u32::from(b - b'0'))
+    {
+        sum += if count % 2 == 1 {
+            let doubled = d * 2;
+            if doubled > 9 { doubled - 9 } else { doubled }
+        } else {
+            d
+        };
+        count += 1;
+    }
+    (13..=19).contains(&count) && sum.is_multiple_of(10)
+}
+
+/// A card number, or a card number and its CVV: the digits pass the Luhn check, or the last group
+/// is a CVV (3 or 4 digits after a space or `-`) and the digits before it pass it.
+fn card_ok(text: &str) -> bool {
+    if luhn_ok(text) {
+        return true;
+    }
+    let Some(at) = text.rfind([' ', '-']) else {
+        return false;
+    };
+    let (card, cvv) = (text.get(..at).unwrap_or_default(), text.get(at + 1..));
+    cvv.is_some_and(|cvv| (3..=4).contains(&cvv.len())) && luhn_ok(card)
+}
+
+/// An OpenAI key's token has digits, as random base62 has: hyphenated words have none.
+fn openai_ok(text: &str) -> bool {
+    let token = text.strip_prefix("sk-").unwrap_or(text);
+    let token = ["proj-", "svcacct-", "admin-"]
+        .iter()
+        .find_map(|p| token.strip_prefix(p))
+        .unwrap_or(token);
+    token.bytes().any(|b| b.is_ascii_digit()) && token.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// HMRC never issues the prefixes BG, GB, KN, NK, NT, TN and ZZ (the letter rules are in the
+/// pattern).
+fn nino_ok(text: &str) -> bool {
+    !matches!(
+        text.as_bytes().get(..2),
+        Some(b"BG" | b"GB" | b"KN" | b"NK" | b"NT" | b"TN" | b"ZZ")
+    )
 }
 
 /// The ISO 13616 check of an IBAN: moved country and check digits, letters as numbers, mod 97.
@@ -313,12 +378,21 @@ pub fn redact(text: &str, pii: bool, secrets: bool) -> Option<(String, Findings)
         let regex = &compiled.each[index];
         let mut hit = false;
         let replaced = regex.replace_all(&out, |caps: &regex::Captures<'_>| {
-            let found = &caps[0];
+            let whole = caps.get(0).map_or("", |m| m.as_str());
+            // The finding, and the context around it that is kept.
+            let (before, found, after) = match (caps.get(0), caps.name("v")) {
+                (Some(m), Some(v)) => (
+                    whole.get(..v.start() - m.start()).unwrap_or_default(),
+                    v.as_str(),
+                    whole.get(v.end() - m.start()..).unwrap_or_default(),
+                ),
+                _ => ("", whole, ""),
+            };
             if detector.valid.is_none_or(|valid| valid(found)) {
                 hit = true;
-                format!("[REDACTED:{}]", detector.name)
+                format!("{before}[REDACTED:{}]{after}", detector.name)
             } else {
-                found.to_owned()
+                whole.to_owned()
             }
         });
         if hit {
@@ -338,6 +412,15 @@ mod tests {
 
     fn redacted(text: &str) -> Option<String> {
         redact(text, true, true).map(|(t, _)| t)
+    }
+
+    #[test]
+    fn every_pattern_compiles() {
+        // A pattern that does not compile would turn every detector off, silently.
+        for d in &DETECTORS {
+            assert!(Regex::new(d.pattern).is_ok(), "{}", d.name);
+        }
+        assert!(COMPILED.is_some());
     }
 
     #[test]
@@ -423,6 +506,105 @@ mod tests {
             "at 1732435200123 ms",    // an epoch-millisecond timestamp
             "id 1869745201863344128", // a snowflake id
             "version 1.2.3",
+        ] {
+            assert_eq!(redacted(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_card_number_followed_by_its_cvv_is_redacted_with_it() {
+        for text in [
+            "card 4111 1111 1111 1111 123 thanks",
+            "card 4111-1111-1111-1111 123 thanks",
+            "card 4111111111111111 123 thanks",
+            "card 4111 1111 1111 1111 1234 thanks",
+            "card 3782 822463 10005 1234 thanks", // Amex, 15 digits and a 4-digit CVV
+            "card 3782 822463 10005 123 thanks",
+        ] {
+            assert_eq!(
+                redacted(text).as_deref(),
+                Some("card [REDACTED:card] thanks"),
+                "{text}"
+            );
+        }
+        // Neither the digits nor the digits before the last group pass the Luhn check.
+        assert_eq!(redacted("card 4111 1111 1111 1112 123"), None);
+        assert_eq!(redacted("card 4111-1111-1111-1112-123"), None);
+        // Five digits after the card are no CVV: the card alone is redacted.
+        assert_eq!(
+            redacted("ref 4111 1111 1111 1111 12345").as_deref(),
+            Some("ref [REDACTED:card] 12345")
+        );
+    }
+
+    #[test]
+    fn openai_keys_are_found_and_hyphenated_words_are_not() {
+        let legacy = "sk-Ab3dEfGh1jKlMn0pQrStT3BlbkFJuVwXyZ0123456789abcdEF";
+        let project = format!(
+            "sk-proj-{}_{}-{}",
+            "A1b2C3d4E5f6G7h8I9j0".repeat(3),
+            "kLmNoPqRsTuVwXyZ".repeat(2),
+            "T3BlbkFJ0123456789abcdef"
+        );
+        for key in [
+            legacy.to_owned(),
+            project,
+            "sk-svcacct-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa_-abcd".to_owned(),
+            "sk-admin-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa_-abcd".to_owned(),
+        ] {
+            let text = format!("OPENAI_API_KEY={key} ");
+            assert_eq!(
+                redacted(&text).as_deref(),
+                Some("OPENAI_API_KEY=[REDACTED:openai_key] "),
+                "{key}"
+            );
+        }
+        for text in [
+            "pip install scikit-learn, then read sk-learn-toolkit-for-python-users",
+            "sk-learn-toolkit",
+            "the sk-proj-management-tools-for-large-teams repository",
+            "sk-this-is-not-a-key-at-all-really-not",
+            "sk-abcdefghijklmnopqrstuvwxyzabcdefghijklmnop", // no digit: not random
+        ] {
+            assert_eq!(redacted(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn uk_national_insurance_numbers_follow_hmrc_rules() {
+        for (text, out) in [
+            ("nino AB 12 34 56 C", "nino [REDACTED:uk_nino]"),
+            ("it is JG 103759 A.", "it is [REDACTED:uk_nino]."),
+            ("NINO: AB123456C", "NINO: [REDACTED:uk_nino]"),
+            ("NI number JG103759A", "NI number [REDACTED:uk_nino]"),
+            ("ni no. ab AB123456D x", "ni no. ab AB123456D x"), // context not next to it
+            (
+                "National Insurance No. CE 12 34 56 B",
+                "National Insurance No. [REDACTED:uk_nino]",
+            ),
+        ] {
+            assert_eq!(
+                redacted(text).unwrap_or_else(|| text.to_owned()),
+                out,
+                "{text}"
+            );
+        }
+        for text in [
+            "PO123456B",               // a purchase-order code, compact: no context
+            "order PO123456B shipped", // the same
+            "part HP123456A",          // a part number
+            "AB123456C",               // a valid number, but compact and without context
+            "QQ 12 34 56 C",           // HMRC's example: Q is never the first letter
+            "PO 12 34 56 B",           // O is never the second letter
+            "DA 12 34 56 A",           // nor D the first
+            "AV 12 34 56 A",           // nor V the second
+            "GB 12 34 56 A",           // excluded prefixes
+            "BG 123456 A",
+            "ZZ 12 34 56 D",
+            "NT 12 34 56 C",
+            "NINO: TN123456A",
+            "AB 12 34 56 E",  // the suffix is A to D
+            "XAB 12 34 56 C", // not at a word boundary
         ] {
             assert_eq!(redacted(text), None, "{text}");
         }
