@@ -3,7 +3,7 @@
 //! cannot overspend together.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use rust_decimal::Decimal;
 
@@ -92,10 +92,19 @@ pub struct Exceeded {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "a reservation holds budget until it is settled"]
 pub struct Reservation {
-    /// The accounts charged, at most one per scope: no allocation per call.
-    keys: [Option<(Scope, Arc<str>)>; 4],
+    /// The accounts charged, by scope: handles, so that settling finds them without hashing or
+    /// comparing keys again, and a reservation holds no allocation.
+    accounts: [Option<Handle>; 4],
     day: u64,
     amount: Decimal,
+}
+
+/// Where an account is kept: its slot, and the id it had when the handle was taken (a slot freed
+/// and used again for another account has another id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Handle {
+    slot: u32,
+    id: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -108,17 +117,84 @@ struct Account {
 /// govops cannot see.
 const MAX_REQUESTS: usize = 100_000;
 
-/// The accounts of one scope, by key: looked up by `&str`, and a reservation holds the key it
-/// found, so that a known key costs no allocation.
-type ByKey = HashMap<Arc<str>, Account, foldhash::fast::RandomState>;
+/// An account in its slot; `id` 0 is a free slot.
+#[derive(Debug, Default)]
+struct Slot {
+    id: u64,
+    account: Account,
+}
 
-/// The accounts of one UTC day, one map per scope.
-type Accounts = [ByKey; 4];
+/// The accounts of one scope: a key's slot, found by `&str` without allocating; the slots; the
+/// slots free for reuse (only request accounts are removed before the day ends).
+#[derive(Debug, Default)]
+struct Table {
+    by_key: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+impl Table {
+    fn clear(&mut self) {
+        self.by_key.clear();
+        self.slots.clear();
+        self.free.clear();
+    }
+
+    /// The account a handle was taken for, unless it has been removed since.
+    fn get_mut(&mut self, handle: Handle) -> Option<&mut Account> {
+        let slot = self.slots.get_mut(usize::try_from(handle.slot).ok()?)?;
+        (slot.id == handle.id).then_some(&mut slot.account)
+    }
+
+    fn find(&self, key: &str) -> Option<(Handle, Account)> {
+        let &slot = self.by_key.get(key)?;
+        let found = self.slots.get(usize::try_from(slot).ok()?)?;
+        Some((Handle { slot, id: found.id }, found.account))
+    }
+
+    /// A new account for `key`, with its handle; `None` past `u32::MAX` accounts in one scope.
+    fn insert(&mut self, key: &str, account: Account, id: u64) -> Option<Handle> {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                let slot = u32::try_from(self.slots.len()).ok()?;
+                self.slots.push(Slot::default());
+                slot
+            }
+        };
+        let entry = self.slots.get_mut(usize::try_from(slot).ok()?)?;
+        *entry = Slot { id, account };
+        self.by_key.insert(Box::from(key), slot);
+        Some(Handle { slot, id })
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(slot) = self.by_key.remove(key) {
+            if let Some(entry) = usize::try_from(slot)
+                .ok()
+                .and_then(|i| self.slots.get_mut(i))
+            {
+                *entry = Slot::default();
+            }
+            self.free.push(slot);
+        }
+    }
+}
+
+/// The accounts of one UTC day.
+#[derive(Debug, Default)]
+struct Accounts {
+    day: u64,
+    /// One table per scope.
+    tables: [Table; 4],
+    /// The last account id given (ids are never reused).
+    last_id: u64,
+}
 
 /// The budgets' running accounts for the current UTC day.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    accounts: Mutex<(u64, Accounts)>,
+    accounts: Mutex<Accounts>,
 }
 
 impl Ledger {
@@ -152,7 +228,7 @@ impl Ledger {
         // Not enforcing, it never refuses; an empty reservation would settle to nothing.
         self.reserve_with(budgets, charge, worst_case_usd, day, false)
             .unwrap_or(Reservation {
-                keys: Default::default(),
+                accounts: [None; 4],
                 day,
                 amount: Decimal::ZERO,
             })
@@ -169,22 +245,23 @@ impl Ledger {
         enforce: bool,
     ) -> Result<Reservation, Exceeded> {
         let mut guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        let (today, accounts) = &mut *guard;
-        if *today != day {
+        let state = &mut *guard;
+        if state.day != day {
             // A new UTC day: yesterday's accounts are closed.
-            for by_key in accounts.iter_mut() {
-                by_key.clear();
+            for table in &mut state.tables {
+                table.clear();
             }
-            *today = day;
+            state.day = day;
         }
-        let mut keys: [Option<(Scope, Arc<str>)>; 4] = Default::default();
+        // Each account charged, looked up once: its handle when it exists already.
+        let mut charged: [Option<(&str, Option<Handle>)>; 4] = [None; 4];
         for (slot, (scope, key)) in charge.keys().into_iter().enumerate() {
             let (Some(limit), Some(key)) = (scope.limit(budgets), key) else {
                 continue;
             };
-            let (shared_key, account) = match accounts[scope.index()].get_key_value(key) {
-                Some((k, a)) => (k.clone(), *a),
-                None => (Arc::from(key), Account::default()),
+            let (handle, account) = match state.tables[scope.index()].find(key) {
+                Some((handle, account)) => (Some(handle), account),
+                None => (None, Account::default()),
             };
             let committed = account.spent + account.reserved;
             let passes = if worst_case_usd.is_zero() {
@@ -201,29 +278,38 @@ impl Ledger {
                     call_usd: worst_case_usd,
                 });
             }
-            keys[slot] = Some((scope, shared_key));
+            charged[slot] = Some((key, handle));
         }
         // Requests whose root never ends here (a remote or plain parent) must not pile up.
-        if accounts[Scope::Request.index()].len() >= MAX_REQUESTS {
-            accounts[Scope::Request.index()].clear();
-        }
-        for (scope, key) in keys.iter().flatten() {
-            let by_key = &mut accounts[scope.index()];
-            match by_key.get_mut(&**key) {
-                Some(account) => account.reserved += worst_case_usd,
-                None => {
-                    by_key.insert(
-                        key.clone(),
-                        Account {
-                            spent: Decimal::ZERO,
-                            reserved: worst_case_usd,
-                        },
-                    );
-                }
+        let requests = &mut state.tables[Scope::Request.index()];
+        if requests.by_key.len() >= MAX_REQUESTS {
+            requests.clear();
+            if let Some((_, handle)) = &mut charged[Scope::Request.index()] {
+                *handle = None;
             }
         }
+        let mut accounts = [None; 4];
+        for ((table, charged), held) in state.tables.iter_mut().zip(charged).zip(&mut accounts) {
+            let Some((key, handle)) = charged else {
+                continue;
+            };
+            *held = match handle.and_then(|h| table.get_mut(h).map(|a| (h, a))) {
+                Some((handle, account)) => {
+                    account.reserved += worst_case_usd;
+                    Some(handle)
+                }
+                None => {
+                    state.last_id += 1;
+                    let account = Account {
+                        spent: Decimal::ZERO,
+                        reserved: worst_case_usd,
+                    };
+                    table.insert(key, account, state.last_id)
+                }
+            };
+        }
         Ok(Reservation {
-            keys,
+            accounts,
             day,
             amount: worst_case_usd,
         })
@@ -233,18 +319,15 @@ impl Ledger {
     /// reservation is released and nothing is spent).
     pub fn settle(&self, reservation: Reservation, cost_usd: Option<Decimal>) {
         let mut guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        let (today, accounts) = &mut *guard;
-        if *today != reservation.day {
+        let state = &mut *guard;
+        if state.day != reservation.day {
             // The day closed while the call ran: its cost belongs to a day no longer kept.
             return;
         }
-        for (scope, key) in reservation.keys.into_iter().flatten() {
-            let by_key = &mut accounts[scope.index()];
-            let account = match by_key.get_mut(&*key) {
-                Some(account) => account,
-                // A request that has ended keeps no account.
-                None if scope == Scope::Request => continue,
-                None => by_key.entry(key).or_default(),
+        for (table, handle) in state.tables.iter_mut().zip(reservation.accounts) {
+            // Within a day only a request's account goes (its request ended): it keeps none.
+            let Some(account) = handle.and_then(|h| table.get_mut(h)) else {
+                continue;
             };
             account.reserved = (account.reserved - reservation.amount).max(Decimal::ZERO);
             account.spent += cost_usd.unwrap_or_default();
@@ -255,20 +338,22 @@ impl Ledger {
     #[must_use]
     pub fn spent(&self, scope: Scope, key: &str) -> Decimal {
         let guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.1[scope.index()]
-            .get(key)
-            .map_or(Decimal::ZERO, |a| a.spent)
+        guard.tables[scope.index()]
+            .find(key)
+            .map_or(Decimal::ZERO, |(_, a)| a.spent)
     }
 
     /// Forgets one request's account: the request ended.
     pub fn end_request(&self, request: &str) {
         let mut guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.1[Scope::Request.index()].remove(request);
+        guard.tables[Scope::Request.index()].remove(request);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn usd(s: &str) -> Decimal {
@@ -345,6 +430,59 @@ mod tests {
         ledger.end_request("trace-1");
         ledger.settle(r, Some(usd("0.05")));
         assert_eq!(ledger.spent(Scope::Request, "trace-1"), Decimal::ZERO);
+    }
+
+    #[test]
+    fn a_reservation_of_an_ended_request_never_touches_the_account_that_took_its_place() {
+        let ledger = Ledger::default();
+        let budgets = Budgets {
+            request_usd: Some(usd("1")),
+            ..Budgets::default()
+        };
+        let request = |key| Charge {
+            request: Some(key),
+            ..Charge::default()
+        };
+        let first = ledger
+            .reserve(&budgets, &request("trace-1"), usd("0.1"), 1)
+            .unwrap();
+        ledger.end_request("trace-1");
+        // trace-2 takes the slot trace-1 had.
+        let second = ledger
+            .reserve(&budgets, &request("trace-2"), usd("0.2"), 1)
+            .unwrap();
+        ledger.settle(first, Some(usd("0.05")));
+        assert_eq!(ledger.spent(Scope::Request, "trace-2"), Decimal::ZERO);
+        assert_eq!(ledger.spent(Scope::Request, "trace-1"), Decimal::ZERO);
+        ledger.settle(second, Some(usd("0.15")));
+        assert_eq!(ledger.spent(Scope::Request, "trace-2"), usd("0.15"));
+        // Its reservation was released: 0.85 more still fits, 0.86 does not.
+        assert!(
+            ledger
+                .reserve(&budgets, &request("trace-2"), usd("0.85"), 1)
+                .is_ok()
+        );
+        assert!(
+            ledger
+                .reserve(&budgets, &request("trace-2"), usd("0.01"), 1)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_reservation_across_midnight_settles_to_nothing() {
+        let ledger = Ledger::default();
+        let budgets = session_budget("1");
+        let r = ledger
+            .reserve(&budgets, &charge("s"), usd("0.5"), 1)
+            .unwrap();
+        let next = ledger
+            .reserve(&budgets, &charge("s"), usd("0.5"), 2)
+            .unwrap();
+        ledger.settle(r, Some(usd("0.4")));
+        assert_eq!(ledger.spent(Scope::Session, "s"), Decimal::ZERO);
+        ledger.settle(next, Some(usd("0.3")));
+        assert_eq!(ledger.spent(Scope::Session, "s"), usd("0.3"));
     }
 
     #[test]
