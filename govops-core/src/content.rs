@@ -266,37 +266,73 @@ impl Findings {
     }
 }
 
-/// What a byte means to [`worth_scanning`].
-const OTHER: u8 = 0;
-const DIGIT: u8 = 1;
-const SEPARATOR: u8 = 2;
-const UPPER: u8 = 3;
-const AT: u8 = 4;
-/// The first byte of a credential's fixed prefix (also upper case for `A`).
-const PREFIX: u8 = 5;
+/// The bytes the first pass reads at once: a fixed-size block, so that the compiler turns the
+/// per-byte tests into vector instructions.
+const BLOCK: usize = 16;
 
-static CLASS: [u8; 256] = {
-    let mut table = [OTHER; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = if c.is_ascii_digit() {
-            DIGIT
-        } else if matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'+') {
-            if c == b'-' { PREFIX } else { SEPARATOR }
-        } else if c == b'@' {
-            AT
-        } else if matches!(c, b's' | b'r' | b'A' | b'g' | b'x' | b'e') {
-            PREFIX
-        } else if c.is_ascii_uppercase() {
-            UPPER
-        } else {
-            OTHER
-        };
-        b += 1;
+/// The first pass's running results, one lane per byte of a block (vector registers).
+#[derive(Default)]
+struct Lanes {
+    /// Digits seen, saturating: [`worth_scanning`] only asks whether there are a few.
+    digits: [u8; BLOCK],
+    /// [`UPPER`], [`AT`] and [`ANCHOR`], as seen.
+    flags: [u8; BLOCK],
+}
+
+const UPPER: u8 = 1;
+const AT: u8 = 2;
+/// A byte that every credential prefix holds one of: see [`prefix_around`].
+const ANCHOR: u8 = 4;
+
+impl Lanes {
+    /// Adds a block, with tests that have no branches (`|`, not `||` or `matches!`).
+    #[inline(always)]
+    fn add(&mut self, block: &[u8; BLOCK]) {
+        let lanes = self.digits.iter_mut().zip(&mut self.flags);
+        for (&b, (digits, flags)) in block.iter().zip(lanes) {
+            *digits = digits.saturating_add(u8::from(b.wrapping_sub(b'0') < 10));
+            let anchor = u8::from(b == b'-')
+                | u8::from(b == b'_')
+                | u8::from(b == b'A')
+                | u8::from(b == b'J')
+                | u8::from(b == b'x');
+            *flags |= (u8::from(b.wrapping_sub(b'A') < 26) * UPPER)
+                | (u8::from(b == b'@') * AT)
+                | (anchor * ANCHOR);
+        }
     }
-    table
-};
+}
+
+/// What the first pass learns of a text of at least 8 bytes: how many digits (at least; a byte
+/// may be counted twice), and which of [`UPPER`], [`AT`] and [`ANCHOR`] it holds.
+fn summary(bytes: &[u8]) -> (usize, u8) {
+    let mut lanes = Lanes::default();
+    let mut blocks = bytes.chunks_exact(BLOCK);
+    for block in blocks.by_ref() {
+        if let Ok(block) = <&[u8; BLOCK]>::try_from(block) {
+            lanes.add(block);
+        }
+    }
+    if !blocks.remainder().is_empty() {
+        // The last block overlaps the one before it; a text shorter than a block is read as its
+        // first eight bytes and its last eight.
+        let last = bytes.get(bytes.len().saturating_sub(BLOCK)..);
+        if let Some(Ok(block)) = last.map(<&[u8; BLOCK]>::try_from) {
+            lanes.add(block);
+        } else if let (Some(head), Some(tail)) =
+            (bytes.get(..8), bytes.get(bytes.len().saturating_sub(8)..))
+        {
+            let mut block = [0_u8; BLOCK];
+            let (first, second) = block.split_at_mut(8);
+            first.copy_from_slice(head);
+            second.copy_from_slice(tail);
+            lanes.add(&block);
+        }
+    }
+    let digits = lanes.digits.iter().map(|&d| usize::from(d)).sum();
+    let flags = lanes.flags.iter().fold(0, |all, &f| all | f);
+    (digits, flags)
+}
 
 /// Whether a credential's fixed prefix starts at `rest`.
 fn prefix_at(rest: &[u8]) -> bool {
@@ -311,45 +347,65 @@ fn prefix_at(rest: &[u8]) -> bool {
     }
 }
 
-/// Whether `text` could hold anything a detector finds, in one pass over its bytes: an `@`, a
-/// credential's fixed prefix, or a run of digits (separators allowed) long enough for a number a
-/// detector knows: 9 (an SSN) or, with an upper-case letter about, 6 (a UK NI number). Most
-/// attribute values (names, ids, enums) fail it and skip the regular expressions.
-fn worth_scanning(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    if bytes.contains(&b'@') {
-        return true;
-    }
-    if bytes.len() < 8 {
-        return false;
-    }
-    let (mut run, mut longest, mut upper) = (0_usize, 0_usize, false);
-    for (i, &b) in bytes.iter().enumerate() {
-        match CLASS[usize::from(b)] {
-            DIGIT => {
-                run += 1;
-                longest = longest.max(run);
-            }
-            SEPARATOR => {}
-            AT => return true,
-            PREFIX => {
-                if prefix_at(&bytes[i..]) {
-                    return true;
-                }
-                // `-` separates digits too; the other prefix bytes are letters.
-                if b != b'-' {
-                    run = 0;
-                    upper |= b == b'A';
-                }
-            }
-            UPPER => {
-                run = 0;
-                upper = true;
-            }
-            _ => run = 0,
+/// Whether a credential's fixed prefix holds the anchor byte at `at`. Every prefix
+/// [`prefix_at`] knows holds an anchor at a fixed offset from its start: `sk-` a `-` at 2,
+/// `sk_` and `rk_` a `_` at 2, `gh?_` a `_` at 3, `github_pat_` a `_` at 6, `-----BEGIN` a `-`
+/// at 0, `AKIA`, `ASIA` and `AIza` an `A` at 0, `eyJ` a `J` at 2, `xox` an `x` at 0; so only the
+/// starts those offsets give need looking at.
+fn prefix_around(bytes: &[u8], at: usize, anchor: u8) -> bool {
+    let starts: &[usize] = match anchor {
+        b'-' => &[2, 0],
+        b'_' => &[2, 3, 6],
+        b'J' => &[2],
+        _ => &[0],
+    };
+    starts.iter().any(|&back| {
+        at.checked_sub(back)
+            .and_then(|start| bytes.get(start..))
+            .is_some_and(prefix_at)
+    })
+}
+
+/// The longest run of digits, separators (` `, `-`, `.`, `(`, `)`, `+`) allowed within it.
+fn longest_digit_run(bytes: &[u8]) -> usize {
+    let (mut run, mut longest) = (0_usize, 0_usize);
+    for &b in bytes {
+        if b.is_ascii_digit() {
+            run += 1;
+            longest = longest.max(run);
+        } else if !matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'+') {
+            run = 0;
         }
     }
-    longest >= 9 || (longest >= 6 && upper)
+    longest
+}
+
+/// Whether `text` could hold anything a detector finds: an `@`, a credential's fixed prefix, or
+/// a run of digits (separators allowed) long enough for a number a detector knows: 9 (an SSN) or,
+/// with an upper-case letter about, 6 (a UK NI number). Most attribute values (names, ids,
+/// enums, prose) fail it and skip the regular expressions.
+///
+/// One branch-free pass counts the digits and notes upper-case letters, `@` and the bytes every
+/// credential prefix holds one of; only a text with one of those bytes is searched for a prefix
+/// around them, and only a text with enough digits for their longest run.
+fn worth_scanning(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() < 8 {
+        return bytes.contains(&b'@');
+    }
+    let (digits, flags) = summary(bytes);
+    if flags & AT != 0 {
+        return true;
+    }
+    if flags & ANCHOR != 0
+        && bytes.iter().enumerate().any(|(at, &b)| {
+            matches!(b, b'-' | b'_' | b'A' | b'J' | b'x') && prefix_around(bytes, at, b)
+        })
+    {
+        return true;
+    }
+    let needed = if flags & UPPER != 0 { 6 } else { 9 };
+    digits >= needed && longest_digit_run(bytes) >= needed
 }
 
 /// The text with every finding of the enabled kinds replaced by `[REDACTED:name]`, and what was
@@ -412,6 +468,128 @@ mod tests {
 
     fn redacted(text: &str) -> Option<String> {
         redact(text, true, true).map(|(t, _)| t)
+    }
+
+    /// The first prefilter, a byte-class loop: the faster one must answer as it did.
+    mod first_prefilter {
+        /// What a byte meant to the first `worth_scanning`.
+        const OTHER: u8 = 0;
+        const DIGIT: u8 = 1;
+        const SEPARATOR: u8 = 2;
+        const UPPER: u8 = 3;
+        const AT: u8 = 4;
+        /// The first byte of a credential's fixed prefix (also upper case for `A`).
+        const PREFIX: u8 = 5;
+
+        static CLASS: [u8; 256] = {
+            let mut table = [OTHER; 256];
+            let mut b = 0;
+            while b < 256 {
+                let c = b as u8;
+                table[b] = if c.is_ascii_digit() {
+                    DIGIT
+                } else if matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'+') {
+                    if c == b'-' { PREFIX } else { SEPARATOR }
+                } else if c == b'@' {
+                    AT
+                } else if matches!(c, b's' | b'r' | b'A' | b'g' | b'x' | b'e') {
+                    PREFIX
+                } else if c.is_ascii_uppercase() {
+                    UPPER
+                } else {
+                    OTHER
+                };
+                b += 1;
+            }
+            table
+        };
+
+        /// Whether `text` could hold anything a detector finds, in one pass over its bytes: an `@`, a
+        /// credential's fixed prefix, or a run of digits (separators allowed) long enough for a number a
+        /// detector knows: 9 (an SSN) or, with an upper-case letter about, 6 (a UK NI number). Most
+        /// attribute values (names, ids, enums) fail it and skip the regular expressions.
+        pub(super) fn reference(text: &str) -> bool {
+            let bytes = text.as_bytes();
+            if bytes.contains(&b'@') {
+                return true;
+            }
+            if bytes.len() < 8 {
+                return false;
+            }
+            let (mut run, mut longest, mut upper) = (0_usize, 0_usize, false);
+            for (i, &b) in bytes.iter().enumerate() {
+                match CLASS[usize::from(b)] {
+                    DIGIT => {
+                        run += 1;
+                        longest = longest.max(run);
+                    }
+                    SEPARATOR => {}
+                    AT => return true,
+                    PREFIX => {
+                        if super::prefix_at(&bytes[i..]) {
+                            return true;
+                        }
+                        // `-` separates digits too; the other prefix bytes are letters.
+                        if b != b'-' {
+                            run = 0;
+                            upper |= b == b'A';
+                        }
+                    }
+                    UPPER => {
+                        run = 0;
+                        upper = true;
+                    }
+                    _ => run = 0,
+                }
+            }
+            longest >= 9 || (longest >= 6 && upper)
+        }
+    }
+
+    #[test]
+    fn the_prefilter_answers_as_the_first_one_did() {
+        const ALPHABET: &[u8] = b"0123456789 -.()+@_AKSIzaskrghipoubtxeyJBEGNNnl,:/";
+        const PIECES: [&str; 14] = [
+            "sk-",
+            "sk_",
+            "rk_",
+            "rk-",
+            "AKIA",
+            "ASIA",
+            "AIza",
+            "ghp_",
+            "github_pat_",
+            "xox",
+            "eyJ",
+            "-----BEGIN",
+            "4111 1111 1111 1111",
+            "AB 12 34 56 C",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut text = String::new();
+        for _ in 0..300_000 {
+            text.clear();
+            let len = next() % 100;
+            while (text.len() as u64) < len {
+                let r = next();
+                if r % 16 == 0 {
+                    text.push_str(PIECES[(r >> 8) as usize % PIECES.len()]);
+                } else {
+                    text.push(char::from(ALPHABET[(r >> 8) as usize % ALPHABET.len()]));
+                }
+            }
+            assert_eq!(
+                worth_scanning(&text),
+                first_prefilter::reference(&text),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
