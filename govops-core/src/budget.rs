@@ -96,7 +96,7 @@ pub struct Reservation {
     /// comparing keys again, and a reservation holds no allocation.
     accounts: [Option<Handle>; 4],
     day: u64,
-    amount: Decimal,
+    amount: Money,
 }
 
 /// Where an account is kept: its slot, and the id it had when the handle was taken (a slot freed
@@ -109,8 +109,138 @@ struct Handle {
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Account {
-    spent: Decimal,
-    reserved: Decimal,
+    spent: Money,
+    reserved: Money,
+}
+
+/// An amount of USD as the ledger keeps it: a whole number of 10⁻¹⁸ dollars when the amount has
+/// at most 18 decimals and is below 2⁹⁶ of them (every price and budget seen in practice), so that
+/// reserving and settling are integer additions and comparisons; a [`Decimal`] otherwise. Both are
+/// exact: the integer form is the decimal's mantissa scaled, and anything it cannot hold is
+/// computed in decimal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Money {
+    Fixed(i128),
+    Exact(Decimal),
+}
+
+impl Default for Money {
+    fn default() -> Self {
+        Money::Fixed(0)
+    }
+}
+
+/// The decimals of [`Money::Fixed`].
+const FIXED_SCALE: u32 = 18;
+
+/// What [`Money::Fixed`] holds: less than this in magnitude, so that it always converts back to a
+/// [`Decimal`] (a 96-bit mantissa).
+const FIXED_BOUND: i128 = 1 << 96;
+
+/// Powers of ten up to 10¹⁸: the factor from a decimal's scale to [`FIXED_SCALE`].
+const POW10: [i128; 19] = {
+    let mut table = [1_i128; 19];
+    let mut i = 1;
+    while i < table.len() {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+impl Money {
+    const ZERO: Money = Money::Fixed(0);
+
+    #[inline]
+    fn fixed(value: i128) -> Option<Money> {
+        (value.abs() < FIXED_BOUND).then_some(Money::Fixed(value))
+    }
+
+    #[inline]
+    fn new(amount: Decimal) -> Money {
+        // A 96-bit mantissa times a factor of up to 60 bits may not fit: checked, then bounded.
+        let factor = FIXED_SCALE
+            .checked_sub(amount.scale())
+            .and_then(|up| POW10.get(usize::try_from(up).ok()?));
+        factor
+            .and_then(|&factor| amount.mantissa().checked_mul(factor))
+            .and_then(Money::fixed)
+            .unwrap_or(Money::Exact(amount))
+    }
+
+    fn decimal(self) -> Decimal {
+        match self {
+            // Below the bound, the conversion cannot fail.
+            Money::Fixed(value) => Decimal::try_from_i128_with_scale(value, FIXED_SCALE)
+                .map_or(Decimal::MAX, |amount| amount.normalize()),
+            Money::Exact(amount) => amount,
+        }
+    }
+
+    #[inline]
+    fn is_zero(self) -> bool {
+        match self {
+            Money::Fixed(value) => value == 0,
+            Money::Exact(amount) => amount.is_zero(),
+        }
+    }
+
+    #[inline]
+    fn add(self, other: Money) -> Money {
+        match (self, other) {
+            (Money::Fixed(a), Money::Fixed(b)) => Money::fixed(a + b),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.add_exact(other))
+    }
+
+    #[cold]
+    fn add_exact(self, other: Money) -> Money {
+        Money::Exact(self.decimal().saturating_add(other.decimal()))
+    }
+
+    #[inline]
+    fn sub(self, other: Money) -> Money {
+        match (self, other) {
+            (Money::Fixed(a), Money::Fixed(b)) => Money::fixed(a - b),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.sub_exact(other))
+    }
+
+    #[cold]
+    fn sub_exact(self, other: Money) -> Money {
+        Money::Exact(self.decimal().saturating_sub(other.decimal()))
+    }
+
+    #[inline]
+    fn at_least_zero(self) -> Money {
+        match self {
+            Money::Fixed(value) => Money::Fixed(value.max(0)),
+            Money::Exact(amount) => Money::Exact(amount.max(Decimal::ZERO)),
+        }
+    }
+
+    #[cold]
+    fn cmp_exact(self, other: Money) -> std::cmp::Ordering {
+        self.decimal().cmp(&other.decimal())
+    }
+}
+
+impl PartialOrd for Money {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Money {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (Money::Fixed(a), Money::Fixed(b)) => a.cmp(b),
+            _ => self.cmp_exact(*other),
+        }
+    }
 }
 
 /// Past this many open request accounts, they are forgotten: a bound, for requests whose end
@@ -230,7 +360,7 @@ impl Ledger {
             .unwrap_or(Reservation {
                 accounts: [None; 4],
                 day,
-                amount: Decimal::ZERO,
+                amount: Money::ZERO,
             })
     }
 
@@ -253,28 +383,29 @@ impl Ledger {
             }
             state.day = day;
         }
+        let worst = Money::new(worst_case_usd);
         // Each account charged, looked up once: its handle when it exists already.
         let mut charged: [Option<(&str, Option<Handle>)>; 4] = [None; 4];
         for (slot, (scope, key)) in charge.keys().into_iter().enumerate() {
-            let (Some(limit), Some(key)) = (scope.limit(budgets), key) else {
+            let (Some(limit_usd), Some(key)) = (scope.limit(budgets), key) else {
                 continue;
             };
             let (handle, account) = match state.tables[scope.index()].find(key) {
                 Some((handle, account)) => (Some(handle), account),
                 None => (None, Account::default()),
             };
-            let committed = account.spent + account.reserved;
-            let passes = if worst_case_usd.is_zero() {
+            let (committed, limit) = (account.spent.add(account.reserved), Money::new(limit_usd));
+            let passes = if worst.is_zero() {
                 committed >= limit
             } else {
-                committed + worst_case_usd > limit
+                committed.add(worst) > limit
             };
             if passes && enforce {
                 return Err(Exceeded {
                     scope,
-                    limit_usd: limit,
-                    spent_usd: account.spent,
-                    reserved_usd: account.reserved,
+                    limit_usd,
+                    spent_usd: account.spent.decimal(),
+                    reserved_usd: account.reserved.decimal(),
                     call_usd: worst_case_usd,
                 });
             }
@@ -295,14 +426,14 @@ impl Ledger {
             };
             *held = match handle.and_then(|h| table.get_mut(h).map(|a| (h, a))) {
                 Some((handle, account)) => {
-                    account.reserved += worst_case_usd;
+                    account.reserved = account.reserved.add(worst);
                     Some(handle)
                 }
                 None => {
                     state.last_id += 1;
                     let account = Account {
-                        spent: Decimal::ZERO,
-                        reserved: worst_case_usd,
+                        spent: Money::ZERO,
+                        reserved: worst,
                     };
                     table.insert(key, account, state.last_id)
                 }
@@ -311,7 +442,7 @@ impl Ledger {
         Ok(Reservation {
             accounts,
             day,
-            amount: worst_case_usd,
+            amount: worst,
         })
     }
 
@@ -324,13 +455,14 @@ impl Ledger {
             // The day closed while the call ran: its cost belongs to a day no longer kept.
             return;
         }
+        let cost = cost_usd.map_or(Money::ZERO, Money::new);
         for (table, handle) in state.tables.iter_mut().zip(reservation.accounts) {
             // Within a day only a request's account goes (its request ended): it keeps none.
             let Some(account) = handle.and_then(|h| table.get_mut(h)) else {
                 continue;
             };
-            account.reserved = (account.reserved - reservation.amount).max(Decimal::ZERO);
-            account.spent += cost_usd.unwrap_or_default();
+            account.reserved = account.reserved.sub(reservation.amount).at_least_zero();
+            account.spent = account.spent.add(cost);
         }
     }
 
@@ -340,7 +472,7 @@ impl Ledger {
         let guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
         guard.tables[scope.index()]
             .find(key)
-            .map_or(Decimal::ZERO, |(_, a)| a.spent)
+            .map_or(Decimal::ZERO, |(_, a)| a.spent.decimal())
     }
 
     /// Forgets one request's account: the request ended.
@@ -483,6 +615,78 @@ mod tests {
         assert_eq!(ledger.spent(Scope::Session, "s"), Decimal::ZERO);
         ledger.settle(next, Some(usd("0.3")));
         assert_eq!(ledger.spent(Scope::Session, "s"), usd("0.3"));
+    }
+
+    #[test]
+    fn amounts_the_integer_form_cannot_hold_are_kept_exact_in_decimal() {
+        // 18 decimals or fewer and small: integers; more decimals, or huge: decimals.
+        assert!(matches!(
+            Money::new(usd("0.000000000000000001")),
+            Money::Fixed(1)
+        ));
+        assert!(matches!(
+            Money::new(usd("0.0000000000000000001")),
+            Money::Exact(_)
+        ));
+        assert!(matches!(Money::new(usd("100000000000")), Money::Exact(_)));
+        let ledger = Ledger::default();
+        let budgets = session_budget("0.00000000000000000003");
+        let tiny = usd("0.00000000000000000001");
+        let r = ledger.reserve(&budgets, &charge("s"), tiny, 1).unwrap();
+        ledger.settle(r, Some(tiny + tiny));
+        assert_eq!(
+            ledger.spent(Scope::Session, "s"),
+            usd("0.00000000000000000002")
+        );
+        let refused = ledger
+            .reserve(&budgets, &charge("s"), tiny + tiny, 1)
+            .unwrap_err();
+        assert_eq!(refused.spent_usd, usd("0.00000000000000000002"));
+        assert!(ledger.reserve(&budgets, &charge("s"), tiny, 1).is_ok());
+        // A huge budget, and a call priced with many decimals, on one account.
+        let ledger = Ledger::default();
+        let budgets = session_budget("1000000000000000");
+        let r = ledger
+            .reserve(&budgets, &charge("s"), usd("999999999999999.5"), 1)
+            .unwrap();
+        ledger.settle(r, Some(usd("0.1234567890123456789012")));
+        let r = ledger
+            .reserve(&budgets, &charge("s"), usd("0.5"), 1)
+            .unwrap();
+        ledger.settle(r, Some(usd("0.25")));
+        assert_eq!(
+            ledger.spent(Scope::Session, "s"),
+            usd("0.3734567890123456789012")
+        );
+    }
+
+    #[test]
+    fn the_integer_form_computes_as_decimals_do() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..100_000 {
+            let mut amount = || {
+                let scale = u32::try_from(next() % 24).unwrap();
+                let mantissa = i64::try_from(next() % 10_000_000_000_000).unwrap();
+                Decimal::new(mantissa, scale)
+            };
+            let (a, b) = (amount(), amount());
+            let (ma, mb) = (Money::new(a), Money::new(b));
+            assert_eq!(ma.decimal(), a);
+            assert_eq!(ma.add(mb).decimal(), a + b, "{a} + {b}");
+            assert_eq!(ma.sub(mb).decimal(), a - b, "{a} - {b}");
+            assert_eq!(
+                ma.sub(mb).at_least_zero().decimal(),
+                (a - b).max(Decimal::ZERO)
+            );
+            assert_eq!(ma.cmp(&mb), a.cmp(&b), "{a} <> {b}");
+            assert_eq!(ma.is_zero(), a.is_zero());
+        }
     }
 
     #[test]
