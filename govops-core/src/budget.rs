@@ -194,18 +194,33 @@ impl Money {
         .unwrap_or_else(|| self.add_exact(other))
     }
 
+    /// Adds `other` in place (the integer form is updated where it lies, not moved).
+    #[inline]
+    fn add_assign(&mut self, other: Money) {
+        if let (Money::Fixed(a), Money::Fixed(b)) = (&mut *self, other) {
+            let sum = *a + b;
+            if sum.abs() < FIXED_BOUND {
+                *a = sum;
+                return;
+            }
+        }
+        *self = self.add_exact(other);
+    }
+
+    /// Takes `other` off in place, down to zero at most.
+    #[inline]
+    fn release(&mut self, other: Money) {
+        if let (Money::Fixed(a), Money::Fixed(b)) = (&mut *self, other) {
+            // Between zero and `a`: within the bound.
+            *a = (*a - b).max(0);
+            return;
+        }
+        *self = self.sub_exact(other).at_least_zero();
+    }
+
     #[cold]
     fn add_exact(self, other: Money) -> Money {
         Money::Exact(self.decimal().saturating_add(other.decimal()))
-    }
-
-    #[inline]
-    fn sub(self, other: Money) -> Money {
-        match (self, other) {
-            (Money::Fixed(a), Money::Fixed(b)) => Money::fixed(a - b),
-            _ => None,
-        }
-        .unwrap_or_else(|| self.sub_exact(other))
     }
 
     #[cold]
@@ -426,7 +441,7 @@ impl Ledger {
             };
             *held = match handle.and_then(|h| table.get_mut(h).map(|a| (h, a))) {
                 Some((handle, account)) => {
-                    account.reserved = account.reserved.add(worst);
+                    account.reserved.add_assign(worst);
                     Some(handle)
                 }
                 None => {
@@ -461,8 +476,8 @@ impl Ledger {
             let Some(account) = handle.and_then(|h| table.get_mut(h)) else {
                 continue;
             };
-            account.reserved = account.reserved.sub(reservation.amount).at_least_zero();
-            account.spent = account.spent.add(cost);
+            account.reserved.release(reservation.amount);
+            account.spent.add_assign(cost);
         }
     }
 
@@ -679,12 +694,12 @@ mod tests {
             let (ma, mb) = (Money::new(a), Money::new(b));
             assert_eq!(ma.decimal(), a);
             assert_eq!(ma.add(mb).decimal(), a + b, "{a} + {b}");
-            assert_eq!(ma.sub(mb).decimal(), a - b, "{a} - {b}");
-            assert_eq!(
-                ma.sub(mb).at_least_zero().decimal(),
-                (a - b).max(Decimal::ZERO)
-            );
             assert_eq!(ma.cmp(&mb), a.cmp(&b), "{a} <> {b}");
+            let (mut sum, mut released) = (ma, ma);
+            sum.add_assign(mb);
+            released.release(mb);
+            assert_eq!(sum.decimal(), a + b, "{a} + {b}");
+            assert_eq!(released.decimal(), (a - b).max(Decimal::ZERO), "{a} - {b}");
             assert_eq!(ma.is_zero(), a.is_zero());
         }
     }
