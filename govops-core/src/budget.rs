@@ -3,7 +3,7 @@
 //! cannot overspend together.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use rust_decimal::Decimal;
 
@@ -92,33 +92,254 @@ pub struct Exceeded {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "a reservation holds budget until it is settled"]
 pub struct Reservation {
-    /// The accounts charged, at most one per scope: no allocation per call.
-    keys: [Option<(Scope, Arc<str>)>; 4],
+    /// The accounts charged, by scope: handles, so that settling finds them without hashing or
+    /// comparing keys again, and a reservation holds no allocation.
+    accounts: [Option<Handle>; 4],
     day: u64,
-    amount: Decimal,
+    amount: Money,
+}
+
+/// Where an account is kept: its slot, and the id it had when the handle was taken (a slot freed
+/// and used again for another account has another id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Handle {
+    slot: u32,
+    id: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Account {
-    spent: Decimal,
-    reserved: Decimal,
+    spent: Money,
+    reserved: Money,
+}
+
+/// An amount of USD as the ledger keeps it: a whole number of 10⁻¹⁸ dollars when the amount has
+/// at most 18 decimals and is below 2⁹⁶ of them (every price and budget seen in practice), so that
+/// reserving and settling are integer additions and comparisons; a [`Decimal`] otherwise. Both are
+/// exact: the integer form is the decimal's mantissa scaled, and anything it cannot hold is
+/// computed in decimal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Money {
+    Fixed(i128),
+    Exact(Decimal),
+}
+
+impl Default for Money {
+    fn default() -> Self {
+        Money::Fixed(0)
+    }
+}
+
+/// The decimals of [`Money::Fixed`].
+const FIXED_SCALE: u32 = 18;
+
+/// What [`Money::Fixed`] holds: less than this in magnitude, so that it always converts back to a
+/// [`Decimal`] (a 96-bit mantissa).
+const FIXED_BOUND: i128 = 1 << 96;
+
+/// Powers of ten up to 10¹⁸: the factor from a decimal's scale to [`FIXED_SCALE`].
+const POW10: [i128; 19] = {
+    let mut table = [1_i128; 19];
+    let mut i = 1;
+    while i < table.len() {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+impl Money {
+    const ZERO: Money = Money::Fixed(0);
+
+    #[inline]
+    fn fixed(value: i128) -> Option<Money> {
+        (value.abs() < FIXED_BOUND).then_some(Money::Fixed(value))
+    }
+
+    #[inline]
+    fn new(amount: Decimal) -> Money {
+        // A 96-bit mantissa times a factor of up to 60 bits may not fit: checked, then bounded.
+        let factor = FIXED_SCALE
+            .checked_sub(amount.scale())
+            .and_then(|up| POW10.get(usize::try_from(up).ok()?));
+        factor
+            .and_then(|&factor| amount.mantissa().checked_mul(factor))
+            .and_then(Money::fixed)
+            .unwrap_or(Money::Exact(amount))
+    }
+
+    fn decimal(self) -> Decimal {
+        match self {
+            // Below the bound, the conversion cannot fail.
+            Money::Fixed(value) => Decimal::try_from_i128_with_scale(value, FIXED_SCALE)
+                .map_or(Decimal::MAX, |amount| amount.normalize()),
+            Money::Exact(amount) => amount,
+        }
+    }
+
+    #[inline]
+    fn is_zero(self) -> bool {
+        match self {
+            Money::Fixed(value) => value == 0,
+            Money::Exact(amount) => amount.is_zero(),
+        }
+    }
+
+    #[inline]
+    fn add(self, other: Money) -> Money {
+        match (self, other) {
+            (Money::Fixed(a), Money::Fixed(b)) => Money::fixed(a + b),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.add_exact(other))
+    }
+
+    /// Adds `other` in place (the integer form is updated where it lies, not moved).
+    #[inline]
+    fn add_assign(&mut self, other: Money) {
+        if let (Money::Fixed(a), Money::Fixed(b)) = (&mut *self, other) {
+            let sum = *a + b;
+            if sum.abs() < FIXED_BOUND {
+                *a = sum;
+                return;
+            }
+        }
+        *self = self.add_exact(other);
+    }
+
+    /// Takes `other` off in place, down to zero at most.
+    #[inline]
+    fn release(&mut self, other: Money) {
+        if let (Money::Fixed(a), Money::Fixed(b)) = (&mut *self, other) {
+            // Between zero and `a`: within the bound.
+            *a = (*a - b).max(0);
+            return;
+        }
+        *self = self.sub_exact(other).at_least_zero();
+    }
+
+    #[cold]
+    fn add_exact(self, other: Money) -> Money {
+        Money::Exact(self.decimal().saturating_add(other.decimal()))
+    }
+
+    #[cold]
+    fn sub_exact(self, other: Money) -> Money {
+        Money::Exact(self.decimal().saturating_sub(other.decimal()))
+    }
+
+    #[inline]
+    fn at_least_zero(self) -> Money {
+        match self {
+            Money::Fixed(value) => Money::Fixed(value.max(0)),
+            Money::Exact(amount) => Money::Exact(amount.max(Decimal::ZERO)),
+        }
+    }
+
+    #[cold]
+    fn cmp_exact(self, other: Money) -> std::cmp::Ordering {
+        self.decimal().cmp(&other.decimal())
+    }
+}
+
+impl PartialOrd for Money {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Money {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (Money::Fixed(a), Money::Fixed(b)) => a.cmp(b),
+            _ => self.cmp_exact(*other),
+        }
+    }
 }
 
 /// Past this many open request accounts, they are forgotten: a bound, for requests whose end
 /// govops cannot see.
 const MAX_REQUESTS: usize = 100_000;
 
-/// The accounts of one scope, by key: looked up by `&str`, and a reservation holds the key it
-/// found, so that a known key costs no allocation.
-type ByKey = HashMap<Arc<str>, Account, foldhash::fast::RandomState>;
+/// An account in its slot; `id` 0 is a free slot.
+#[derive(Debug, Default)]
+struct Slot {
+    id: u64,
+    account: Account,
+}
 
-/// The accounts of one UTC day, one map per scope.
-type Accounts = [ByKey; 4];
+/// The accounts of one scope: a key's slot, found by `&str` without allocating; the slots; the
+/// slots free for reuse (only request accounts are removed before the day ends).
+#[derive(Debug, Default)]
+struct Table {
+    by_key: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+impl Table {
+    fn clear(&mut self) {
+        self.by_key.clear();
+        self.slots.clear();
+        self.free.clear();
+    }
+
+    /// The account a handle was taken for, unless it has been removed since.
+    fn get_mut(&mut self, handle: Handle) -> Option<&mut Account> {
+        let slot = self.slots.get_mut(usize::try_from(handle.slot).ok()?)?;
+        (slot.id == handle.id).then_some(&mut slot.account)
+    }
+
+    fn find(&self, key: &str) -> Option<(Handle, Account)> {
+        let &slot = self.by_key.get(key)?;
+        let found = self.slots.get(usize::try_from(slot).ok()?)?;
+        Some((Handle { slot, id: found.id }, found.account))
+    }
+
+    /// A new account for `key`, with its handle; `None` past `u32::MAX` accounts in one scope.
+    fn insert(&mut self, key: &str, account: Account, id: u64) -> Option<Handle> {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                let slot = u32::try_from(self.slots.len()).ok()?;
+                self.slots.push(Slot::default());
+                slot
+            }
+        };
+        let entry = self.slots.get_mut(usize::try_from(slot).ok()?)?;
+        *entry = Slot { id, account };
+        self.by_key.insert(Box::from(key), slot);
+        Some(Handle { slot, id })
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(slot) = self.by_key.remove(key) {
+            if let Some(entry) = usize::try_from(slot)
+                .ok()
+                .and_then(|i| self.slots.get_mut(i))
+            {
+                *entry = Slot::default();
+            }
+            self.free.push(slot);
+        }
+    }
+}
+
+/// The accounts of one UTC day.
+#[derive(Debug, Default)]
+struct Accounts {
+    day: u64,
+    /// One table per scope.
+    tables: [Table; 4],
+    /// The last account id given (ids are never reused).
+    last_id: u64,
+}
 
 /// The budgets' running accounts for the current UTC day.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    accounts: Mutex<(u64, Accounts)>,
+    accounts: Mutex<Accounts>,
 }
 
 impl Ledger {
@@ -152,9 +373,9 @@ impl Ledger {
         // Not enforcing, it never refuses; an empty reservation would settle to nothing.
         self.reserve_with(budgets, charge, worst_case_usd, day, false)
             .unwrap_or(Reservation {
-                keys: Default::default(),
+                accounts: [None; 4],
                 day,
-                amount: Decimal::ZERO,
+                amount: Money::ZERO,
             })
     }
 
@@ -169,63 +390,74 @@ impl Ledger {
         enforce: bool,
     ) -> Result<Reservation, Exceeded> {
         let mut guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        let (today, accounts) = &mut *guard;
-        if *today != day {
+        let state = &mut *guard;
+        if state.day != day {
             // A new UTC day: yesterday's accounts are closed.
-            for by_key in accounts.iter_mut() {
-                by_key.clear();
+            for table in &mut state.tables {
+                table.clear();
             }
-            *today = day;
+            state.day = day;
         }
-        let mut keys: [Option<(Scope, Arc<str>)>; 4] = Default::default();
+        let worst = Money::new(worst_case_usd);
+        // Each account charged, looked up once: its handle when it exists already.
+        let mut charged: [Option<(&str, Option<Handle>)>; 4] = [None; 4];
         for (slot, (scope, key)) in charge.keys().into_iter().enumerate() {
-            let (Some(limit), Some(key)) = (scope.limit(budgets), key) else {
+            let (Some(limit_usd), Some(key)) = (scope.limit(budgets), key) else {
                 continue;
             };
-            let (shared_key, account) = match accounts[scope.index()].get_key_value(key) {
-                Some((k, a)) => (k.clone(), *a),
-                None => (Arc::from(key), Account::default()),
+            let (handle, account) = match state.tables[scope.index()].find(key) {
+                Some((handle, account)) => (Some(handle), account),
+                None => (None, Account::default()),
             };
-            let committed = account.spent + account.reserved;
-            let passes = if worst_case_usd.is_zero() {
+            let (committed, limit) = (account.spent.add(account.reserved), Money::new(limit_usd));
+            let passes = if worst.is_zero() {
                 committed >= limit
             } else {
-                committed + worst_case_usd > limit
+                committed.add(worst) > limit
             };
             if passes && enforce {
                 return Err(Exceeded {
                     scope,
-                    limit_usd: limit,
-                    spent_usd: account.spent,
-                    reserved_usd: account.reserved,
+                    limit_usd,
+                    spent_usd: account.spent.decimal(),
+                    reserved_usd: account.reserved.decimal(),
                     call_usd: worst_case_usd,
                 });
             }
-            keys[slot] = Some((scope, shared_key));
+            charged[slot] = Some((key, handle));
         }
         // Requests whose root never ends here (a remote or plain parent) must not pile up.
-        if accounts[Scope::Request.index()].len() >= MAX_REQUESTS {
-            accounts[Scope::Request.index()].clear();
-        }
-        for (scope, key) in keys.iter().flatten() {
-            let by_key = &mut accounts[scope.index()];
-            match by_key.get_mut(&**key) {
-                Some(account) => account.reserved += worst_case_usd,
-                None => {
-                    by_key.insert(
-                        key.clone(),
-                        Account {
-                            spent: Decimal::ZERO,
-                            reserved: worst_case_usd,
-                        },
-                    );
-                }
+        let requests = &mut state.tables[Scope::Request.index()];
+        if requests.by_key.len() >= MAX_REQUESTS {
+            requests.clear();
+            if let Some((_, handle)) = &mut charged[Scope::Request.index()] {
+                *handle = None;
             }
         }
+        let mut accounts = [None; 4];
+        for ((table, charged), held) in state.tables.iter_mut().zip(charged).zip(&mut accounts) {
+            let Some((key, handle)) = charged else {
+                continue;
+            };
+            *held = match handle.and_then(|h| table.get_mut(h).map(|a| (h, a))) {
+                Some((handle, account)) => {
+                    account.reserved.add_assign(worst);
+                    Some(handle)
+                }
+                None => {
+                    state.last_id += 1;
+                    let account = Account {
+                        spent: Money::ZERO,
+                        reserved: worst,
+                    };
+                    table.insert(key, account, state.last_id)
+                }
+            };
+        }
         Ok(Reservation {
-            keys,
+            accounts,
             day,
-            amount: worst_case_usd,
+            amount: worst,
         })
     }
 
@@ -233,21 +465,19 @@ impl Ledger {
     /// reservation is released and nothing is spent).
     pub fn settle(&self, reservation: Reservation, cost_usd: Option<Decimal>) {
         let mut guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        let (today, accounts) = &mut *guard;
-        if *today != reservation.day {
+        let state = &mut *guard;
+        if state.day != reservation.day {
             // The day closed while the call ran: its cost belongs to a day no longer kept.
             return;
         }
-        for (scope, key) in reservation.keys.into_iter().flatten() {
-            let by_key = &mut accounts[scope.index()];
-            let account = match by_key.get_mut(&*key) {
-                Some(account) => account,
-                // A request that has ended keeps no account.
-                None if scope == Scope::Request => continue,
-                None => by_key.entry(key).or_default(),
+        let cost = cost_usd.map_or(Money::ZERO, Money::new);
+        for (table, handle) in state.tables.iter_mut().zip(reservation.accounts) {
+            // Within a day only a request's account goes (its request ended): it keeps none.
+            let Some(account) = handle.and_then(|h| table.get_mut(h)) else {
+                continue;
             };
-            account.reserved = (account.reserved - reservation.amount).max(Decimal::ZERO);
-            account.spent += cost_usd.unwrap_or_default();
+            account.reserved.release(reservation.amount);
+            account.spent.add_assign(cost);
         }
     }
 
@@ -255,20 +485,22 @@ impl Ledger {
     #[must_use]
     pub fn spent(&self, scope: Scope, key: &str) -> Decimal {
         let guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.1[scope.index()]
-            .get(key)
-            .map_or(Decimal::ZERO, |a| a.spent)
+        guard.tables[scope.index()]
+            .find(key)
+            .map_or(Decimal::ZERO, |(_, a)| a.spent.decimal())
     }
 
     /// Forgets one request's account: the request ended.
     pub fn end_request(&self, request: &str) {
         let mut guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.1[Scope::Request.index()].remove(request);
+        guard.tables[Scope::Request.index()].remove(request);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn usd(s: &str) -> Decimal {
@@ -345,6 +577,131 @@ mod tests {
         ledger.end_request("trace-1");
         ledger.settle(r, Some(usd("0.05")));
         assert_eq!(ledger.spent(Scope::Request, "trace-1"), Decimal::ZERO);
+    }
+
+    #[test]
+    fn a_reservation_of_an_ended_request_never_touches_the_account_that_took_its_place() {
+        let ledger = Ledger::default();
+        let budgets = Budgets {
+            request_usd: Some(usd("1")),
+            ..Budgets::default()
+        };
+        let request = |key| Charge {
+            request: Some(key),
+            ..Charge::default()
+        };
+        let first = ledger
+            .reserve(&budgets, &request("trace-1"), usd("0.1"), 1)
+            .unwrap();
+        ledger.end_request("trace-1");
+        // trace-2 takes the slot trace-1 had.
+        let second = ledger
+            .reserve(&budgets, &request("trace-2"), usd("0.2"), 1)
+            .unwrap();
+        ledger.settle(first, Some(usd("0.05")));
+        assert_eq!(ledger.spent(Scope::Request, "trace-2"), Decimal::ZERO);
+        assert_eq!(ledger.spent(Scope::Request, "trace-1"), Decimal::ZERO);
+        ledger.settle(second, Some(usd("0.15")));
+        assert_eq!(ledger.spent(Scope::Request, "trace-2"), usd("0.15"));
+        // Its reservation was released: 0.85 more still fits, 0.86 does not.
+        assert!(
+            ledger
+                .reserve(&budgets, &request("trace-2"), usd("0.85"), 1)
+                .is_ok()
+        );
+        assert!(
+            ledger
+                .reserve(&budgets, &request("trace-2"), usd("0.01"), 1)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_reservation_across_midnight_settles_to_nothing() {
+        let ledger = Ledger::default();
+        let budgets = session_budget("1");
+        let r = ledger
+            .reserve(&budgets, &charge("s"), usd("0.5"), 1)
+            .unwrap();
+        let next = ledger
+            .reserve(&budgets, &charge("s"), usd("0.5"), 2)
+            .unwrap();
+        ledger.settle(r, Some(usd("0.4")));
+        assert_eq!(ledger.spent(Scope::Session, "s"), Decimal::ZERO);
+        ledger.settle(next, Some(usd("0.3")));
+        assert_eq!(ledger.spent(Scope::Session, "s"), usd("0.3"));
+    }
+
+    #[test]
+    fn amounts_the_integer_form_cannot_hold_are_kept_exact_in_decimal() {
+        // 18 decimals or fewer and small: integers; more decimals, or huge: decimals.
+        assert!(matches!(
+            Money::new(usd("0.000000000000000001")),
+            Money::Fixed(1)
+        ));
+        assert!(matches!(
+            Money::new(usd("0.0000000000000000001")),
+            Money::Exact(_)
+        ));
+        assert!(matches!(Money::new(usd("100000000000")), Money::Exact(_)));
+        let ledger = Ledger::default();
+        let budgets = session_budget("0.00000000000000000003");
+        let tiny = usd("0.00000000000000000001");
+        let r = ledger.reserve(&budgets, &charge("s"), tiny, 1).unwrap();
+        ledger.settle(r, Some(tiny + tiny));
+        assert_eq!(
+            ledger.spent(Scope::Session, "s"),
+            usd("0.00000000000000000002")
+        );
+        let refused = ledger
+            .reserve(&budgets, &charge("s"), tiny + tiny, 1)
+            .unwrap_err();
+        assert_eq!(refused.spent_usd, usd("0.00000000000000000002"));
+        assert!(ledger.reserve(&budgets, &charge("s"), tiny, 1).is_ok());
+        // A huge budget, and a call priced with many decimals, on one account.
+        let ledger = Ledger::default();
+        let budgets = session_budget("1000000000000000");
+        let r = ledger
+            .reserve(&budgets, &charge("s"), usd("999999999999999.5"), 1)
+            .unwrap();
+        ledger.settle(r, Some(usd("0.1234567890123456789012")));
+        let r = ledger
+            .reserve(&budgets, &charge("s"), usd("0.5"), 1)
+            .unwrap();
+        ledger.settle(r, Some(usd("0.25")));
+        assert_eq!(
+            ledger.spent(Scope::Session, "s"),
+            usd("0.3734567890123456789012")
+        );
+    }
+
+    #[test]
+    fn the_integer_form_computes_as_decimals_do() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..100_000 {
+            let mut amount = || {
+                let scale = u32::try_from(next() % 24).unwrap();
+                let mantissa = i64::try_from(next() % 10_000_000_000_000).unwrap();
+                Decimal::new(mantissa, scale)
+            };
+            let (a, b) = (amount(), amount());
+            let (ma, mb) = (Money::new(a), Money::new(b));
+            assert_eq!(ma.decimal(), a);
+            assert_eq!(ma.add(mb).decimal(), a + b, "{a} + {b}");
+            assert_eq!(ma.cmp(&mb), a.cmp(&b), "{a} <> {b}");
+            let (mut sum, mut released) = (ma, ma);
+            sum.add_assign(mb);
+            released.release(mb);
+            assert_eq!(sum.decimal(), a + b, "{a} + {b}");
+            assert_eq!(released.decimal(), (a - b).max(Decimal::ZERO), "{a} - {b}");
+            assert_eq!(ma.is_zero(), a.is_zero());
+        }
     }
 
     #[test]

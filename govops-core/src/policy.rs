@@ -714,22 +714,29 @@ impl Policy {
             return None;
         }
         let rules = self.rules(environment);
-        let env = (
-            "deployment.environment.name",
-            Figure::Text(environment.as_str().to_owned()),
-        );
+        // Built only for a trip: the common call allocates nothing.
+        let env = || {
+            (
+                "deployment.environment.name",
+                Figure::Text(environment.as_str().to_owned()),
+            )
+        };
         if let (Some(allowed), Some(model)) = (&rules.models, model) {
-            let found = prices.lookup(model, provider).map(std::ptr::from_ref);
-            let ok = allowed.iter().any(|a| {
-                a == model
-                    || (found.is_some() && prices.lookup(a, None).map(std::ptr::from_ref) == found)
-            });
+            // The name as listed first; the price table's entries (an alias, a provider prefix)
+            // only when it is not.
+            let ok = allowed.iter().any(|a| a == model) || {
+                let found = prices.lookup(model, provider).map(std::ptr::from_ref);
+                found.is_some()
+                    && allowed
+                        .iter()
+                        .any(|a| prices.lookup(a, None).map(std::ptr::from_ref) == found)
+            };
             if !ok {
                 return Some(Trip {
                     violation: Violation::ModelNotAllowed,
                     figures: vec![
                         ("gen_ai.request.model", Figure::Text(model.to_owned())),
-                        env,
+                        env(),
                     ],
                 });
             }
@@ -741,7 +748,7 @@ impl Policy {
                 violation: Violation::ProviderNotAllowed,
                 figures: vec![
                     ("gen_ai.provider.name", Figure::Text(provider.to_owned())),
-                    env,
+                    env(),
                 ],
             });
         }
@@ -750,7 +757,7 @@ impl Policy {
         {
             return Some(Trip {
                 violation: Violation::ToolNotAllowed,
-                figures: vec![("gen_ai.tool.name", Figure::Text(tool.to_owned())), env],
+                figures: vec![("gen_ai.tool.name", Figure::Text(tool.to_owned())), env()],
             });
         }
         None

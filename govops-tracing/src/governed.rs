@@ -815,9 +815,10 @@ impl ContractLayer {
                 }
             })
             .unwrap_or_default();
-        let request = format!("{trace}");
+        // The request's key only when a request budget needs one: no formatting otherwise.
+        let request = budgets.request_usd.map(|_| RequestKey::new(trace));
         let charge = Charge {
-            request: Some(&request),
+            request: request.as_ref().map(RequestKey::as_str),
             session: identity.session_known.then(|| identity.session.as_str()),
             user: identity.user_known.then(|| identity.user.as_str()),
             cost_center: Some(shared.cost_center.as_str()),
@@ -1096,8 +1097,15 @@ impl ContractLayer {
             shared.budgets.settle(reservation, cost_usd);
         }
         // After its own settlement: the request's account goes with its root.
-        if let Some(trace) = governed.root_trace {
-            shared.budgets.end_request(&format!("{trace}"));
+        if let Some(trace) = governed.root_trace
+            && shared
+                .policy
+                .rules(shared.deployment)
+                .budgets
+                .request_usd
+                .is_some()
+        {
+            shared.budgets.end_request(RequestKey::new(trace).as_str());
         }
         let status = state.error.map(Status::error);
         match governed.pending {
@@ -1171,6 +1179,26 @@ impl Settled {
 }
 
 /// A count as the `i64` OpenTelemetry carries.
+/// A request's budget key: its trace id in lower-case hex, as `TraceId` displays it, on the
+/// stack.
+struct RequestKey([u8; 32]);
+
+impl RequestKey {
+    fn new(trace: TraceId) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut key = [0_u8; 32];
+        for (pair, byte) in key.chunks_exact_mut(2).zip(trace.to_bytes()) {
+            pair.copy_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 15)]]);
+        }
+        RequestKey(key)
+    }
+
+    fn as_str(&self) -> &str {
+        // Hex digits only: always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -1276,6 +1304,17 @@ mod tests {
     use opentelemetry_sdk::error::OTelSdkResult;
     use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
     use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn a_request_key_is_the_trace_id_as_it_displays() {
+        for trace in [
+            TraceId::from_bytes([0; 16]),
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            TraceId::from_bytes([0xff; 16]),
+        ] {
+            assert_eq!(RequestKey::new(trace).as_str(), format!("{trace}"));
+        }
+    }
 
     #[derive(Debug, Clone, Default)]
     struct Keep(Arc<Mutex<Vec<SpanData>>>);
