@@ -1,5 +1,6 @@
 //! Memory stays flat over 10 million governed calls across 100 000 traces: the per-trace state of
-//! the guards is released when each trace's root ends, and every other table is bounded.
+//! the guards (the loop count, the request's budget account) is released when each trace's root
+//! ends, and every other table is bounded.
 //!
 //! Run: `cargo test --release --test soak -- --ignored --nocapture` (about a minute).
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
@@ -21,7 +22,7 @@ fn lookup(page: u32) -> Result<u32, Denied> {
     Ok(page)
 }
 
-#[governed(chat, model = "gpt-4o", provider = "openai", skip_all)]
+#[governed(chat, model = "gpt-4o", provider = "openai", max_tokens = 100, skip_all)]
 fn think(n: u64) {
     Call::current().record_usage(Usage {
         input: 100 + n % 50,
@@ -52,12 +53,22 @@ fn rss_kib() -> u64 {
 #[test]
 #[ignore = "a soak test: run with --release --ignored"]
 fn memory_stays_flat_over_ten_million_calls_across_a_hundred_thousand_traces() {
+    // Every budget on, so that each trace's request account is opened and released too.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[environments.dev.budgets]\nrequest_usd = \"1\"\nsession_usd = \"1000000\"\n\
+         user_usd = \"1000000\"\ncost_center_usd_per_day = \"1000000\"\n",
+    )
+    .unwrap();
     let config = govops::Config::from_env(&EnvSource::from_pairs([
         ("GOVOPS_APP_NAME", "soak"),
         ("GOVOPS_ENVIRONMENT", "dev"),
         ("GOVOPS_OWNER", "team"),
         ("GOVOPS_COST_CENTER", "cc-1"),
         ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+        ("GOVOPS_POLICY", policy.to_str().unwrap()),
     ]))
     .unwrap();
     let ids = govops::SpanIds::random();
