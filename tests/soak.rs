@@ -22,7 +22,13 @@ fn lookup(page: u32) -> Result<u32, Denied> {
     Ok(page)
 }
 
-#[governed(chat, model = "gpt-4o", provider = "openai", max_tokens = 100, skip_all)]
+#[governed(
+    chat,
+    model = "gpt-4o",
+    provider = "openai",
+    max_tokens = 100,
+    skip_all
+)]
 fn think(n: u64) {
     Call::current().record_usage(Usage {
         input: 100 + n % 50,
