@@ -287,8 +287,8 @@ fn an_application_with_its_own_providers_gets_the_same_redaction() {
         ))
         .build();
     let logger = SdkLoggerProvider::builder()
-        .with_log_processor(govops::RedactingLogs::new(&config))
         .with_log_processor(govops::CallContextLogs::new(&config))
+        .with_log_processor(govops::RedactingLogs::new(&config))
         .with_log_processor(SimpleLogProcessor::new(FileLogExporter::new(sink)))
         .build();
     let subscriber = tracing_subscriber::registry()
@@ -298,6 +298,30 @@ fn an_application_with_its_own_providers_gets_the_same_redaction() {
         ask(&format!("card {CARD}"));
         tracing::info_span!("plain", key = KEY).in_scope(|| {});
     });
+    // A link's attributes are scanned too.
+    {
+        use opentelemetry::trace::{Link, SpanContext, TraceFlags, TraceState, Tracer as _};
+        use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
+        let otel = tracer.tracer("app");
+        let linked = SpanContext::new(
+            TraceId::from(7_u128),
+            SpanId::from(9_u64),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        );
+        let _span = otel
+            .span_builder("linked")
+            .with_links(vec![Link::new(
+                linked,
+                vec![opentelemetry::KeyValue::new(
+                    "reason",
+                    format!("follow-up {KEY}"),
+                )],
+                0,
+            )])
+            .start(&otel);
+    }
     tracer.shutdown().unwrap();
     logger.shutdown().unwrap();
     let written = std::fs::read_to_string(&path).unwrap();
@@ -464,4 +488,34 @@ fn an_error_description_is_redacted_too() {
     assert!(error.contains("[REDACTED:openai_key]"), "{error}");
     assert!(!everything(&capture).contains(KEY));
     assert_eq!(span.violations(), ["secret_detected"]);
+}
+
+#[test]
+fn names_and_caller_ids_are_redacted_alike_in_spans_and_logs() {
+    #[governed(workflow, name = label)]
+    fn flow(label: &str) -> usize {
+        tracing::info!("working");
+        label.len()
+    }
+    let capture = Capture::new();
+    capture.run(|| {
+        govops::context::scope("s-1", "jane@example.com", || {
+            flow("ticket for joe@example.com")
+        })
+    });
+    let all = everything(&capture);
+    for personal in ["jane@example.com", "joe@example.com"] {
+        assert!(!all.contains(personal), "{personal} was exported:\n{all}");
+    }
+    let span = &capture.spans()[0];
+    assert_eq!(
+        span.string("govops.name"),
+        Some("ticket for [REDACTED:email]")
+    );
+    assert_eq!(span.string("user.id"), Some("[REDACTED:email]"));
+    let log = &capture.logs()[0];
+    assert_eq!(log.attributes["govops.name"], "ticket for [REDACTED:email]");
+    assert_eq!(log.attributes["user.id"], "[REDACTED:email]");
+    assert_eq!(log.attributes["session.id"], "s-1");
+    assert_eq!(span.violations(), ["pii_detected"]);
 }

@@ -1,8 +1,8 @@
 //! `govops check telemetry FILE`: the seed's "block on incomplete trace schema". It reads a
 //! JSON-lines telemetry file (the sink's OTLP JSON, one export request per line) and checks every
 //! governed span against the contract (sections 2 and 3, each field with its type) and every
-//! string a span, span event, log record or resource carries (nested values included) for
-//! credentials.
+//! string a span (its events and links), log record, metric data point or resource carries
+//! (nested values included) for credentials.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -141,6 +141,20 @@ fn credentials(item: &Value) -> Vec<String> {
             strings(format!("event {name}: {key}"), value, &mut texts);
         }
     }
+    for (i, link) in item
+        .get("links")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        for (key, value) in attributes(link) {
+            strings(format!("link {i}: {key}"), value, &mut texts);
+        }
+    }
+    if let Some(name) = item.get("eventName").and_then(Value::as_str) {
+        texts.push(("event name".to_owned(), name));
+    }
     if let Some(body) = item.get("body") {
         strings("body".to_owned(), body, &mut texts);
     }
@@ -243,6 +257,29 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
                         .and_then(Value::as_str)
                         .unwrap_or("?")
                         .to_owned(),
+                    problems,
+                });
+            }
+        }
+        for metric in nested(&value, "resourceMetrics", "scopeMetrics", "metrics") {
+            let name = metric.get("name").and_then(Value::as_str).unwrap_or("?");
+            let points = [
+                "sum",
+                "gauge",
+                "histogram",
+                "exponentialHistogram",
+                "summary",
+            ]
+            .iter()
+            .filter_map(|kind| metric.get(kind))
+            .filter_map(|data| data.get("dataPoints").and_then(Value::as_array))
+            .flatten();
+            let problems: Vec<String> = points.flat_map(credentials).collect();
+            if !problems.is_empty() {
+                report.failures.push(Failure {
+                    line: number,
+                    span: format!("metric {name}"),
+                    span_id: String::new(),
                     problems,
                 });
             }

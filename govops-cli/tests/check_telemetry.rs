@@ -91,10 +91,19 @@ fn credentials_in_events_nested_log_values_and_resources_are_found() {
             "scopeSpans": [{"spans": [{
                 "name": "plain", "spanId": "00000000000000aa", "traceId": "000000000000000000000000000000aa",
                 "attributes": [{"key": "note", "value": {"stringValue": "nothing here"}}],
+                "links": [{"traceId": "000000000000000000000000000000bb", "spanId": "00000000000000bb", "attributes": [
+                    {"key": "reason", "value": {"stringValue": "token sk-proj-abcdefghijklmnopqrstuvwxyz0123"}}
+                ]}],
                 "events": [{"name": "key AKIAIOSFODNN7EXAMPLE"}, {"name": "retry", "attributes": [
                     {"key": "header", "value": {"stringValue": "token ghp_0123456789abcdefghijklmnopqrstuvwxyz"}}
                 ]}]
             }]}]
+        }],
+        "resourceMetrics": [{
+            "resource": {"attributes": []},
+            "scopeMetrics": [{"metrics": [{"name": "govops.cost.usd", "sum": {"dataPoints": [
+                {"asDouble": 0.1, "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "AKIAIOSFODNN7EXAMPLE"}}]}
+            ]}}]}]
         }],
         "resourceLogs": [{
             "resource": {"attributes": []},
@@ -132,5 +141,10 @@ fn credentials_in_events_nested_log_values_and_resources_are_found() {
         text.contains("event name: holds a credential (aws_access_key)"),
         "{text}"
     );
+    assert!(
+        text.contains("link 0: reason: holds a credential (openai_key)"),
+        "{text}"
+    );
+    assert!(text.contains("metric govops.cost.usd"), "{text}");
     assert!(!text.contains("note:"), "{text}");
 }

@@ -14,8 +14,9 @@ use crate::governed;
 
 /// A log processor that adds the governed call's context (contract section 6: service,
 /// environment, session, user, operation, model or tool or agent name) to each log record
-/// emitted inside one. Add it before the exporting processor: `init()` does; build it yourself
-/// only for a logger provider of your own. Trace and span ids are already there: the SDK takes
+/// emitted inside one. Add it before [`RedactingLogs`](crate::RedactingLogs) (which then scans
+/// what it adds) and the exporting processor: `init()` does; build it yourself only for a logger
+/// provider of your own. Trace and span ids are already there: the SDK takes
 /// them from the OpenTelemetry context the contract layer attaches while a governed span is
 /// entered.
 #[derive(Debug)]

@@ -424,8 +424,9 @@ where
             .build(),
         logger: SdkLoggerProvider::builder()
             .with_resource(resource)
-            .with_log_processor(RedactingLogs { scan: queue.scan })
+            // The context first: what it adds (a user id, an agent's name) is scanned too.
             .with_log_processor(call_context)
+            .with_log_processor(RedactingLogs { scan: queue.scan })
             .with_batch_exporter(logs)
             .build(),
         meter,

@@ -115,9 +115,26 @@ impl Scan {
     }
 }
 
-/// The contract's own figures are never content: counts, costs, codes.
+/// The contract's own figures are never content: counts, costs, codes, the start-up metadata.
+/// Any other key is scanned, `govops.*` ones included (a workflow's `govops.name` is the
+/// application's text).
 fn is_figure(key: &str) -> bool {
-    key.starts_with("gen_ai.usage.") || key.starts_with("govops.")
+    use govops_core::contract::resource;
+    key.starts_with("gen_ai.usage.")
+        || matches!(
+            key,
+            attr::CONTRACT_VERSION
+                | attr::POLICY_DECISION
+                | attr::SAFETY_VIOLATIONS
+                | attr::COST_TOTAL_USD
+                | attr::CONTEXT_UTILIZATION
+                | attr::LATENCY_MS
+                | "govops.prompt.estimated_tokens"
+                | resource::OWNER
+                | resource::COST_CENTER
+                | resource::DATA_CLASSIFICATION
+                | resource::POLICY_ID
+        )
 }
 
 /// A span processor that redacts personal data and credentials from every span before the
@@ -193,6 +210,11 @@ impl<P: SpanProcessor> SpanProcessor for RedactingSpans<P> {
                 && let Some(clean) = self.scan.text(description, &mut found)
             {
                 *description = clean.into();
+            }
+            for link in &mut span.links.links {
+                for kv in &mut link.attributes {
+                    self.scan.value(&mut kv.value, &mut found);
+                }
             }
             for e in &mut span.events.events {
                 if let Some(clean) = self.scan.text(&e.name, &mut found) {

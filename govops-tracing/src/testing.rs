@@ -440,11 +440,9 @@ impl Capture {
             })
             .build();
         let logger = SdkLoggerProvider::builder()
+            // The context first: what it adds (a user id, an agent's name) is scanned too.
+            .with_log_processor(CallContextLogs::new(config))
             .with_log_processor(RedactingLogs { scan })
-            .with_log_processor(CallContextLogs {
-                service: crate::governed::shared_text(&config.app_name),
-                environment: config.environment.as_str().into(),
-            })
             .with_simple_exporter(logs.clone())
             .build();
         let meter = SdkMeterProvider::builder()
