@@ -743,3 +743,55 @@ fn a_denied_call_returning_impl_future_runs_none_of_its_body() {
     assert_eq!(runtime.block_on(capture.run_async(future)), Ok(19));
     assert_eq!(FETCHES_STARTED.load(Ordering::SeqCst), before + 1);
 }
+
+static SEARCHES: AtomicU32 = AtomicU32::new(0);
+
+#[governed(tool, name = "search")]
+fn search(q: u64) -> Result<u64, ToolError> {
+    SEARCHES.fetch_add(1, Ordering::SeqCst);
+    Ok(q)
+}
+
+#[test]
+fn a_flagged_tool_still_counts_toward_the_loop_limit() {
+    let (capture, _dir) = with_policy(
+        "[guards.allow_lists]\naction = \"flag\"\n\
+         [guards.agent_loop]\naction = \"deny\"\nmax_tool_calls = 3\nmax_repeats = 100\n\
+         [environments.test]\ntools = [\"lookup\"]\n",
+    );
+    let before = SEARCHES.load(Ordering::SeqCst);
+    let ran: Vec<bool> = capture.run(|| {
+        tracing::info_span!("run").in_scope(|| (0..6).map(|i| search(i).is_ok()).collect())
+    });
+    assert_eq!(ran, [true, true, true, false, false, false]);
+    assert_eq!(SEARCHES.load(Ordering::SeqCst) - before, 3);
+    let spans = capture.spans_of(Operation::ExecuteTool, "search");
+    assert_eq!(spans[0].violations(), ["tool_not_allowed"]);
+    assert_eq!(spans[0].string("govops.policy.decision"), Some("flag"));
+    let mut last = spans[3].violations();
+    last.sort_unstable();
+    assert_eq!(last, ["agent_loop", "tool_not_allowed"]);
+    assert_eq!(spans[3].string("govops.policy.decision"), Some("deny"));
+}
+
+#[test]
+fn missing_context_denied_in_prod_keeps_the_call_from_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, "[guards.missing_context]\naction = \"deny\"\n").unwrap();
+    let prod = Capture::builder()
+        .env("GOVOPS_ENVIRONMENT", "prod")
+        .env("GOVOPS_POLICY", path.to_str().unwrap())
+        .build()
+        .unwrap();
+    let before = SEARCHES.load(Ordering::SeqCst);
+    let anonymous = prod.run(|| search(1));
+    assert_eq!(anonymous, Err(ToolError::Denied(Violation::MissingContext)));
+    assert_eq!(SEARCHES.load(Ordering::SeqCst), before);
+    let known = prod.run(|| govops::context::scope("s-1", "u-1", || search(2)));
+    assert_eq!(known, Ok(2));
+    let spans = prod.spans_of(Operation::ExecuteTool, "search");
+    assert_eq!(spans[0].violations(), ["missing_context"]);
+    assert_eq!(spans[0].string("govops.policy.decision"), Some("deny"));
+    assert_eq!(spans[1].violations(), Vec::<&str>::new());
+}

@@ -608,12 +608,11 @@ where
             environment: shared.deployment,
             prices: &shared.prices,
             loops: &shared.loops,
+            prod: shared.prod,
         };
         // Every check at open that trips is kept; the first that denies decides the call.
-        let mut prechecked: Vec<Tripped> = checks
-            .run(&identity, trace, call, fields.deniable)
-            .into_iter()
-            .collect();
+        let mut prechecked: Vec<Tripped> = Vec::new();
+        checks.run(&identity, trace, call, fields.deniable, &mut prechecked);
         // The context window, before the call, when the prompt's size is declared.
         if let Some(prompt) = fields.prompt_tokens {
             prechecked.extend(self.window_before(&identity, prompt, fields.deniable));
@@ -900,22 +899,6 @@ impl ContractLayer {
                 let figures = vec![KeyValue::new("govops.found_in", source)];
                 trip(&mut violations, &mut trips, violation, figures);
             }
-        }
-
-        if shared.prod && !(identity.session_known && identity.user_known) {
-            let mut figures = Vec::new();
-            if !identity.session_known {
-                figures.push(KeyValue::new("govops.missing", attr::SESSION_ID));
-            }
-            if !identity.user_known {
-                figures.push(KeyValue::new("govops.missing", attr::USER_ID));
-            }
-            trip(
-                &mut violations,
-                &mut trips,
-                Violation::MissingContext,
-                figures,
-            );
         }
 
         if identity.operation.is_model() {

@@ -1,9 +1,10 @@
-//! Checks made when a governed call opens, before its body runs: the policy's allow-lists and the
-//! agent-loop guard. A call that trips a `deny` and can return an error is not executed; any other
-//! is flagged.
+//! Checks made when a governed call opens, before its body runs: the policy's allow-lists, the
+//! agent-loop guard and, in `prod`, the caller's ids. A call that trips a `deny` and can return an
+//! error is not executed; any other is flagged.
 
 use std::hash::{BuildHasher, Hasher};
 
+use govops_core::contract::attr;
 use govops_core::loops::Loops;
 use govops_core::policy::{Figure, Trip};
 use govops_core::{Action, Decision, Environment, Policy, PriceTable, Violation};
@@ -70,46 +71,59 @@ pub(crate) struct Prechecks<'a> {
     pub(crate) environment: Environment,
     pub(crate) prices: &'a PriceTable,
     pub(crate) loops: &'a Loops,
+    /// Whether this is `prod`, where every governed call must say who called.
+    pub(crate) prod: bool,
 }
 
 impl Prechecks<'_> {
-    /// The first check the call trips, if any.
+    /// Every check the call trips when it opens, into `tripped`: the allow-lists, the agent-loop
+    /// guard (a tool call always counts, whatever else tripped) and, in `prod`, the caller's ids.
     pub(crate) fn run(
         &self,
         identity: &Identity,
         trace: TraceId,
         call: u64,
         deniable: bool,
-    ) -> Option<Tripped> {
+        tripped: &mut Vec<Tripped>,
+    ) {
         let guards = &self.policy.guards;
+        let mut add = |(violation, figures): (Violation, Vec<KeyValue>)| {
+            if let Some(decision) = guards.action(violation).decision() {
+                tripped.push(Tripped {
+                    violation,
+                    figures,
+                    decision: for_call(decision, deniable),
+                });
+            }
+        };
         let tool = (identity.operation == Operation::ExecuteTool)
             .then(|| identity.subject.as_ref().map(StringValue::as_str))
             .flatten();
-        let tripped = self
-            .policy
-            .check_allowed(
-                self.environment,
-                self.prices,
-                identity.model.as_ref().map(StringValue::as_str),
-                identity.provider.as_ref().map(StringValue::as_str),
-                tool,
-            )
-            .map(figures);
-        let tripped = tripped.or_else(|| {
-            (identity.operation == Operation::ExecuteTool && guards.agent_loop != Action::Off)
-                .then(|| {
-                    let trace = u128::from_be_bytes(trace.to_bytes());
-                    self.loops.tool_call(trace, call, guards)
-                })
-                .flatten()
-                .map(figures)
-        });
-        let (violation, figures) = tripped?;
-        let decision = for_call(guards.action(violation).decision()?, deniable);
-        Some(Tripped {
-            violation,
-            figures,
-            decision,
-        })
+        if let Some(trip) = self.policy.check_allowed(
+            self.environment,
+            self.prices,
+            identity.model.as_ref().map(StringValue::as_str),
+            identity.provider.as_ref().map(StringValue::as_str),
+            tool,
+        ) {
+            add(figures(trip));
+        }
+        if identity.operation == Operation::ExecuteTool && guards.agent_loop != Action::Off {
+            let trace = u128::from_be_bytes(trace.to_bytes());
+            if let Some(trip) = self.loops.tool_call(trace, call, guards) {
+                add(figures(trip));
+            }
+        }
+        // Known before the body runs, so that `deny` can keep it from running.
+        if self.prod && !(identity.session_known && identity.user_known) {
+            let mut missing = Vec::new();
+            if !identity.session_known {
+                missing.push(KeyValue::new("govops.missing", attr::SESSION_ID));
+            }
+            if !identity.user_known {
+                missing.push(KeyValue::new("govops.missing", attr::USER_ID));
+            }
+            add((Violation::MissingContext, missing));
+        }
     }
 }
