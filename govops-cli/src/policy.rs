@@ -11,8 +11,9 @@
 //!
 //! `kind` is `chat`, `text_completion`, `embeddings`, `retrieval`, `tool`, `agent` or `workflow`;
 //! `tool` names the tool of a `tool` call and `agent` the agent of an `agent` one; `usage`,
-//! `session`, `user`, `service`, `cost_center` (what the policy's Rego rules see of the caller)
-//! and `violations` are optional (`violations`, when given, must match exactly, in any order).
+//! `session`, `user` (a `prod` case without them raises `missing_context`, as at run time),
+//! `service`, `cost_center` (what the policy's Rego rules see of the caller) and `violations` are
+//! optional (`violations`, when given, must match exactly, in any order).
 //! A Rego rule that fails or returns what it may not (a code that is not the contract's, a
 //! decision other than allow, flag or deny) fails the case.
 
@@ -151,6 +152,17 @@ fn evaluate(
                     .map(|t| t.violation),
             );
         }
+    }
+    // As at run time: in prod every governed call must say who called.
+    if case.environment == Environment::Prod
+        && (case.session.is_none() || case.user.is_none())
+        && policy
+            .guards
+            .action(Violation::MissingContext)
+            .decision()
+            .is_some()
+    {
+        violations.push(Violation::MissingContext);
     }
     let mut decision = policy.decide(violations.iter().copied());
     let mut problems = Vec::new();

@@ -40,7 +40,7 @@ fn the_sample_policy_passes_its_cases() {
         dir.path(),
     );
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    assert!(stdout(&output).contains("8 case(s), 8 passed, 0 failed"));
+    assert!(stdout(&output).contains("9 case(s), 9 passed, 0 failed"));
 }
 
 #[test]
@@ -50,11 +50,11 @@ fn a_case_that_decides_otherwise_fails_the_check_and_is_named() {
     std::fs::write(
         &cases,
         concat!(
-            r#"{"name": "mini in prod", "environment": "prod", "kind": "chat", "model": "gpt-4o-mini", "expect": "allow"}"#,
+            r#"{"name": "mini in prod", "environment": "prod", "session": "s-1", "user": "u-1", "kind": "chat", "model": "gpt-4o-mini", "expect": "allow"}"#,
             "\n",
-            r#"{"name": "right", "environment": "prod", "kind": "tool", "tool": "refund", "expect": "allow"}"#,
+            r#"{"name": "right", "environment": "prod", "session": "s-1", "user": "u-1", "kind": "tool", "tool": "refund", "expect": "allow"}"#,
             "\n",
-            r#"{"name": "a typo", "environment": "prod", "kind": "chat", "model": "gpt-4o", "expect": "permit"}"#,
+            r#"{"name": "a typo", "environment": "prod", "session": "s-1", "user": "u-1", "kind": "chat", "model": "gpt-4o", "expect": "permit"}"#,
             "\n",
         ),
     )
