@@ -33,6 +33,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::config::Environment;
 use crate::prices::PriceTable;
@@ -231,22 +232,61 @@ impl RawPolicy {
     /// Takes what `part` (a policy deserialized from part of the file) sets.
     fn merge(&mut self, part: RawPolicy) {
         let (g, mine) = (part.guards, &mut self.guards);
-        keep(&mut mine.context_overflow, g.context_overflow);
-        keep(&mut mine.token_waste, g.token_waste);
-        keep(&mut mine.agent_loop, g.agent_loop);
-        keep(&mut mine.budget, g.budget);
-        keep(&mut mine.pii, g.pii);
-        keep(&mut mine.secrets, g.secrets);
-        keep(&mut mine.allow_lists, g.allow_lists);
-        keep(&mut mine.missing_context, g.missing_context);
-        keep(&mut mine.unpriced_model, g.unpriced_model);
+        for (slot, value) in [
+            (&mut mine.context_overflow, g.context_overflow),
+            (&mut mine.token_waste, g.token_waste),
+            (&mut mine.agent_loop, g.agent_loop),
+            (&mut mine.budget, g.budget),
+            (&mut mine.pii, g.pii),
+            (&mut mine.secrets, g.secrets),
+            (&mut mine.allow_lists, g.allow_lists),
+            (&mut mine.missing_context, g.missing_context),
+            (&mut mine.unpriced_model, g.unpriced_model),
+        ] {
+            match (slot.as_mut(), value) {
+                (Some(guard), Some(more)) => guard.merge(more),
+                (None, value) => *slot = value,
+                (Some(_), None) => {}
+            }
+        }
         keep(&mut self.rego, part.rego);
         keep(&mut self.capture.content, part.capture.content);
         let (e, mine) = (part.environments, &mut self.environments);
-        keep(&mut mine.dev, e.dev);
-        keep(&mut mine.test, e.test);
-        keep(&mut mine.staging, e.staging);
-        keep(&mut mine.prod, e.prod);
+        for (slot, value) in [
+            (&mut mine.dev, e.dev),
+            (&mut mine.test, e.test),
+            (&mut mine.staging, e.staging),
+            (&mut mine.prod, e.prod),
+        ] {
+            match (slot.as_mut(), value) {
+                (Some(env), Some(more)) => env.merge(more),
+                (None, value) => *slot = value,
+                (Some(_), None) => {}
+            }
+        }
+    }
+}
+
+impl RawGuard {
+    fn merge(&mut self, part: RawGuard) {
+        keep(&mut self.action, part.action);
+        keep(&mut self.percent, part.percent);
+        keep(&mut self.ratio, part.ratio);
+        keep(&mut self.max_tool_calls, part.max_tool_calls);
+        keep(&mut self.max_repeats, part.max_repeats);
+    }
+}
+
+impl RawEnvironment {
+    fn merge(&mut self, part: RawEnvironment) {
+        keep(&mut self.models, part.models);
+        keep(&mut self.providers, part.providers);
+        keep(&mut self.tools, part.tools);
+        let (b, mine) = (part.budgets, &mut self.budgets);
+        keep(&mut mine.request_usd, b.request_usd);
+        keep(&mut mine.session_usd, b.session_usd);
+        keep(&mut mine.user_usd, b.user_usd);
+        keep(&mut mine.cost_center_usd_per_day, b.cost_center_usd_per_day);
     }
 }
 
@@ -334,54 +374,73 @@ fn toml_problem(text: &str, error: &toml::de::Error) -> PolicyProblem {
 ///
 /// The syntax errors, when the text is not TOML.
 fn raw_policy(text: &str) -> Result<(RawPolicy, Vec<PolicyProblem>), Vec<PolicyProblem>> {
-    use toml::de::{DeTable, DeValue, ValueDeserializer};
-
     let (doc, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
         return Err(syntax.iter().map(|e| toml_problem(text, e)).collect());
     }
-    let span = doc.span();
-    let parse = |table: DeTable<'_>| {
-        RawPolicy::deserialize(ValueDeserializer::from(Spanned::new(
-            span.clone(),
-            DeValue::Table(table),
-        )))
-    };
-    if let Ok(raw) = parse(doc.get_ref().clone()) {
+    let whole = Spanned::new(doc.span(), DeValue::Table(doc.get_ref().clone()));
+    if let Ok(raw) = RawPolicy::deserialize(ValueDeserializer::from(whole)) {
         return Ok((raw, Vec::new()));
     }
-    let mut raw = RawPolicy::default();
-    let mut problems = Vec::new();
+    let mut search = Search {
+        text,
+        span: doc.span(),
+        path: Vec::new(),
+        raw: RawPolicy::default(),
+        problems: Vec::new(),
+    };
     for (key, value) in doc.get_ref() {
-        match parse(alone(key, value)) {
-            Ok(part) => raw.merge(part),
+        search.entry(key, value);
+    }
+    let Search {
+        raw, mut problems, ..
+    } = search;
+    // An unknown section fails once for each of its entries, with the same message.
+    problems.dedup_by(|a, b| a.line == b.line && a.problem == b.problem);
+    Ok((raw, problems))
+}
+
+/// Looks for every problem in a policy that does not deserialize whole: each entry is
+/// deserialized alone (inside the tables that lead to it); one that fails and is a table is
+/// searched entry by entry, down to the values that fail.
+struct Search<'t, 'i> {
+    text: &'t str,
+    span: std::ops::Range<usize>,
+    /// The tables that lead to the entry being tried.
+    path: Vec<(Spanned<Cow<'i, str>>, std::ops::Range<usize>)>,
+    raw: RawPolicy,
+    problems: Vec<PolicyProblem>,
+}
+
+impl<'i> Search<'_, 'i> {
+    fn entry(&mut self, key: &Spanned<Cow<'i, str>>, value: &Spanned<DeValue<'i>>) {
+        let mut table = alone(key, value);
+        for (outer, span) in self.path.iter().rev() {
+            table = alone(outer, &Spanned::new(span.clone(), DeValue::Table(table)));
+        }
+        let doc = Spanned::new(self.span.clone(), DeValue::Table(table));
+        match RawPolicy::deserialize(ValueDeserializer::from(doc)) {
+            Ok(part) => self.raw.merge(part),
             Err(error) => {
-                let before = problems.len();
+                let before = self.problems.len();
                 if let DeValue::Table(entries) = value.get_ref() {
+                    self.path.push((key.clone(), value.span()));
                     for (inner_key, inner) in entries {
-                        let nested =
-                            Spanned::new(value.span(), DeValue::Table(alone(inner_key, inner)));
-                        match parse(alone(key, &nested)) {
-                            Ok(part) => raw.merge(part),
-                            Err(e) => problems.push(toml_problem(text, &e)),
-                        }
+                        self.entry(inner_key, inner);
                     }
+                    self.path.pop();
                 }
-                if problems.len() == before {
-                    problems.push(toml_problem(text, &error));
+                if self.problems.len() == before {
+                    self.problems.push(toml_problem(self.text, &error));
                 }
             }
         }
     }
-    Ok((raw, problems))
 }
 
 /// A table of one entry.
-fn alone<'i>(
-    key: &Spanned<Cow<'i, str>>,
-    value: &Spanned<toml::de::DeValue<'i>>,
-) -> toml::de::DeTable<'i> {
-    let mut table = toml::de::DeTable::new();
+fn alone<'i>(key: &Spanned<Cow<'i, str>>, value: &Spanned<DeValue<'i>>) -> DeTable<'i> {
+    let mut table = DeTable::new();
     table.insert(key.clone(), value.clone());
     table
 }

@@ -139,6 +139,41 @@ models = ["gpt-4o", "gpt-17"]
     assert!(p[4].contains("production"), "{p:?}");
     assert!(p[5].contains("gpt-17"), "{p:?}");
 
+    // Down to the values: two in one environment, two in one guard, each once; an unknown
+    // section once, however many entries it holds.
+    let p = problems(
+        r#"
+[environments.prod]
+tools = 5
+providers = 7
+
+[guards.pii]
+action = "block"
+actoin = "deny"
+
+[gaurds]
+pii = 1
+secrets = 2
+"#,
+    );
+    let lines: Vec<&str> = p
+        .iter()
+        .map(|p| p.split(':').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        lines,
+        ["line 3", "line 4", "line 7", "line 8", "line 10"],
+        "{p:#?}"
+    );
+    // What deserialized alone still takes part in the checks of values.
+    let p = problems("[guards.context_overflow]\naction = \"flag\"\npercent = 0\nbogus = 1\n");
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(p[0].starts_with("line 3:"), "{p:?}");
+    assert!(
+        p[1].starts_with("line 4:") && p[1].contains("bogus"),
+        "{p:?}"
+    );
+
     // Every syntax error the parser recovers from, not only the first.
     let p = problems("a = = 1\nb = \"unterminated\nc = 3\n");
     assert!(p.len() >= 2, "{p:?}");
