@@ -226,3 +226,51 @@ fn misuse_is_a_compile_error_on_the_offending_token() {
     cases.compile_fail("tests/ui/fail/*.rs");
     cases.pass("tests/ui/pass/*.rs");
 }
+
+#[derive(Debug)]
+struct Owned {
+    model: String,
+    text: String,
+}
+
+impl Owned {
+    fn model(&self) -> String {
+        self.model.clone()
+    }
+}
+
+fn build(q: &str) -> String {
+    format!("Q: {q}")
+}
+
+/// Expressions that borrow from temporaries, for the model and the prompt.
+#[governed(chat, model = req.model().as_str(), prompt = build(&req.text).as_str())]
+fn temporaries(req: &Owned) -> usize {
+    req.text.len()
+}
+
+/// The same, with the request moved into the async body.
+#[governed(chat, model = req.model().as_str(), prompt = build(&req.text).as_str())]
+async fn temporaries_async(req: Owned) -> usize {
+    tokio::task::yield_now().await;
+    req.text.len()
+}
+
+#[tokio::test]
+async fn model_and_prompt_expressions_may_borrow_from_temporaries() {
+    let (seen, dispatch) = capture();
+    let req = || Owned {
+        model: "gpt-4o".to_owned(),
+        text: "hello".to_owned(),
+    };
+    let sync = tracing::dispatcher::with_default(&dispatch, || temporaries(&req()));
+    let not_sync = temporaries_async(req()).with_subscriber(dispatch).await;
+    assert_eq!((sync, not_sync), (5, 5));
+    let spans = seen.spans.lock().unwrap();
+    for span in spans.iter() {
+        assert_eq!(field(span, "otel.name"), "chat gpt-4o");
+        assert_eq!(field(span, "gen_ai.request.model"), "gpt-4o");
+        assert_eq!(field(span, "govops.prompt"), "Q: hello");
+    }
+    assert_eq!(spans.len(), 2);
+}

@@ -130,9 +130,15 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
     let bound_subject: Option<Expr> = subject
         .filter(|_| literal(subject).is_none())
         .map(|s| syn::parse_quote_spanned!(s.span()=> __govops_subject));
-    let subject_let = subject
-        .filter(|_| bound_subject.is_some())
-        .map(|s| quote_spanned!(s.span()=> let __govops_subject = &(#s);));
+    // Bound by a `match` around the span's creation, so that temporaries in the expression
+    // (`req.model().as_str()`) live as long as the span's fields need them, and no longer: the
+    // arguments are free again for the body (an `async move` block takes them).
+    let subject_bind = subject.filter(|_| bound_subject.is_some()).map(|s| {
+        (
+            quote_spanned!(s.span()=> &(#s)),
+            quote_spanned!(s.span()=> __govops_subject),
+        )
+    });
     let otel_name = match (subject, &bound_subject) {
         (Some(_), Some(bound)) => quote!(otel.name = %#private::SpanName(#operation, #bound),),
         (Some(_), None) => quote!(otel.name = #static_name,),
@@ -167,10 +173,12 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
     // The prompt is evaluated once: the layer inspects its text (and exports it only when the
     // policy captures content) and budgets reserve its estimate, counted with the model's
     // tokenizer when the `tiktoken` feature is on.
-    let prompt_let = args
-        .prompt
-        .as_ref()
-        .map(|p| quote_spanned!(p.span()=> let __govops_prompt = &(#p);));
+    let prompt_bind = args.prompt.as_ref().map(|p| {
+        (
+            quote_spanned!(p.span()=> &(#p)),
+            quote_spanned!(p.span()=> __govops_prompt),
+        )
+    });
     let prompt = args.prompt.as_ref().map(|p| {
         let model = match (&bound_subject, args.model.as_ref()) {
             (Some(bound), _) if matches!(args.kind, Kind::Model(_)) => quote!(Some(#bound)),
@@ -229,10 +237,10 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
             }
         }
     });
+    let (bound, patterns): (Vec<TokenStream>, Vec<TokenStream>) =
+        subject_bind.into_iter().chain(prompt_bind).unzip();
     let span = quote! {
-        #subject_let
-        #prompt_let
-        let __govops_span = #private::tracing::span!(
+        let __govops_span = match (#(#bound,)*) { (#(#patterns,)*) => #private::tracing::span!(
             target: ::core::module_path!(),
             #private::tracing::Level::INFO,
             #static_name,
@@ -250,7 +258,7 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
             #(#user_fields)*
             #arguments_marker
             #(#recorded)*
-        );
+        ) };
     };
 
     let ItemFn {
