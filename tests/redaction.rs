@@ -519,3 +519,29 @@ fn names_and_caller_ids_are_redacted_alike_in_spans_and_logs() {
     assert_eq!(log.attributes["session.id"], "s-1");
     assert_eq!(span.violations(), ["pii_detected"]);
 }
+
+#[test]
+fn content_in_a_calls_own_fields_decides_its_metrics_and_rules_too() {
+    #[governed(tool, name = "notify", skip_all, fields(customer = who))]
+    fn notify(who: &str) -> usize {
+        who.len()
+    }
+    let capture = Capture::new();
+    capture.run(|| notify("jane@example.com"));
+    let span = capture.span(Operation::ExecuteTool, "notify").unwrap();
+    assert_eq!(span.string("customer"), Some("[REDACTED:email]"));
+    assert_eq!(span.violations(), ["pii_detected"]);
+    assert_eq!(span.string("govops.policy.decision"), Some("flag"));
+    assert!(trips(&span)[0].contains("attributes"), "{:?}", trips(&span));
+    let durations = capture.metric("gen_ai.client.operation.duration");
+    assert!(!durations.is_empty());
+    for point in durations {
+        assert_eq!(
+            point.attributes["govops.policy.decision"], "flag",
+            "{point:?}"
+        );
+    }
+    let trips = capture.metric("govops.guard.trips");
+    assert_eq!(trips.len(), 1, "{trips:?}");
+    assert_eq!(trips[0].attributes["code"], "pii_detected");
+}

@@ -539,6 +539,15 @@ where
                     .filter(|kv| is_scalar(&kv.value)),
             );
         }
+        // What the span will carry that export would redact: seen here, so that the decision,
+        // the metrics and the rules all know of it.
+        let in_attributes = if scan.enabled() {
+            let mut found = crate::redact::findings_in(scan, &attributes);
+            found.merge(scan.inspect(&name));
+            found
+        } else {
+            Findings::default()
+        };
 
         let started = shared.clock.now();
         let kind = if operation.is_model() {
@@ -617,14 +626,22 @@ where
         if let Some(prompt) = fields.prompt_tokens {
             prechecked.extend(self.window_before(&identity, prompt, fields.deniable));
         }
-        // The prompt passed for inspection: content the policy denies stops the call here.
-        for (violation, action) in scan.raised(fields.prompt_found) {
-            if let Some(decision) = action.decision() {
-                prechecked.push(Tripped {
-                    violation,
-                    figures: vec![KeyValue::new("govops.found_in", "prompt")],
-                    decision: for_call(decision, fields.deniable),
-                });
+        // Content the policy denies stops the call here: in the prompt passed for inspection, or
+        // in what the span itself will carry (a name, a field), which export would redact.
+        for (found, source) in [
+            (fields.prompt_found, "prompt"),
+            (in_attributes, "attributes"),
+        ] {
+            for (violation, action) in scan.raised(found) {
+                if let Some(decision) = action.decision()
+                    && !prechecked.iter().any(|t| t.violation == violation)
+                {
+                    prechecked.push(Tripped {
+                        violation,
+                        figures: vec![KeyValue::new("govops.found_in", source)],
+                        decision: for_call(decision, fields.deniable),
+                    });
+                }
             }
         }
         // Every call that will run is charged to its budgets, flagged or not; only a denied one
@@ -659,9 +676,10 @@ where
             return;
         };
         let mut fields = Fields::default();
+        let scan = Scan::new(&self.shared.policy.guards);
         values.record(&mut Visiting {
             static_name: span.metadata().name(),
-            scan: Scan::new(&self.shared.policy.guards),
+            scan,
             capture: self.shared.policy.capture_content,
             fields: &mut fields,
         });
@@ -669,6 +687,13 @@ where
         let Some(governed) = extensions.get_mut::<Governed>() else {
             return;
         };
+        if scan.enabled() {
+            let mut found = crate::redact::findings_in(scan, &fields.rest);
+            if let Some(name) = &fields.name {
+                found.merge(scan.inspect(name));
+            }
+            governed.cell.inspected(found, "attributes");
+        }
         match &mut governed.pending {
             Some(pending) => {
                 if let Some(name) = fields.name {
@@ -893,8 +918,16 @@ impl ContractLayer {
                 trips.push((violation, figures));
             }
         };
-        // Once a call, whichever content found it first (the prompt at open, say).
-        for (violation, source) in state.content {
+        // Once a call, whichever content found it first (the prompt at open, say); the error's
+        // text is exported as the span's status, so it is looked at too.
+        let mut content = state.content;
+        let scan = Scan::new(guards);
+        if let Some(error) = &state.error
+            && scan.enabled()
+        {
+            content.extend(scan.raised(scan.inspect(error)).map(|(v, _)| (v, "error")));
+        }
+        for (violation, source) in content {
             if !violations.contains(violation) {
                 let figures = vec![KeyValue::new("govops.found_in", source)];
                 trip(&mut violations, &mut trips, violation, figures);

@@ -115,6 +115,26 @@ impl Scan {
     }
 }
 
+/// What the string attributes among `attributes` hold, as export would find it (figures aside).
+pub(crate) fn findings_in(scan: Scan, attributes: &[KeyValue]) -> Findings {
+    let mut found = Findings::default();
+    for kv in attributes {
+        if is_figure(kv.key.as_str()) {
+            continue;
+        }
+        match &kv.value {
+            Value::String(s) => found.merge(scan.inspect(s.as_str())),
+            Value::Array(Array::String(items)) => {
+                for s in items {
+                    found.merge(scan.inspect(s.as_str()));
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
 /// The contract's own figures are never content: counts, costs, codes, the start-up metadata.
 /// Any other key is scanned, `govops.*` ones included (a workflow's `govops.name` is the
 /// application's text).
