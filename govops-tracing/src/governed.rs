@@ -395,34 +395,35 @@ impl Visit for ErrorText {
 }
 
 /// The macro's field holding the prompt passed for inspection; never exported as it is.
-const PROMPT: &str = "govops.prompt";
+pub(crate) const PROMPT: &str = "govops.prompt";
 /// The macro's marker before the function's arguments.
-const ARGUMENTS: &str = "govops.arguments";
+pub(crate) const ARGUMENTS: &str = "govops.arguments";
 
 /// Whether an argument's recorded value cannot hold message content: a number, a boolean, or the
 /// `Debug` form of one (`42`, `-1.5e3`, `true`) or of a unit value (`High`, `None`).
 fn is_scalar(value: &Value) -> bool {
     match value {
         Value::I64(_) | Value::F64(_) | Value::Bool(_) => true,
-        Value::String(s) => {
-            let s = s.as_str();
-            let number = s
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_digit() || b == b'-')
-                && s.bytes().all(|b| {
-                    b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'_' | b'e' | b'E')
-                });
-            let unit = s
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':'));
-            number || unit
-        }
+        Value::String(s) => is_scalar_text(s.as_str()),
         _ => false,
     }
+}
+
+/// [`is_scalar`] of a value's `Debug` text.
+pub(crate) fn is_scalar_text(s: &str) -> bool {
+    let number = s
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'_' | b'e' | b'E'));
+    let unit = s
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':'));
+    number || unit
 }
 
 /// Message content in the semantic conventions' JSON form: one message of `role` with one text

@@ -9,6 +9,7 @@ mod bridge;
 mod builder;
 mod call;
 mod clock;
+mod console;
 pub mod context;
 mod dropped;
 mod error;

@@ -38,7 +38,7 @@ impl Scan {
         self.pii != Action::Off || self.secrets != Action::Off
     }
 
-    fn text(self, text: &str, found: &mut Findings) -> Option<String> {
+    pub(crate) fn text(self, text: &str, found: &mut Findings) -> Option<String> {
         let (out, findings) = redact(text, self.pii != Action::Off, self.secrets != Action::Off)?;
         found.merge(findings);
         Some(out)
