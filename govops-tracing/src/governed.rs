@@ -475,7 +475,7 @@ where
         let (user, user_known) = caller_id(&parent_cx, USER_ID);
         let (model, provider, subject) = (fields.model, fields.provider, fields.subject);
 
-        let name: Cow<'static, str> = match fields.name {
+        let mut name: Cow<'static, str> = match fields.name {
             Some(name) => Cow::Owned(name),
             None => Cow::Borrowed(meta.name()),
         };
@@ -540,15 +540,15 @@ where
                     .filter(|kv| is_scalar(&kv.value)),
             );
         }
-        // What the span will carry that export would redact: seen here, so that the decision,
-        // the metrics and the rules all know of it.
-        let in_attributes = if scan.enabled() {
-            let mut found = crate::redact::findings_in(scan, &attributes);
-            found.merge(scan.inspect(&name));
-            found
-        } else {
-            Findings::default()
-        };
+        // The span's own strings are redacted here rather than at export, so that the decision,
+        // the metrics and the rules all know what was found (and export need not look again).
+        let mut in_attributes = Findings::default();
+        if scan.enabled() {
+            in_attributes = crate::redact::redact_attributes(scan, &mut attributes);
+            if let Some(clean) = scan.text(&name, &mut in_attributes) {
+                name = Cow::Owned(clean);
+            }
+        }
 
         let started = shared.clock.now();
         let kind = if operation.is_model() {
@@ -689,9 +689,11 @@ where
             return;
         };
         if scan.enabled() {
-            let mut found = crate::redact::findings_in(scan, &fields.rest);
-            if let Some(name) = &fields.name {
-                found.merge(scan.inspect(name));
+            let mut found = crate::redact::redact_attributes(scan, &mut fields.rest);
+            if let Some(name) = &mut fields.name
+                && let Some(clean) = scan.text(name, &mut found)
+            {
+                *name = clean;
             }
             governed.cell.inspected(found, "attributes");
         }
@@ -886,7 +888,7 @@ impl ContractLayer {
         let ended = shared.clock.after(&governed.started);
         let latency = ended.since(&governed.started);
         let identity = &governed.cell.identity;
-        let state = governed.cell.take();
+        let mut state = governed.cell.take();
         let mut violations = state.violations;
         let mut attributes = Settled::default();
         let mut trips: Vec<(Violation, Vec<KeyValue>)> = Vec::new();
@@ -921,12 +923,28 @@ impl ContractLayer {
         };
         // Once a call, whichever content found it first (the prompt at open, say); the error's
         // text is exported as the span's status, so it is looked at too.
-        let mut content = state.content;
+        let mut content = std::mem::take(&mut state.content);
         let scan = Scan::new(guards);
-        if let Some(error) = &state.error
-            && scan.enabled()
-        {
-            content.extend(scan.raised(scan.inspect(error)).map(|(v, _)| (v, "error")));
+        if scan.enabled() {
+            // What settlement adds to the span, redacted as the open's strings were.
+            let mut redact = |text: &mut String, source: &'static str| {
+                let mut found = Findings::default();
+                if let Some(clean) = scan.text(text, &mut found) {
+                    *text = clean;
+                    content.extend(scan.raised(found).map(|(v, _)| (v, source)));
+                }
+            };
+            for text in state
+                .response_model
+                .iter_mut()
+                .chain(state.finish_reasons.iter_mut())
+                .chain(state.output.iter_mut())
+            {
+                redact(text, "response");
+            }
+            if let Some(error) = &mut state.error {
+                redact(error, "error");
+            }
         }
         for (violation, source) in content {
             if !violations.contains(violation) {
@@ -1195,7 +1213,6 @@ impl Settled {
     }
 }
 
-/// A count as the `i64` OpenTelemetry carries.
 /// A request's budget key: its trace id in lower-case hex, as `TraceId` displays it, on the
 /// stack.
 struct RequestKey([u8; 32]);
@@ -1216,6 +1233,7 @@ impl RequestKey {
     }
 }
 
+/// A count as the `i64` OpenTelemetry carries.
 fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -115,21 +115,13 @@ impl Scan {
     }
 }
 
-/// What the string attributes among `attributes` hold, as export would find it (figures aside).
-pub(crate) fn findings_in(scan: Scan, attributes: &[KeyValue]) -> Findings {
+/// Redacts the string attributes among `attributes` (figures aside) in place, as export would,
+/// and says what was found.
+pub(crate) fn redact_attributes(scan: Scan, attributes: &mut [KeyValue]) -> Findings {
     let mut found = Findings::default();
     for kv in attributes {
-        if is_figure(kv.key.as_str()) {
-            continue;
-        }
-        match &kv.value {
-            Value::String(s) => found.merge(scan.inspect(s.as_str())),
-            Value::Array(Array::String(items)) => {
-                for s in items {
-                    found.merge(scan.inspect(s.as_str()));
-                }
-            }
-            _ => {}
+        if !is_figure(kv.key.as_str()) {
+            scan.value(&mut kv.value, &mut found);
         }
     }
     found
@@ -216,10 +208,10 @@ impl<P: SpanProcessor> SpanProcessor for RedactingSpans<P> {
     fn on_end(&self, mut span: SpanData) {
         if self.scan.enabled() {
             let mut found = Findings::default();
-            for kv in &mut span.attributes {
-                if !is_figure(kv.key.as_str()) {
-                    self.scan.value(&mut kv.value, &mut found);
-                }
+            // A governed span's attributes were redacted by the contract layer, which raised
+            // what it found on the call.
+            if !is_governed(&span) {
+                found.merge(redact_attributes(self.scan, &mut span.attributes));
             }
             // Names and the error description are text too: `tracing-opentelemetry` names an
             // event after its message, and an error's description is the error's text.
@@ -264,14 +256,17 @@ impl<P: SpanProcessor> SpanProcessor for RedactingSpans<P> {
     }
 }
 
+/// Whether `span` is a governed call's: it carries the contract's version.
+fn is_governed(span: &SpanData) -> bool {
+    span.attributes
+        .iter()
+        .any(|kv| kv.key.as_str() == attr::CONTRACT_VERSION)
+}
+
 impl<P> RedactingSpans<P> {
     /// A governed span that held content it must not export carries the violation.
     fn flag(&self, span: &mut SpanData, found: Findings) {
-        let governed = span
-            .attributes
-            .iter()
-            .any(|kv| kv.key.as_str() == attr::CONTRACT_VERSION);
-        if !governed {
+        if !is_governed(span) {
             return;
         }
         let already: Vec<StringValue> = span
