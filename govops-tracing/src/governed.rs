@@ -545,7 +545,10 @@ where
         let mut in_attributes = Findings::default();
         if scan.enabled() {
             in_attributes = crate::redact::redact_attributes(scan, &mut attributes);
-            if let Some(clean) = scan.text(&name, &mut in_attributes) {
+            // A static name is the program's own text; a name made at run time may hold content.
+            if let Cow::Owned(owned) = &name
+                && let Some(clean) = scan.text(owned, &mut in_attributes)
+            {
                 name = Cow::Owned(clean);
             }
         }

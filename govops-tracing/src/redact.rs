@@ -127,7 +127,8 @@ pub(crate) fn redact_attributes(scan: Scan, attributes: &mut [KeyValue]) -> Find
     found
 }
 
-/// The contract's own figures are never content: counts, costs, codes, the start-up metadata.
+/// The contract's own figures are never content: counts, costs, codes, the start-up metadata (its
+/// values were validated at start-up), the operation.
 /// Any other key is scanned, `govops.*` ones included (a workflow's `govops.name` is the
 /// application's text).
 fn is_figure(key: &str) -> bool {
@@ -146,6 +147,9 @@ fn is_figure(key: &str) -> bool {
                 | resource::COST_CENTER
                 | resource::DATA_CLASSIFICATION
                 | resource::POLICY_ID
+                | resource::SERVICE_NAME
+                | resource::DEPLOYMENT_ENVIRONMENT_NAME
+                | attr::OPERATION_NAME
         )
 }
 
