@@ -69,6 +69,14 @@ cost_center_usd_per_day = "1000.10"
     );
 }
 
+/// The `line N` each problem starts with.
+fn lines_of(problems: &[String]) -> Vec<&str> {
+    problems
+        .iter()
+        .map(|p| p.split(':').next().unwrap_or(""))
+        .collect()
+}
+
 fn problems(text: &str) -> Vec<String> {
     parse(text)
         .expect_err("expected problems")
@@ -122,10 +130,7 @@ content = "yes"
 models = ["gpt-4o", "gpt-17"]
 "#,
     );
-    let lines: Vec<&str> = p
-        .iter()
-        .map(|p| p.split(':').next().unwrap_or(""))
-        .collect();
+    let lines = lines_of(&p);
     assert_eq!(
         lines,
         [
@@ -156,10 +161,7 @@ pii = 1
 secrets = 2
 "#,
     );
-    let lines: Vec<&str> = p
-        .iter()
-        .map(|p| p.split(':').next().unwrap_or(""))
-        .collect();
+    let lines = lines_of(&p);
     assert_eq!(
         lines,
         ["line 3", "line 4", "line 7", "line 8", "line 10"],
