@@ -11,8 +11,9 @@ use rust_decimal::Decimal;
 
 /// The delay the module documents for a +50% step on 20% noise: two recent half-lives.
 const DELAY: u64 = 32;
-/// The delay the module documents for an error rate from 1% to 30%: three recent half-lives.
-const ERROR_DELAY: u64 = 48;
+/// The delay the module documents for an error rate from 1% to 30%: two of the error rate's
+/// recent half-lives.
+const ERROR_DELAY: u64 = 64;
 
 /// A standard normal value (Box–Muller).
 fn gauss(rng: &mut fastrand::Rng) -> f64 {
@@ -173,9 +174,9 @@ fn weights_change_what_moves_the_score() {
 
 #[test]
 fn no_alarm_on_stationary_noise_over_long_runs() {
-    for seed in [11, 22, 33] {
+    for (seed, error_rate) in [(11, 0.0), (22, 0.02), (33, 0.05)] {
         let mut model = Model::new(seed);
-        model.error_rate = 0.02;
+        model.error_rate = error_rate;
         let mut d = detector();
         let mut max = 0.0_f64;
         for i in 0..1_000_000_u64 {
@@ -183,7 +184,8 @@ fn no_alarm_on_stationary_noise_over_long_runs() {
             max = max.max(u.score);
             assert!(!u.drifting, "seed {seed}: false alarm at {i}: {u:?}");
         }
-        assert!(max < 0.5, "seed {seed}: max score {max}");
+        // 0.37 at most over these seeds, with outliers up to 100× the latency.
+        assert!(max < 0.45, "seed {seed}: max score {max}");
     }
 }
 
