@@ -259,8 +259,8 @@ pub struct DriftConfig {
     pub error_rate_half_life: f64,
     /// Observations of a model (and of each signal) before it is scored; at least 15; default 200.
     pub warm_up: u64,
-    /// Huber constant: the baseline sees values winsorized at `k·σ`, the recent estimate at
-    /// `2k·σ`; positive; default 3.
+    /// Huber constant: the baseline sees values winsorized at `k·σ` around itself, the recent
+    /// estimate at `k·σ` around itself (not for the error rate); positive; default 3.
     pub clip: f64,
     /// `|z|` up to which a signal scores 0; default 4.
     pub z_low: f64,
