@@ -2,6 +2,9 @@
 //!
 //! - `drift/update`: one observation into a warm detector through the registry (the (model,
 //!   provider) look-up included), the way the layer calls it on every model call.
+//! - `drift/update_2_threads_models` and `drift/update_2_threads_same`: wall time per update while
+//!   two threads update at once, two different models (their own shard locks, as a rule) and
+//!   the same model (one lock, the worst case); half of `drift/update` would be perfect scaling.
 //! - `drift/ewma_f64`: one `f64` EWMA update, for scale.
 //! - `drift/instant_now`: one `std::time::Instant::now()`, for scale.
 //!
@@ -38,7 +41,9 @@ fn drift(c: &mut Criterion) {
         cost_usd: Some(Decimal::new(30 + rng.i64(0..5), 4)),
     };
     for _ in 0..1_000 {
-        registry.observe("gpt-4o", "openai", &next());
+        let obs = next();
+        registry.observe("gpt-4o", "openai", &obs);
+        registry.observe("claude-sonnet-4", "anthropic", &obs);
     }
     let observations: Vec<Observation> = (0..1024).map(|_| next()).collect();
 
@@ -50,6 +55,37 @@ fn drift(c: &mut Criterion) {
             registry.observe(black_box("gpt-4o"), black_box("openai"), &observations[i])
         })
     });
+    for (name, models) in [
+        (
+            "update_2_threads_models",
+            [("gpt-4o", "openai"), ("claude-sonnet-4", "anthropic")],
+        ),
+        (
+            "update_2_threads_same",
+            [("gpt-4o", "openai"), ("gpt-4o", "openai")],
+        ),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                std::thread::scope(|scope| {
+                    for (model, provider) in models {
+                        let (registry, observations) = (&registry, &observations);
+                        scope.spawn(move || {
+                            for k in 0..iters / 2 {
+                                registry.observe(
+                                    black_box(model),
+                                    black_box(provider),
+                                    &observations[(k & 1023) as usize],
+                                );
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+    }
     let mut mean = 0.0_f64;
     let mut j = 0;
     group.bench_function("ewma_f64", |b| {

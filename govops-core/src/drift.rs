@@ -1,6 +1,23 @@
 //! Model drift: per model and provider, a composite score in 0..1 that says how far the model's
 //! recent calls moved away from its own history.
 //!
+//! ```
+//! use std::time::Duration;
+//! use govops_core::drift::{DriftConfig, DriftRegistry, Observation};
+//!
+//! let drift = DriftRegistry::new(&DriftConfig::default())?;
+//! let obs = Observation { latency: Duration::from_millis(900), output_tokens: 240, success: true, cost_usd: None };
+//! let update = drift.observe("gpt-4o", "openai", &obs).expect("fewer than 1024 pairs");
+//! assert!(update.warming_up && !update.drifting && update.moved().count() == 0);
+//! # let dir = tempfile::tempdir()?;
+//! # let file = dir.path().join("drift-baseline.json");
+//! drift.save(&file)?; // JSON, version 1, temp file + rename
+//! let restarted = DriftRegistry::new(&DriftConfig::default())?;
+//! assert_eq!(restarted.restore(&file)?, 1);
+//! assert_eq!(restarted.current("gpt-4o", "openai"), Some(drift.current("gpt-4o", "openai").expect("followed")));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Signals
 //!
 //! Each call is one [`Observation`] (latency, output tokens, success or error, cost when priced).
