@@ -917,7 +917,13 @@ impl DriftRegistry {
             source,
         };
         let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
-        tmp_name.push(format!(".tmp-{}", std::process::id()));
+        // Unique per process and per save, so two saves at once never share a temporary file.
+        static SAVES: AtomicU64 = AtomicU64::new(0);
+        tmp_name.push(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            SAVES.fetch_add(1, Ordering::Relaxed)
+        ));
         let tmp = path.with_file_name(tmp_name);
         let written = (|| {
             let mut f = std::fs::File::create(&tmp)?;
@@ -959,14 +965,15 @@ impl DriftRegistry {
         }
         let file: SavedFile = serde_json::from_str(&text)
             .map_err(|e| format_error(format!("does not parse: {e}")))?;
+        // Every state is checked before any is restored: a bad file changes nothing.
+        if let Some(bad) = file.models.iter().find(|m| !m.state.is_valid()) {
+            return Err(format_error(format!(
+                "the state of {} at {} is out of range",
+                bad.model, bad.provider
+            )));
+        }
         let mut restored = 0;
         for saved in file.models {
-            if !saved.state.is_valid() {
-                return Err(format_error(format!(
-                    "the state of {} at {} is out of range",
-                    saved.model, saved.provider
-                )));
-            }
             let mut key = String::new();
             write_key(&mut key, &saved.model, &saved.provider);
             if !self.detectors.contains_key(key.as_str()) && self.detectors.len() >= self.max_models

@@ -308,6 +308,23 @@ fn bad_files_are_clear_errors() {
             assert!(message.contains("version 2 is not supported"), "{message}");
         }
     }
+    // A state out of range (a negative deviation) after a good one: nothing is restored.
+    let good = DriftRegistry::new(&DriftConfig::default()).expect("registry");
+    let obs = Model::new(1).next();
+    good.observe("a", "p", &obs);
+    good.observe("b", "p", &obs);
+    let file = dir.path().join("out-of-range.json");
+    good.save(&file).expect("save");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let at = text.rfind("\"dev\": 0.0").expect("a dev field");
+    let text = format!(
+        "{}\"dev\": -1.0{}",
+        &text[..at],
+        &text[at + "\"dev\": 0.0".len()..]
+    );
+    std::fs::write(&file, text).expect("write");
+    let err = r.restore(&file).expect_err("out of range");
+    assert!(err.to_string().contains("out of range"), "{err}");
     assert!(r.is_empty());
 }
 
@@ -370,4 +387,26 @@ fn unpriced_calls_are_skipped_not_zero() {
     }
     let cost = d.current().signals[4];
     assert!((cost.baseline - 0.003).abs() < 0.0005, "{cost:?}");
+}
+
+#[test]
+fn concurrent_calls_are_all_counted() {
+    let r = DriftRegistry::new(&DriftConfig::default()).expect("registry");
+    std::thread::scope(|scope| {
+        for t in 0..4_u64 {
+            let r = &r;
+            scope.spawn(move || {
+                let mut model = Model::new(t);
+                let name = if t % 2 == 0 { "a" } else { "b" };
+                for _ in 0..10_000 {
+                    r.observe(name, "p", &model.next());
+                }
+            });
+        }
+    });
+    for name in ["a", "b"] {
+        let u = r.current(name, "p").expect("followed");
+        assert_eq!(u.observations, 20_000);
+        assert!(!u.drifting, "{u:?}");
+    }
 }
