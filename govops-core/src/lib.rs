@@ -9,6 +9,7 @@ pub mod config;
 pub mod content;
 pub mod contract;
 pub mod cost;
+pub mod drift;
 pub mod env;
 pub mod gap;
 pub mod ledger;
@@ -26,6 +27,10 @@ pub use config::{
     Config, DataClassification, Environment, OtlpConfig, OtlpProtocol, PolicyRef, Settings,
 };
 pub use cost::{Component, Cost, Line, Pricing, Unpriced};
+pub use drift::{
+    Direction, DriftConfig, DriftDetector, DriftError, DriftRegistry, DriftUpdate, Observation,
+    Signal, SignalReport, Transition, Weights,
+};
 pub use env::EnvSource;
 pub use gap::{Gap, GapKind, Gaps};
 pub use ledger::{Dimension, Entry, Ledger, LedgerLimits, Totals};
