@@ -87,6 +87,7 @@
 //! [`try_init`] returns the same gaps as data in [`InitError::Config`].
 
 pub use govops_core::config::{DEFAULT_OTLP_TIMEOUT, DEFAULT_TELEMETRY_FILE};
+pub use govops_core::failover;
 pub use govops_core::tokens;
 pub use govops_core::{
     Component, Config, Cost, DataClassification, Dimension, Entry, EnvSource, Environment, Gap,
@@ -95,6 +96,9 @@ pub use govops_core::{
     UsageError, contract,
 };
 pub use govops_core::{Decision, Violation, Violations};
+pub use govops_core::{
+    FailoverConfig, FailoverError, FailoverEvent, Provider, ProviderError, Request, Router,
+};
 pub use govops_macros::governed;
 #[doc(hidden)]
 pub use govops_tracing::__private;

@@ -10,6 +10,7 @@ pub mod content;
 pub mod contract;
 pub mod cost;
 pub mod env;
+pub mod failover;
 pub mod gap;
 pub mod ledger;
 pub mod loops;
@@ -27,6 +28,10 @@ pub use config::{
 };
 pub use cost::{Component, Cost, Line, Pricing, Unpriced};
 pub use env::EnvSource;
+pub use failover::{
+    BreakerState, ErrorKind, FailoverConfig, FailoverError, FailoverEvent, Provider, ProviderError,
+    Readiness, Request, Router, SwitchKind,
+};
 pub use gap::{Gap, GapKind, Gaps};
 pub use ledger::{Dimension, Entry, Ledger, LedgerLimits, Totals};
 pub use policy::{Action, Budgets, EnvironmentRules, Guards, Policy, PolicyProblem};
