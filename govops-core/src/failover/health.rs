@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::router::after;
 use super::{FailoverConfig, Reason};
 
 /// The state of a provider's circuit breaker.
@@ -179,7 +180,9 @@ impl Health {
         match self.state {
             BreakerState::Closed => true,
             BreakerState::Open => now >= self.open_until,
-            BreakerState::HalfOpen => self.trial_since.is_none_or(|t| now >= t + trial_timeout),
+            BreakerState::HalfOpen => self
+                .trial_since
+                .is_none_or(|t| now >= after(t, trial_timeout)),
         }
     }
 
@@ -191,7 +194,9 @@ impl Health {
             BreakerState::Closed => true,
             BreakerState::Open => false,
             BreakerState::HalfOpen => {
-                let free = self.trial_since.is_none_or(|t| now >= t + trial_timeout);
+                let free = self
+                    .trial_since
+                    .is_none_or(|t| now >= after(t, trial_timeout));
                 if free {
                     self.trial_since = Some(now);
                 }
@@ -202,7 +207,7 @@ impl Health {
 
     fn open(&mut self, now: Instant, cool_down: Duration) {
         self.state = BreakerState::Open;
-        self.open_until = now + cool_down;
+        self.open_until = after(now, cool_down);
         self.trial_since = None;
     }
 

@@ -198,6 +198,13 @@ pub struct Router<Req, T> {
     observer: Option<Observer>,
 }
 
+/// `t + d`, never panicking: a duration too long for the clock is a year.
+pub(crate) fn after(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(t)
+}
+
 fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -398,7 +405,7 @@ impl<Req, T> Router<Req, T> {
         {
             let mut route = lock(&self.route);
             if now >= route.next_trial && lock(&primary.health).allow(now, trial_timeout) {
-                route.next_trial = now + self.config.trial_interval;
+                route.next_trial = after(now, self.config.trial_interval);
                 return Some(PRIMARY);
             }
         }
@@ -457,7 +464,10 @@ impl<Req, T> Router<Req, T> {
             .unwrap_or(self.config.backoff_max)
             .min(self.config.backoff_max);
         // Equal jitter: half fixed, half uniform, so that callers retrying together spread out.
-        exp / 2 + exp.mul_f64(fastrand::f64() / 2.0)
+        let half = exp / 2;
+        // A float-to-integer `as` saturates: no overflow for any duration.
+        let jitter = Duration::from_nanos((half.as_nanos() as f64 * fastrand::f64()) as u64);
+        half.saturating_add(jitter)
     }
 
     /// Records an outcome and moves the traffic if it must.
@@ -523,7 +533,8 @@ impl<Req, T> Router<Req, T> {
                 } else {
                     0
                 };
-                route.next_trial = now + self.config.trial_interval.max(self.config.cool_down);
+                route.next_trial =
+                    after(now, self.config.trial_interval.max(self.config.cool_down));
             }
             route.last_switch = now;
             self.active.store(to, Ordering::Release);
@@ -631,7 +642,7 @@ impl<Req: Clone, T> Router<Req, T> {
         input: Req,
     ) -> Result<Served<T>, FailoverError> {
         let start = Instant::now();
-        let deadline = start + self.config.deadline;
+        let deadline = after(start, self.config.deadline);
         let mut failed: Vec<Attempt> = Vec::new();
         let mut tried = 0u64;
         let mut retries = 0u32;
@@ -656,7 +667,7 @@ impl<Req: Clone, T> Router<Req, T> {
             if tried & bit(index) != 0 {
                 let pause = self.backoff(retries);
                 retries += 1;
-                if Instant::now() + pause >= deadline {
+                if after(Instant::now(), pause) >= deadline {
                     kind = FailureKind::DeadlineExceeded;
                     break;
                 }
