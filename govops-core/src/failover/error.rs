@@ -186,3 +186,24 @@ impl fmt::Display for FailoverError {
 }
 
 impl std::error::Error for FailoverError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified_and_only_transient_ones_retried() {
+        let kind = |status| ProviderError::from_status(status, "").kind();
+        assert_eq!(kind(408), ErrorKind::Timeout);
+        assert_eq!(kind(429), ErrorKind::RateLimited);
+        assert_eq!(kind(503), ErrorKind::Unavailable);
+        assert_eq!(kind(400), ErrorKind::BadRequest);
+        assert_eq!(kind(302), ErrorKind::Other);
+        let retried: Vec<u16> = [400, 401, 403, 408, 429, 500, 502, 503]
+            .into_iter()
+            .filter(|&s| ProviderError::from_status(s, "").is_retryable())
+            .collect();
+        assert_eq!(retried, [408, 429, 500, 502, 503]);
+        assert!(!ProviderError::policy_denied("model_not_allowed").is_retryable());
+    }
+}
