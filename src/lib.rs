@@ -88,6 +88,7 @@
 
 pub use govops_core::config::{DEFAULT_OTLP_TIMEOUT, DEFAULT_TELEMETRY_FILE};
 pub use govops_core::drift;
+pub use govops_core::failover;
 pub use govops_core::tokens;
 pub use govops_core::{
     Component, Config, Cost, DataClassification, Dimension, Entry, EnvSource, Environment, Gap,
@@ -97,6 +98,9 @@ pub use govops_core::{
 };
 pub use govops_core::{Decision, Violation, Violations};
 pub use govops_core::{DriftConfig, DriftDetector, DriftError, DriftRegistry, DriftUpdate};
+pub use govops_core::{
+    FailoverConfig, FailoverError, FailoverEvent, Provider, ProviderError, Request, Router,
+};
 pub use govops_macros::governed;
 #[doc(hidden)]
 pub use govops_tracing::__private;

@@ -11,6 +11,7 @@ pub mod contract;
 pub mod cost;
 pub mod drift;
 pub mod env;
+pub mod failover;
 pub mod gap;
 pub mod ledger;
 pub mod loops;
@@ -32,6 +33,10 @@ pub use drift::{
     Signal, SignalReport, Transition, Weights,
 };
 pub use env::EnvSource;
+pub use failover::{
+    BreakerState, ErrorKind, FailoverConfig, FailoverError, FailoverEvent, Provider, ProviderError,
+    Readiness, Request, Router, SwitchKind,
+};
 pub use gap::{Gap, GapKind, Gaps};
 pub use ledger::{Dimension, Entry, Ledger, LedgerLimits, Totals};
 pub use policy::{Action, Budgets, EnvironmentRules, Guards, Policy, PolicyProblem};
