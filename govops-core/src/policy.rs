@@ -221,6 +221,15 @@ struct RawPolicy {
     environments: RawEnvironments,
 }
 
+/// Merges `value` into what `slot` holds, or sets it when the slot is empty.
+fn merge_into<T>(slot: &mut Option<T>, value: Option<T>, merge: fn(&mut T, T)) {
+    match (slot.as_mut(), value) {
+        (Some(held), Some(more)) => merge(held, more),
+        (None, value) => *slot = value,
+        (Some(_), None) => {}
+    }
+}
+
 /// Sets `slot` to `value` when there is one.
 fn keep<T>(slot: &mut Option<T>, value: Option<T>) {
     if value.is_some() {
@@ -243,11 +252,7 @@ impl RawPolicy {
             (&mut mine.missing_context, g.missing_context),
             (&mut mine.unpriced_model, g.unpriced_model),
         ] {
-            match (slot.as_mut(), value) {
-                (Some(guard), Some(more)) => guard.merge(more),
-                (None, value) => *slot = value,
-                (Some(_), None) => {}
-            }
+            merge_into(slot, value, RawGuard::merge);
         }
         keep(&mut self.rego, part.rego);
         keep(&mut self.capture.content, part.capture.content);
@@ -258,11 +263,7 @@ impl RawPolicy {
             (&mut mine.staging, e.staging),
             (&mut mine.prod, e.prod),
         ] {
-            match (slot.as_mut(), value) {
-                (Some(env), Some(more)) => env.merge(more),
-                (None, value) => *slot = value,
-                (Some(_), None) => {}
-            }
+            merge_into(slot, value, RawEnvironment::merge);
         }
     }
 }
