@@ -27,7 +27,7 @@ fn drift(c: &mut Criterion) {
     ] {
         let obs = Observation {
             latency: Duration::from_millis(400),
-            output_tokens: 150,
+            output_tokens: Some(150),
             success: true,
             cost_usd: Some(Decimal::new(12, 4)),
         };
@@ -36,7 +36,7 @@ fn drift(c: &mut Criterion) {
     let mut rng = fastrand::Rng::with_seed(7);
     let mut next = move || Observation {
         latency: Duration::from_micros(800_000 + rng.u64(0..200_000)),
-        output_tokens: 200 + rng.u64(0..50),
+        output_tokens: Some(200 + rng.u64(0..50)),
         success: rng.u32(0..100) != 0,
         cost_usd: Some(Decimal::new(30 + rng.i64(0..5), 4)),
     };

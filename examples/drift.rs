@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         let success = rng.u32(0..100) != 0;
         let obs = Observation {
             latency: Duration::from_secs_f64(latency.max(0.01)),
-            output_tokens: if success { tokens as u64 } else { 0 },
+            output_tokens: success.then_some(tokens as u64),
             success,
             // $10 per million output tokens, exact
             cost_usd: success.then(|| Decimal::new(tokens as i64 * 10, 6)),

@@ -10,19 +10,49 @@
 //! now and then, and traffic fails back once it has answered three times in a row within the SLA.
 //! The secondary's readiness score (`govops.failover.readiness`) is printed whenever it changes;
 //! the last line is the run's summary as one JSON object.
+//!
+//! Each request is a `#[governed]` chat call, so its telemetry shows what happened: the span of a
+//! call served by the secondary names it in `gen_ai.provider.name` and carries a
+//! `govops.failover` event (from, to, reason); the metrics hold `govops.failover.switches` and
+//! the `govops.failover.readiness` gauge. It goes to `govops-telemetry.jsonl` in the working
+//! directory, or over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 #![allow(clippy::print_stdout)] // printing the run is what the example is for
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use govops::failover::{FailoverConfig, Provider, ProviderError, Request, Router};
+use govops::failover::{FailoverConfig, FailoverError, Provider, ProviderError, Request, Router};
+use govops::{Call, Usage, governed};
 
 const REQUESTS: u32 = 100;
 const OUTAGE: std::ops::Range<u32> = 30..70;
 
+/// One request: the router picks the provider; govops records who served it.
+#[governed(chat, model = "gpt-4o", provider = "openai")]
+async fn ask(router: &Router<String, String>, prompt: String) -> Result<String, FailoverError> {
+    let request = Request::new(2_000);
+    let served = router.call(&request, prompt).await?;
+    Call::current().record_usage(Usage {
+        input: 2_000,
+        output: 150,
+        ..Usage::default()
+    });
+    Ok(served.value)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // The metadata is set here so that the example runs as it is; GOVOPS_* variables would
+    // do the same in a real deployment (`govops::init()`).
+    let govops = govops::configure()
+        .app_name("failover-example")
+        .environment("dev")
+        .owner("team-ai")
+        .cost_center("CC-1234")
+        .data_classification("internal")
+        .stderr_logs(false)
+        .init();
     // The request being served: the simulated primary fails while it is in the outage.
     let current = Arc::new(AtomicU32::new(0));
     let now = Arc::clone(&current);
@@ -81,7 +111,13 @@ async fn main() {
         if i == 10 {
             router.set_config_version("azure-openai", Some("prompts-v7"));
         }
-        match router.call(&request, format!("question {i}")).await {
+        match govops::context::in_scope(
+            format!("session-{}", i / 10),
+            "user-1",
+            ask(&router, format!("question {i}")),
+        )
+        .await
+        {
             Ok(_) => succeeded += 1,
             Err(error) => {
                 lost += 1;
@@ -106,6 +142,9 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let stats = router.stats();
+    if let Err(error) = govops.shutdown() {
+        eprintln!("{error}");
+    }
     println!(
         "{{\"requests\": {REQUESTS}, \"succeeded\": {succeeded}, \"lost\": {lost}, \"failovers\": {}, \"failbacks\": {}}}",
         stats.failovers, stats.failbacks

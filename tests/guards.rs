@@ -2,6 +2,10 @@
 //! and just above its threshold, and what the policy file makes of them.
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod support;
+
+use support::with_policy;
+
 use govops::testing::{Capture, CapturedSpan, assert_contract};
 use govops::{Call, Operation, Usage, governed};
 
@@ -34,17 +38,6 @@ fn unpriced() {
 /// The chat spans of one capture, in the order they ended.
 fn chats(capture: &Capture) -> Vec<CapturedSpan> {
     capture.spans_of(Operation::Chat, "gpt-4o")
-}
-
-fn with_policy(text: &str) -> (Capture, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("policy.toml");
-    std::fs::write(&path, text).unwrap();
-    let capture = Capture::builder()
-        .env("GOVOPS_POLICY", path.to_str().unwrap())
-        .build()
-        .unwrap();
-    (capture, dir)
 }
 
 #[test]

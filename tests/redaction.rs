@@ -4,6 +4,10 @@
 //! passes for inspection raises `pii_detected` / `secret_detected` either way.
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod support;
+
+use support::with_policy;
+
 use govops::testing::{Capture, CapturedSpan, assert_contract};
 use govops::{Call, Operation, Usage, Violation, governed};
 
@@ -76,17 +80,6 @@ fn everything(capture: &Capture) -> String {
     format!("{spans:?}\n{logs:?}")
 }
 
-fn with_policy(policy: &str) -> (tempfile::TempDir, Capture) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("policy.toml");
-    std::fs::write(&path, policy).unwrap();
-    let capture = Capture::builder()
-        .env("GOVOPS_POLICY", path.to_str().unwrap())
-        .build()
-        .unwrap();
-    (dir, capture)
-}
-
 fn trips(span: &CapturedSpan) -> Vec<String> {
     span.events
         .iter()
@@ -154,7 +147,7 @@ fn arguments_that_may_hold_content_are_captured_only_when_the_policy_says_so() {
     assert_eq!(off.attr("tags"), None);
     assert_eq!(off.violations(), Vec::<&str>::new());
 
-    let (_dir, capture) = with_policy("[capture]\ncontent = true\n");
+    let (capture, _dir) = with_policy("[capture]\ncontent = true\n");
     let on = run(&capture);
     assert_eq!(on.string("order_id"), Some("981"));
     assert_eq!(on.string("note"), Some("\"call [REDACTED:email]\""));
@@ -189,7 +182,7 @@ fn a_prompt_passed_for_inspection_raises_without_being_exported() {
 
 #[test]
 fn captured_prompt_and_output_are_exported_redacted_as_messages() {
-    let (_dir, capture) = with_policy("[capture]\ncontent = true\n");
+    let (capture, _dir) = with_policy("[capture]\ncontent = true\n");
     capture.run(|| quiet(&format!("my key is {KEY}, what now?")));
     let span = capture.span(Operation::Chat, "gpt-4o").unwrap();
     let input: serde_json::Value =
@@ -215,7 +208,7 @@ fn captured_prompt_and_output_are_exported_redacted_as_messages() {
 
 #[test]
 fn a_policy_that_denies_personal_data_stops_the_call_before_it_runs() {
-    let (_dir, capture) = with_policy("[guards.pii]\naction = \"deny\"\n");
+    let (capture, _dir) = with_policy("[guards.pii]\naction = \"deny\"\n");
     let before = RAN.load(std::sync::atomic::Ordering::SeqCst);
     let result = capture.run(|| guarded("reach me at jane@example.com"));
     assert!(matches!(
@@ -251,7 +244,7 @@ fn call_inspect_raises_on_content_the_call_handles() {
 
 #[test]
 fn the_policy_can_turn_a_detector_off() {
-    let (_dir, capture) =
+    let (capture, _dir) =
         with_policy("[capture]\ncontent = true\n[guards.pii]\naction = \"off\"\n");
     capture.run(|| ask(&format!("mail jane@example.com key {KEY}")));
     let span = capture.span(Operation::Chat, "gpt-4o").unwrap();
@@ -421,7 +414,7 @@ fn everywhere(capture: &Capture, text: &str) {
 #[test]
 fn every_detector_redacts_in_spans_events_arrays_arguments_and_logs() {
     for (text, secret) in POSITIVES {
-        let (_dir, capture) = with_policy("[capture]\ncontent = true\n");
+        let (capture, _dir) = with_policy("[capture]\ncontent = true\n");
         everywhere(&capture, text);
         let all = everything(&capture);
         assert!(!all.contains(secret), "{secret:?} was exported:\n{all}");
@@ -458,7 +451,7 @@ fn every_detector_redacts_in_spans_events_arrays_arguments_and_logs() {
 #[test]
 fn clean_text_is_exported_as_it_was_everywhere() {
     for text in NEGATIVES {
-        let (_dir, capture) = with_policy("[capture]\ncontent = true\n");
+        let (capture, _dir) = with_policy("[capture]\ncontent = true\n");
         everywhere(&capture, text);
         let plain = &capture.spans_named("plain")[0];
         assert_eq!(plain.string("note"), Some(text));

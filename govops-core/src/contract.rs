@@ -117,6 +117,21 @@ pub mod attr {
     /// The response, as the semantic conventions' output messages (JSON); only when the policy
     /// captures content.
     pub const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+    /// `govops.failover.from`, on a `govops.failover` event: the provider traffic left.
+    pub const FAILOVER_FROM: &str = "govops.failover.from";
+    /// `govops.failover.to`, on a `govops.failover` event: the provider it went to.
+    pub const FAILOVER_TO: &str = "govops.failover.to";
+    /// `govops.failover.reason`: `sla_breach`, `error_rate`, `breaker_open`, `timeout`,
+    /// `recovered` for a switch of the traffic; the failed attempt's error kind for a retry.
+    pub const FAILOVER_REASON: &str = "govops.failover.reason";
+    /// `govops.failover.kind`: `failover` or `failback` (the router moved its traffic), or
+    /// `retry` (this call's attempt failed and the next went elsewhere).
+    pub const FAILOVER_KIND: &str = "govops.failover.kind";
+    /// `govops.drift.score`, on a `model_drift` trip: the model's composite score.
+    pub const DRIFT_SCORE: &str = "govops.drift.score";
+    /// `govops.drift.signals`, on a `model_drift` trip: the signals that moved, as
+    /// `signal:direction` (`latency:up`).
+    pub const DRIFT_SIGNALS: &str = "govops.drift.signals";
 }
 
 /// Metric names (contract section 5).
@@ -133,6 +148,10 @@ pub mod metric {
     pub const DRIFT_SCORE: &str = "govops.drift.score";
     /// `govops.failover.readiness`: gauge, per provider.
     pub const FAILOVER_READINESS: &str = "govops.failover.readiness";
+    /// `govops.failover.switches`: counter of failovers and failbacks, by `govops.failover.kind`,
+    /// `govops.failover.reason` and the provider traffic went to (not in the contract's
+    /// section 5, which asks for "a metric" without naming it).
+    pub const FAILOVER_SWITCHES: &str = "govops.failover.switches";
     /// `govops.telemetry.dropped`: counter of spans the pipeline lost, by `reason`.
     pub const TELEMETRY_DROPPED: &str = "govops.telemetry.dropped";
 }

@@ -6,7 +6,7 @@
 //! use govops_core::drift::{DriftConfig, DriftRegistry, Observation};
 //!
 //! let drift = DriftRegistry::new(&DriftConfig::default())?;
-//! let obs = Observation { latency: Duration::from_millis(900), output_tokens: 240, success: true, cost_usd: None };
+//! let obs = Observation { latency: Duration::from_millis(900), output_tokens: Some(240), success: true, cost_usd: None };
 //! let update = drift.observe("gpt-4o", "openai", &obs).expect("fewer than 1024 pairs");
 //! assert!(update.warming_up && !update.drifting && update.moved().count() == 0);
 //! # let dir = tempfile::tempdir()?;
@@ -463,8 +463,9 @@ impl Params {
 pub struct Observation {
     /// The call's latency.
     pub latency: Duration,
-    /// Output tokens the call produced (ignored for a failed call).
-    pub output_tokens: u64,
+    /// Output tokens the call produced; `None` when it reported no usage (the token signals skip
+    /// it rather than count 0). Ignored for a failed call.
+    pub output_tokens: Option<u64>,
     /// Whether the call succeeded.
     pub success: bool,
     /// The call's exact cost in USD; `None` when it could not be priced (then it is skipped, not
@@ -719,8 +720,10 @@ impl DriftDetector {
             true,
             adaptation,
         );
-        if obs.success {
-            let tokens = obs.output_tokens as f64;
+        if obs.success
+            && let Some(tokens) = obs.output_tokens
+        {
+            let tokens = tokens as f64;
             s[Signal::OutputTokens.index()].update(tokens, &p, false, adaptation);
             if latency > 0.0 {
                 let per_second = tokens / latency;
@@ -869,6 +872,20 @@ impl DriftRegistry {
         let mut key = String::new();
         write_key(&mut key, model, provider);
         self.detectors.get(key.as_str()).map(|d| d.current())
+    }
+
+    /// Whether `model` at `provider` is drifting now: what a call checks before it runs, with
+    /// no allocation.
+    pub fn drifting(&self, model: &str, provider: &str) -> bool {
+        KEY.with(|key| {
+            let Ok(mut key) = key.try_borrow_mut() else {
+                return self.current(model, provider).is_some_and(|u| u.drifting);
+            };
+            write_key(&mut key, model, provider);
+            self.detectors
+                .get(key.as_str())
+                .is_some_and(|d| d.drifting())
+        })
     }
 
     /// (model, provider) pairs followed.

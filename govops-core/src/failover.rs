@@ -59,6 +59,7 @@ mod error;
 mod health;
 mod provider;
 mod readiness;
+mod report;
 mod router;
 
 pub use error::{Attempt, ErrorKind, FailoverError, FailureKind, ProviderError};
@@ -68,6 +69,7 @@ pub use readiness::{
     ConfigSync, Factors, Readiness, WEIGHT_AVAILABILITY, WEIGHT_CONFIG, WEIGHT_LATENCY,
     readiness_score,
 };
+pub use report::{REPORT_EVERY, Reporter, set_reporter};
 pub use router::{FailoverConfig, FailoverEvent, Reason, Router, Served, Stats, SwitchKind};
 
 /// The span event a failover or failback becomes (`from`, `to`, `reason`).

@@ -12,6 +12,16 @@
 //! [capture]
 //! content = false          # message content is never exported unless this is true
 //!
+//! [guards.model_drift]
+//! action = "flag"          # "off" stops following drift at all
+//!
+//! [drift]
+//! threshold = 0.5          # composite score (0..1) at which a model drifts
+//! hysteresis = 0.1         # it stops drifting below threshold - hysteresis
+//! warm_up = 200            # calls of a model before it is scored
+//! baseline = "drift.json"  # restored at start-up, saved at shutdown (beside the policy)
+//! weights = { latency = 0.6, output_tokens = 0.6, error_rate = 0.6, output_tokens_per_second = 0.4, cost_per_success = 0.4 }
+//!
 //! [environments.prod]
 //! models = ["gpt-4o", "claude-sonnet-4-20250514"]
 //! providers = ["openai", "anthropic"]
@@ -36,6 +46,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::config::Environment;
+use crate::drift::DriftConfig;
 use crate::prices::PriceTable;
 use crate::rego::Rego;
 use crate::violation::{Decision, Violation};
@@ -102,6 +113,8 @@ pub struct Guards {
     pub missing_context: Action,
     /// `unpriced_model`.
     pub unpriced_model: Action,
+    /// `model_drift` (`off` also stops following drift at all).
+    pub model_drift: Action,
 }
 
 impl Default for Guards {
@@ -121,6 +134,7 @@ impl Default for Guards {
             allow_lists: default(Violation::ModelNotAllowed),
             missing_context: default(Violation::MissingContext),
             unpriced_model: default(Violation::UnpricedModel),
+            model_drift: default(Violation::ModelDrift),
         }
     }
 }
@@ -141,7 +155,7 @@ impl Guards {
             Violation::SecretDetected => self.secrets,
             Violation::MissingContext => self.missing_context,
             Violation::UnpricedModel => self.unpriced_model,
-            Violation::ModelDrift => Action::of(violation.default_decision()),
+            Violation::ModelDrift => self.model_drift,
         }
     }
 }
@@ -184,6 +198,11 @@ pub struct Policy {
     pub capture_content: bool,
     /// Custom rules in Rego, evaluated on every governed call.
     pub rego: Option<Rego>,
+    /// Drift detection settings (`[drift]`).
+    pub drift: DriftConfig,
+    /// The file drift baselines are restored from at start-up and saved to at shutdown
+    /// (`[drift] baseline`, relative to the policy file).
+    pub drift_baseline: Option<std::path::PathBuf>,
     environments: BTreeMap<Environment, EnvironmentRules>,
 }
 
@@ -218,6 +237,8 @@ struct RawPolicy {
     #[serde(default)]
     capture: RawCapture,
     #[serde(default)]
+    drift: RawDrift,
+    #[serde(default)]
     environments: RawEnvironments,
 }
 
@@ -251,11 +272,13 @@ impl RawPolicy {
             (&mut mine.allow_lists, g.allow_lists),
             (&mut mine.missing_context, g.missing_context),
             (&mut mine.unpriced_model, g.unpriced_model),
+            (&mut mine.model_drift, g.model_drift),
         ] {
             merge_into(slot, value, RawGuard::merge);
         }
         keep(&mut self.rego, part.rego);
         keep(&mut self.capture.content, part.capture.content);
+        self.drift.merge(part.drift);
         let (e, mine) = (part.environments, &mut self.environments);
         for (slot, value) in [
             (&mut mine.dev, e.dev),
@@ -303,6 +326,7 @@ struct RawGuards {
     allow_lists: Option<RawGuard>,
     missing_context: Option<RawGuard>,
     unpriced_model: Option<RawGuard>,
+    model_drift: Option<RawGuard>,
 }
 
 #[derive(Deserialize, Default)]
@@ -328,6 +352,70 @@ struct RawRego {
 #[serde(deny_unknown_fields)]
 struct RawCapture {
     content: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDrift {
+    threshold: Option<Spanned<f64>>,
+    hysteresis: Option<Spanned<f64>>,
+    warm_up: Option<Spanned<i64>>,
+    baseline: Option<String>,
+    #[serde(default)]
+    weights: RawWeights,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWeights {
+    latency: Option<f64>,
+    output_tokens: Option<f64>,
+    error_rate: Option<f64>,
+    output_tokens_per_second: Option<f64>,
+    cost_per_success: Option<f64>,
+}
+
+impl RawWeights {
+    /// The weights in `drift::Signal::ALL` order.
+    fn values(&self) -> [Option<f64>; 5] {
+        [
+            self.latency,
+            self.output_tokens,
+            self.error_rate,
+            self.output_tokens_per_second,
+            self.cost_per_success,
+        ]
+    }
+
+    fn from_values(
+        [
+            latency,
+            output_tokens,
+            error_rate,
+            output_tokens_per_second,
+            cost_per_success,
+        ]: [Option<f64>; 5],
+    ) -> Self {
+        Self {
+            latency,
+            output_tokens,
+            error_rate,
+            output_tokens_per_second,
+            cost_per_success,
+        }
+    }
+}
+
+impl RawDrift {
+    fn merge(&mut self, part: RawDrift) {
+        keep(&mut self.threshold, part.threshold);
+        keep(&mut self.hysteresis, part.hysteresis);
+        keep(&mut self.warm_up, part.warm_up);
+        keep(&mut self.baseline, part.baseline);
+        let held = self.weights.values();
+        let more = part.weights.values();
+        self.weights = RawWeights::from_values(std::array::from_fn(|i| more[i].or(held[i])));
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -466,6 +554,69 @@ impl Checker<'_> {
         });
     }
 
+    /// The `[drift]` settings over the defaults, each value checked.
+    fn drift(
+        &mut self,
+        raw: RawDrift,
+        dir: Option<&std::path::Path>,
+    ) -> (DriftConfig, Option<std::path::PathBuf>) {
+        let mut config = DriftConfig::default();
+        let w = &mut config.weights;
+        let slots = [
+            &mut w.latency,
+            &mut w.output_tokens,
+            &mut w.error_rate,
+            &mut w.output_tokens_per_second,
+            &mut w.cost_per_success,
+        ];
+        for (slot, value) in slots.into_iter().zip(raw.weights.values()) {
+            if let Some(value) = value {
+                *slot = value;
+            }
+        }
+        let mut at = None;
+        if let Some(threshold) = raw.threshold {
+            at = Some(threshold.span().start);
+            config.threshold = *threshold.get_ref();
+        }
+        if let Some(hysteresis) = raw.hysteresis {
+            at = at.or(Some(hysteresis.span().start));
+            config.hysteresis = *hysteresis.get_ref();
+        }
+        if let Some(warm_up) = raw.warm_up {
+            at = at.or(Some(warm_up.span().start));
+            match u64::try_from(*warm_up.get_ref()) {
+                Ok(n) => config.warm_up = n,
+                Err(_) => self.problem(
+                    warm_up.span().start,
+                    format!(
+                        "drift.warm_up is {}; accepted: a whole number of calls, at least 15",
+                        warm_up.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Err(error) = config.validate() {
+            let problem = format!("[drift]: {error}");
+            match at {
+                Some(at) => self.problem(at, problem),
+                None => self.problems.push(PolicyProblem {
+                    line: None,
+                    problem,
+                }),
+            }
+            config = DriftConfig::default();
+        }
+        let baseline = raw.baseline.map(|file| {
+            let file = std::path::PathBuf::from(file);
+            match dir {
+                Some(dir) if file.is_relative() => dir.join(file),
+                _ => file,
+            }
+        });
+        (config, baseline)
+    }
+
     fn ranged(
         &mut self,
         value: Option<Spanned<i64>>,
@@ -557,6 +708,7 @@ impl Policy {
         set(g.allow_lists, &mut guards.allow_lists);
         set(g.missing_context, &mut guards.missing_context);
         set(g.unpriced_model, &mut guards.unpriced_model);
+        set(g.model_drift, &mut guards.model_drift);
         for (name, raw) in [
             ("context_overflow", &context),
             ("token_waste", &waste),
@@ -700,6 +852,7 @@ impl Policy {
                 }
             }
         });
+        let (drift, drift_baseline) = check.drift(raw.drift, dir);
         if !check.problems.is_empty() {
             check.problems.sort_by_key(|p| p.line);
             return Err(check.problems);
@@ -708,6 +861,8 @@ impl Policy {
             guards,
             capture_content: raw.capture.content.unwrap_or(false),
             rego,
+            drift,
+            drift_baseline,
             environments,
         })
     }

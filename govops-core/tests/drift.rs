@@ -57,7 +57,7 @@ impl Model {
         let tokens = tokens.max(1.0);
         Observation {
             latency: Duration::from_secs_f64(latency),
-            output_tokens: tokens as u64,
+            output_tokens: Some(tokens as u64),
             success: self.rng.f64() >= self.error_rate,
             cost_usd: Some(Decimal::new((tokens * 10.0) as i64, 6)),
         }
@@ -200,7 +200,7 @@ fn warm_up_raises_no_alarm_even_with_wild_early_values() {
             if i < 150 && rng.u32(0..3) == 0 {
                 // cold start: wild latencies, empty or huge outputs, failures
                 obs.latency = Duration::from_secs_f64(rng.f64() * 60.0);
-                obs.output_tokens = rng.u64(0..10_000);
+                obs.output_tokens = Some(rng.u64(0..10_000));
                 obs.success = rng.bool();
             }
             let u = d.update(&obs);

@@ -43,6 +43,7 @@ pub struct Builder {
     shutdown_timeout: Duration,
     stderr_logs: bool,
     log_filter: Option<String>,
+    drift_baseline: Option<std::path::PathBuf>,
 }
 
 impl Default for Builder {
@@ -53,6 +54,7 @@ impl Default for Builder {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             stderr_logs: true,
             log_filter: None,
+            drift_baseline: None,
         }
     }
 }
@@ -103,6 +105,14 @@ impl Builder {
     /// past it are dropped, counted in `govops.telemetry.dropped` and reported at shutdown.
     pub fn span_queue_size(mut self, spans: usize) -> Self {
         self.settings.set(vars::SPAN_QUEUE_SIZE, spans.to_string());
+        self
+    }
+
+    /// The file drift baselines are restored from at start-up (when it exists) and saved to at
+    /// shutdown, so that a restart does not forget each model's history; replaces the policy's
+    /// `[drift] baseline`.
+    pub fn drift_baseline(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.drift_baseline = Some(path.into());
         self
     }
 
@@ -166,7 +176,11 @@ impl Builder {
         let source = self.source();
         let config =
             Config::load(&source, &self.settings).map_err(|gaps| InitError::Config { gaps })?;
-        let pipeline = Pipeline::build(&config)?;
+        let baseline = self
+            .drift_baseline
+            .clone()
+            .or_else(|| config.policy_rules.drift_baseline.clone());
+        let pipeline = Pipeline::build(&config)?.with_drift_baseline(&config, baseline)?;
         let filter = self
             .log_filter
             .clone()

@@ -119,6 +119,31 @@ pub(crate) struct CallState {
     pub(crate) content: Vec<(Violation, &'static str)>,
     /// The response text, kept for export when the policy captures content.
     pub(crate) output: Option<String>,
+    /// The provider (and its model) that served the call, when a router or the application
+    /// said so: it replaces the declared provider on the span, in the price look-up, the
+    /// metrics and drift.
+    pub(crate) served: Option<Served>,
+    /// Moves of the traffic and retries elsewhere seen during the call, for `govops.failover`.
+    pub(crate) moves: Vec<Move>,
+    /// The routers' latest readiness scores reported during the call.
+    pub(crate) readiness: Vec<govops_core::failover::Readiness>,
+}
+
+/// Who served a call.
+#[derive(Debug, Clone)]
+pub(crate) struct Served {
+    pub(crate) provider: StringValue,
+    /// The provider's model, when the router knows it.
+    pub(crate) model: Option<StringValue>,
+}
+
+/// One `govops.failover` event.
+#[derive(Debug, Clone)]
+pub(crate) struct Move {
+    pub(crate) kind: &'static str,
+    pub(crate) from: StringValue,
+    pub(crate) to: StringValue,
+    pub(crate) reason: &'static str,
 }
 
 /// One governed call's shared state: the layer settles it, [`Call`] handles record into it.
@@ -189,6 +214,11 @@ impl CallCell {
                 state.content.push((violation, source));
             }
         }
+    }
+
+    /// Records what a router reports inside the call.
+    pub(crate) fn with_state(&self, f: impl FnOnce(&mut CallState)) {
+        f(&mut self.lock());
     }
 
     pub(crate) fn fail(&self, error: String) {
@@ -348,6 +378,19 @@ impl Call {
     pub fn record_finish_reason(&self, reason: impl Into<String>) {
         let reason = reason.into();
         self.with(|s| s.finish_reasons.push(reason));
+    }
+
+    /// Sets `gen_ai.provider.name` to the provider that actually served the call (after a
+    /// failover, say): the cost, the metrics and drift follow it. A [`govops_core::Router`]
+    /// called inside the governed call records this itself.
+    pub fn record_provider(&self, provider: impl Into<String>) {
+        let provider = crate::intern::intern(&provider.into());
+        self.with(|s| {
+            s.served = Some(Served {
+                provider,
+                model: None,
+            });
+        });
     }
 
     /// Declares the call's service tier (`batch`, `flex`, `priority`), which picks its rates.

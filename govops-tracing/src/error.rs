@@ -43,6 +43,16 @@ pub enum InitError {
         /// The exporter's reason.
         reason: String,
     },
+    /// The drift baseline file exists but cannot be restored.
+    #[error(
+        "govops: cannot restore the drift baseline {path:?}: {source}; fix or remove the file (a missing file starts a fresh baseline)"
+    )]
+    DriftBaseline {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: govops_core::DriftError,
+    },
     /// The thread that runs OTLP exports cannot be started.
     #[error("govops: cannot start the telemetry export thread: {source}")]
     Runtime {
@@ -57,7 +67,10 @@ impl InitError {
     #[must_use]
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Config { .. } | Self::TelemetryFile { .. } | Self::Exporter { .. } => 78,
+            Self::Config { .. }
+            | Self::TelemetryFile { .. }
+            | Self::Exporter { .. }
+            | Self::DriftBaseline { .. } => 78,
             Self::AlreadyInitialized | Self::SubscriberAlreadySet => 70,
             Self::Runtime { .. } => 71,
         }
@@ -98,6 +111,16 @@ pub enum ShutdownError {
         last: String,
         /// Where the telemetry was going.
         destination: String,
+    },
+    /// The drift baseline could not be saved: the next start begins a fresh baseline.
+    #[error(
+        "the drift baseline {path:?} could not be saved: {source}; the next start begins a fresh one"
+    )]
+    DriftBaseline {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: govops_core::DriftError,
     },
     /// Spans were dropped because the export queue was full: the exporter could not keep up.
     #[error(

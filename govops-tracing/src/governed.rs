@@ -38,11 +38,12 @@ use crate::clock::{Clock, Stamp};
 use crate::context::{SESSION_ID, USER_ID};
 use crate::ids::{SpanIds, with_preset};
 use crate::intern::{intern, intern_debug};
-use crate::metrics::Instruments;
+use crate::metrics::{Instruments, Recorded};
 use crate::precheck::{Prechecks, Tripped, call_hash, figures, for_call};
 use crate::redact::Scan;
 use govops_core::budget::{Charge, Ledger as BudgetLedger, Reservation};
 use govops_core::content::Findings;
+use govops_core::drift::{DriftRegistry, Observation};
 use govops_core::loops::Loops;
 use govops_core::rego::{CallInput, UsageInput};
 use govops_core::{ServiceTier, Usage};
@@ -100,6 +101,24 @@ pub(crate) struct Shared {
     /// Whether the sampler follows the parent's decision (or samples everything), so that a
     /// governed child may be built at its end with its parent's decision.
     pub(crate) defer_children: bool,
+    /// Drift of every (model, provider) the model calls use; `None` when the policy turns
+    /// `model_drift` off.
+    pub(crate) drift: Option<Arc<DriftRegistry>>,
+    /// Calls of drifting models denied so far: one in [`DRIFT_TRIAL_EVERY`] runs instead.
+    drift_denials: std::sync::atomic::AtomicU64,
+}
+
+/// While a model drifts under `deny`, one call in this many runs (flagged), so that the model's
+/// recovery can be seen: a denied call feeds nothing to drift.
+const DRIFT_TRIAL_EVERY: u64 = 20;
+
+/// A fresh registry with the policy's drift settings, unless the policy turns drift off.
+pub(crate) fn drift_registry(policy: &Policy) -> Option<Arc<DriftRegistry>> {
+    if policy.guards.model_drift == Action::Off {
+        return None;
+    }
+    // The policy's settings were validated when it was parsed.
+    DriftRegistry::new(&policy.drift).ok().map(Arc::new)
 }
 
 impl Shared {
@@ -111,7 +130,10 @@ impl Shared {
         ids: Option<SpanIds>,
     ) -> Self {
         let (defer_roots, defer_children) = sampler_allows_deferral();
+        crate::failover::install();
         Self {
+            drift: drift_registry(&config.policy_rules),
+            drift_denials: std::sync::atomic::AtomicU64::new(0),
             defer_roots,
             defer_children,
             ids,
@@ -128,6 +150,14 @@ impl Shared {
             instruments,
             clock,
         }
+    }
+
+    /// Follows drift in `registry` (one restored from a baseline, say) instead of a fresh one.
+    pub(crate) fn with_drift(mut self, registry: Option<Arc<DriftRegistry>>) -> Self {
+        if self.drift.is_some() {
+            self.drift = registry;
+        }
+        self
     }
 }
 
@@ -626,6 +656,37 @@ where
         // Every check at open that trips is kept; the first that denies decides the call.
         let mut prechecked: Vec<Tripped> = Vec::new();
         checks.run(&identity, trace, call, fields.deniable, &mut prechecked);
+        // A model that drifts now: known before the call, so that `deny` can keep it from running.
+        if identity.operation.is_model()
+            && let (Some(drift), Some(model)) = (&shared.drift, &identity.model)
+            && let Some(decision) = shared.policy.guards.model_drift.decision()
+        {
+            let provider = identity.provider.as_ref().map_or("", StringValue::as_str);
+            if drift.drifting(model.as_str(), provider)
+                && let Some(now) = drift.current(model.as_str(), provider)
+            {
+                let trial = decision == Decision::Deny
+                    && fields.deniable
+                    && shared
+                        .drift_denials
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                        % DRIFT_TRIAL_EVERY
+                        == DRIFT_TRIAL_EVERY - 1;
+                let mut figures = drift_figures(&now);
+                if trial {
+                    figures.push(KeyValue::new("govops.drift.trial", true));
+                }
+                prechecked.push(Tripped {
+                    violation: Violation::ModelDrift,
+                    figures,
+                    decision: if trial {
+                        Decision::Flag
+                    } else {
+                        for_call(decision, fields.deniable)
+                    },
+                });
+            }
+        }
         // The context window, before the call, when the prompt's size is declared.
         if let Some(prompt) = fields.prompt_tokens {
             prechecked.extend(self.window_before(&identity, prompt, fields.deniable));
@@ -892,6 +953,22 @@ impl ContractLayer {
         let latency = ended.since(&governed.started);
         let identity = &governed.cell.identity;
         let mut state = governed.cell.take();
+        // After a failover the provider (and maybe the model) that served the call is priced,
+        // measured and followed for drift; the request model stays what the call asked for.
+        let served = state.served.take();
+        let provider = served
+            .as_ref()
+            .map(|s| s.provider.clone())
+            .or_else(|| identity.provider.clone());
+        let priced_model = served
+            .as_ref()
+            .and_then(|s| s.model.clone())
+            .or_else(|| identity.model.clone());
+        if state.response_model.is_none()
+            && let Some(model) = served.as_ref().and_then(|s| s.model.as_ref())
+        {
+            state.response_model = Some(model.as_str().to_owned());
+        }
         let mut violations = state.violations;
         let mut attributes = Settled::default();
         let mut trips: Vec<(Violation, Vec<KeyValue>)> = Vec::new();
@@ -957,8 +1034,12 @@ impl ContractLayer {
         }
 
         if identity.operation.is_model() {
-            let model = identity.model.as_ref().map(StringValue::as_str);
-            let prices = identity.prices(&shared.prices);
+            let model = priced_model.as_ref().map(StringValue::as_str);
+            let prices = model.and_then(|m| {
+                shared
+                    .prices
+                    .lookup(m, provider.as_ref().map(StringValue::as_str))
+            });
             if let Some(usage) = &state.usage {
                 attributes.push(KeyValue::new(attr::INPUT_TOKENS, clamp(usage.input)));
                 attributes.push(KeyValue::new(attr::OUTPUT_TOKENS, clamp(usage.output)));
@@ -1051,6 +1132,32 @@ impl ContractLayer {
             }
         }
 
+        // Drift of the model that served the call, from what it did (a denied call did nothing).
+        let mut drift_score = None;
+        if identity.operation.is_model()
+            && governed.cell.denied.is_none()
+            && let (Some(drift), Some(model)) = (&shared.drift, &priced_model)
+        {
+            let observation = Observation {
+                latency,
+                output_tokens: state.usage.map(|u| u.output),
+                success: state.error.is_none(),
+                cost_usd,
+            };
+            let provider = provider.as_ref().map_or("", StringValue::as_str);
+            if let Some(update) = drift.observe(model.as_str(), provider, &observation) {
+                drift_score = (!update.warming_up).then_some(update.score);
+                if update.drifting && !violations.contains(Violation::ModelDrift) {
+                    trip(
+                        &mut violations,
+                        &mut trips,
+                        Violation::ModelDrift,
+                        drift_figures(&update),
+                    );
+                }
+            }
+        }
+
         // The policy's own rules, over a document describing the call.
         let mut rules_decision = None;
         if let Some(rego) = &shared.policy.rego {
@@ -1061,7 +1168,7 @@ impl ContractLayer {
             };
             let mut input = CallInput::new(identity.operation.name(), shared.deployment.as_str());
             input.model = identity.model.as_ref().map(StringValue::as_str);
-            input.provider = identity.provider.as_ref().map(StringValue::as_str);
+            input.provider = provider.as_ref().map(StringValue::as_str);
             input.tool = subject_if(Operation::ExecuteTool);
             input.agent = subject_if(Operation::InvokeAgent);
             input.service = Some(shared.service.as_str());
@@ -1131,6 +1238,12 @@ impl ContractLayer {
             figures.insert(0, KeyValue::new("govops.violation", violation.code()));
             events.push((event::GUARD_TRIPPED, figures));
         }
+        for moved in &state.moves {
+            events.push((event::FAILOVER, crate::failover::move_attributes(moved)));
+        }
+        if let Some(served) = &served {
+            attributes.push(KeyValue::new(attr::PROVIDER_NAME, served.provider.clone()));
+        }
         if let Some(reservation) = state.reservation {
             shared.budgets.settle(reservation, cost_usd);
         }
@@ -1149,6 +1262,10 @@ impl ContractLayer {
         match governed.pending {
             Some(pending) => {
                 let mut all = pending.attributes;
+                if served.is_some() {
+                    // The declared provider gives way to the one that served the call.
+                    all.retain(|kv| kv.key.as_str() != attr::PROVIDER_NAME);
+                }
                 all.extend(attributes.drain());
                 let builder = shared
                     .tracer
@@ -1185,15 +1302,34 @@ impl ContractLayer {
         if let Some(instruments) = &shared.instruments {
             instruments.record(
                 shared,
-                identity,
-                decision,
-                &state.usage,
-                cost_usd,
-                latency,
-                &violations,
+                &Recorded {
+                    operation: identity.operation,
+                    decision,
+                    provider: provider.as_ref(),
+                    model: priced_model.as_ref(),
+                    usage: &state.usage,
+                    cost_usd,
+                    latency,
+                    violations: &violations,
+                    drift: drift_score,
+                    moves: &state.moves,
+                    readiness: &state.readiness,
+                },
             );
         }
     }
+}
+
+/// A `model_drift` trip's figures: the score and the signals that moved, as `signal:direction`.
+fn drift_figures(update: &govops_core::DriftUpdate) -> Vec<KeyValue> {
+    let moved = update
+        .moved()
+        .map(|s| StringValue::from(format!("{}:{}", s.signal.name(), s.direction.name())))
+        .collect();
+    vec![
+        KeyValue::new(attr::DRIFT_SCORE, update.score),
+        KeyValue::new(attr::DRIFT_SIGNALS, Value::Array(Array::String(moved))),
+    ]
 }
 
 /// The attributes settlement adds, on the stack: the span's own vector already has room for them.

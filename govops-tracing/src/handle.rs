@@ -41,6 +41,13 @@ impl GovOps {
         self.pipeline.destination()
     }
 
+    /// The drift of every model the governed calls used, per provider; `None` when the policy
+    /// turns `model_drift` off.
+    #[must_use]
+    pub fn drift(&self) -> Option<&govops_core::DriftRegistry> {
+        self.pipeline.drift()
+    }
+
     /// Exports everything queued so far, and keeps running.
     ///
     /// # Errors
@@ -53,12 +60,16 @@ impl GovOps {
     /// Flushes and stops the pipeline, reporting what could not be delivered; dropping the handle
     /// does the same and prints the report as a one-line warning instead.
     ///
+    /// Saves the drift baseline too, when a file is configured.
+    ///
     /// # Errors
     ///
-    /// When the flush timed out or exports failed: that telemetry is lost.
+    /// When the flush timed out or exports failed (that telemetry is lost), else when the drift
+    /// baseline could not be saved.
     pub fn shutdown(mut self) -> Result<(), ShutdownError> {
         self.shut_down = true;
-        self.pipeline.shutdown(self.shutdown_timeout)
+        let saved = self.pipeline.save_drift();
+        self.pipeline.shutdown(self.shutdown_timeout).and(saved)
     }
 }
 
@@ -66,7 +77,11 @@ impl Drop for GovOps {
     fn drop(&mut self) {
         if !self.shut_down {
             self.shut_down = true;
-            if let Err(error) = self.pipeline.shutdown(self.shutdown_timeout) {
+            let saved = self.pipeline.save_drift();
+            for error in [self.pipeline.shutdown(self.shutdown_timeout), saved]
+                .into_iter()
+                .filter_map(Result::err)
+            {
                 eprintln!("govops: warning: {error}");
             }
         }

@@ -13,6 +13,7 @@ mod console;
 pub mod context;
 mod dropped;
 mod error;
+mod failover;
 pub mod file;
 mod governed;
 mod handle;

@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use govops_core::contract::{attr, metric};
 use govops_core::{Decision, Usage, Violations};
-use opentelemetry::metrics::{BoundCounter, BoundHistogram, Counter, Histogram, Meter};
+use opentelemetry::metrics::{
+    BoundCounter, BoundGauge, BoundHistogram, Counter, Gauge, Histogram, Meter,
+};
 use opentelemetry::{KeyValue, StringValue};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::call::{Identity, Operation};
+use crate::call::{Move, Operation};
 use crate::governed::Shared;
 
 /// Bucket boundaries the semantic conventions advise for `gen_ai.client.token.usage`.
@@ -36,6 +38,9 @@ pub(crate) struct Instruments {
     duration: Histogram<f64>,
     cost: Counter<f64>,
     trips: Counter<u64>,
+    drift: Gauge<f64>,
+    readiness: Gauge<u64>,
+    switches: Counter<u64>,
 }
 
 /// One combination of metric attributes, with its instruments bound to it: recording a call is
@@ -46,6 +51,29 @@ struct Series {
     input: BoundHistogram<u64>,
     output: BoundHistogram<u64>,
     cost: BoundCounter<f64>,
+    /// `govops.drift.score` of the series' model and provider (no operation, no decision), when
+    /// drift is followed: a bound series is exported even before its first value.
+    drift: Option<BoundGauge<f64>>,
+    /// The attributes every series shares: service, environment, cost center.
+    base: [KeyValue; 3],
+}
+
+/// What one call leaves in the metrics.
+pub(crate) struct Recorded<'a> {
+    pub(crate) operation: Operation,
+    pub(crate) decision: Decision,
+    /// The provider that served the call (or the declared one).
+    pub(crate) provider: Option<&'a StringValue>,
+    /// The model priced (the served one after a failover to another model).
+    pub(crate) model: Option<&'a StringValue>,
+    pub(crate) usage: &'a Option<Usage>,
+    pub(crate) cost_usd: Option<Decimal>,
+    pub(crate) latency: Duration,
+    pub(crate) violations: &'a Violations,
+    /// The model's drift score after this call, when drift is followed.
+    pub(crate) drift: Option<f64>,
+    pub(crate) moves: &'a [Move],
+    pub(crate) readiness: &'a [govops_core::failover::Readiness],
 }
 
 /// What picks a series.
@@ -109,18 +137,29 @@ impl Instruments {
                 .with_description("Cost of governed model calls, from the price table")
                 .build(),
             trips: trips_counter(meter),
+            drift: meter
+                .f64_gauge(metric::DRIFT_SCORE)
+                .with_unit("1")
+                .with_description("Drift score (0 to 1) of each model at each provider")
+                .build(),
+            readiness: meter
+                .u64_gauge(metric::FAILOVER_READINESS)
+                .with_unit("1")
+                .with_description("Failover readiness of each secondary provider, 0 to 100")
+                .build(),
+            switches: crate::failover::switches_counter(meter),
         }
     }
 
-    fn series(&self, shared: &Shared, identity: &Identity, decision: Decision) -> Rc<Series> {
+    fn series(&self, shared: &Shared, call: &Recorded<'_>) -> Rc<Series> {
         let key = SeriesKey {
             pipeline: self.id,
-            operation: identity.operation,
-            decision,
-            provider: identity.provider.clone().map(Text),
-            model: identity.model.clone().map(Text),
+            operation: call.operation,
+            decision: call.decision,
+            provider: call.provider.cloned().map(Text),
+            model: call.model.cloned().map(Text),
         };
-        let build = || Rc::new(self.bind(shared, identity, decision));
+        let build = || Rc::new(self.bind(shared, call));
         SERIES
             .try_with(|cache| {
                 let Ok(mut cache) = cache.try_borrow_mut() else {
@@ -140,20 +179,26 @@ impl Instruments {
     }
 
     /// The low-cardinality attributes only: never session or user ids.
-    fn bind(&self, shared: &Shared, identity: &Identity, decision: Decision) -> Series {
-        let mut attributes = Vec::with_capacity(8);
-        attributes.extend([
+    fn bind(&self, shared: &Shared, call: &Recorded<'_>) -> Series {
+        let base = [
             KeyValue::new("service.name", shared.service.clone()),
             KeyValue::new("deployment.environment.name", shared.environment.clone()),
             KeyValue::new("govops.cost_center", shared.cost_center.clone()),
-            KeyValue::new(attr::OPERATION_NAME, identity.operation.name()),
-            KeyValue::new(attr::POLICY_DECISION, decision.as_str()),
+        ];
+        let mut attributes = Vec::with_capacity(8);
+        attributes.extend(base.iter().cloned());
+        attributes.extend([
+            KeyValue::new(attr::OPERATION_NAME, call.operation.name()),
+            KeyValue::new(attr::POLICY_DECISION, call.decision.as_str()),
         ]);
-        if let Some(provider) = &identity.provider {
+        let mut per_model = base.to_vec();
+        if let Some(provider) = call.provider {
             attributes.push(KeyValue::new(attr::PROVIDER_NAME, provider.clone()));
+            per_model.push(KeyValue::new(attr::PROVIDER_NAME, provider.clone()));
         }
-        if let Some(model) = &identity.model {
+        if let Some(model) = call.model {
             attributes.push(KeyValue::new(attr::REQUEST_MODEL, model.clone()));
+            per_model.push(KeyValue::new(attr::REQUEST_MODEL, model.clone()));
         }
         let with_type = |token_type: &'static str| {
             let mut typed = attributes.clone();
@@ -165,34 +210,41 @@ impl Instruments {
             input: self.tokens.bind(&with_type("input")),
             output: self.tokens.bind(&with_type("output")),
             cost: self.cost.bind(&attributes),
+            drift: (shared.drift.is_some() && call.operation.is_model() && call.model.is_some())
+                .then(|| self.drift.bind(&per_model)),
+            base,
             attributes,
         }
     }
 
     /// Records one call.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn record(
-        &self,
-        shared: &Shared,
-        identity: &Identity,
-        decision: Decision,
-        usage: &Option<Usage>,
-        cost_usd: Option<Decimal>,
-        latency: Duration,
-        violations: &Violations,
-    ) {
-        let series = self.series(shared, identity, decision);
-        series.duration.record(latency.as_secs_f64());
-        if let Some(cost) = cost_usd.and_then(|c| c.to_f64()) {
+    pub(crate) fn record(&self, shared: &Shared, call: &Recorded<'_>) {
+        let series = self.series(shared, call);
+        series.duration.record(call.latency.as_secs_f64());
+        if let Some(cost) = call.cost_usd.and_then(|c| c.to_f64()) {
             series.cost.add(cost);
         }
-        if let Some(usage) = usage {
+        if let Some(usage) = call.usage {
             series.input.record(usage.input);
             series.output.record(usage.output);
         }
-        if !violations.is_empty() {
+        if let (Some(score), Some(gauge)) = (call.drift, &series.drift) {
+            gauge.record(score);
+        }
+        // Rare (a switch, a retry, a readiness report a second): unbound.
+        for moved in call.moves {
+            self.switches
+                .add(1, &crate::failover::switch_attributes(moved, &series.base));
+        }
+        for r in call.readiness {
+            self.readiness.record(
+                u64::from(r.score),
+                &crate::failover::readiness_attributes(r, &series.base),
+            );
+        }
+        if !call.violations.is_empty() {
             let mut attributes = series.attributes.clone();
-            for violation in violations.iter() {
+            for violation in call.violations.iter() {
                 attributes.push(KeyValue::new("code", violation.code()));
                 self.trips.add(1, &attributes);
                 attributes.pop();

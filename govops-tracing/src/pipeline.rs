@@ -2,6 +2,7 @@
 //! shutdown that is bounded whatever the collector does.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use govops_core::Config;
 use govops_core::contract::metric;
+use govops_core::drift::DriftRegistry;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{MeterProvider as _, ObservableCounter};
 use opentelemetry::trace::TracerProvider as _;
@@ -70,6 +72,9 @@ pub(crate) struct Pipeline {
     queue_size: usize,
     _dropped: ObservableCounter<u64>,
     destination: String,
+    /// Drift of the model calls, restored from and saved to `drift_baseline`.
+    drift: Option<Arc<DriftRegistry>>,
+    drift_baseline: Option<PathBuf>,
 }
 
 impl Pipeline {
@@ -148,7 +153,51 @@ impl Pipeline {
             parts: Arc::new(Mutex::new(Some(providers))),
             failures,
             destination,
+            drift: None,
+            drift_baseline: None,
         })
+    }
+
+    /// Follows drift in one registry for the pipeline's life, restored from `baseline` when the
+    /// file exists.
+    pub(crate) fn with_drift_baseline(
+        mut self,
+        config: &Config,
+        baseline: Option<PathBuf>,
+    ) -> Result<Self, InitError> {
+        self.drift = crate::governed::drift_registry(&config.policy_rules);
+        if let (Some(registry), Some(path)) = (&self.drift, &baseline)
+            && path.exists()
+            && let Err(source) = registry.restore(path)
+        {
+            let _ = self.shutdown(Duration::from_millis(100));
+            return Err(InitError::DriftBaseline {
+                path: path.clone(),
+                source,
+            });
+        }
+        self.drift_baseline = baseline;
+        Ok(self)
+    }
+
+    /// The drift registry governed model calls feed.
+    pub(crate) fn drift(&self) -> Option<&DriftRegistry> {
+        self.drift.as_deref()
+    }
+
+    /// Saves the drift baselines, when a file is configured.
+    pub(crate) fn save_drift(&self) -> Result<(), ShutdownError> {
+        match (&self.drift, &self.drift_baseline) {
+            (Some(registry), Some(path)) => {
+                registry
+                    .save(path)
+                    .map_err(|source| ShutdownError::DriftBaseline {
+                        path: path.clone(),
+                        source,
+                    })
+            }
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn tracer_provider(&self) -> &SdkTracerProvider {
@@ -176,13 +225,16 @@ impl Pipeline {
                 .unwrap_or_else(|_| EnvFilter::new(format!("info,{EXPORT_STACK_OFF}")))
         };
         // Governed spans always: the contract is not subject to the log filter.
-        let contract = ContractLayer::new(Shared::new(
-            config,
-            self.tracer.tracer(SCOPE),
-            Some(Instruments::new(&self.meter.meter(SCOPE))),
-            Clock::System,
-            Some(self.ids.clone()),
-        ))
+        let contract = ContractLayer::new(
+            Shared::new(
+                config,
+                self.tracer.tracer(SCOPE),
+                Some(Instruments::new(&self.meter.meter(SCOPE))),
+                Clock::System,
+                Some(self.ids.clone()),
+            )
+            .with_drift(self.drift.clone()),
+        )
         .filtered();
         let traces = Bridge(tracing_opentelemetry::layer().with_tracer(self.tracer.tracer(SCOPE)))
             .with_filter(telemetry_filter().and(not_governed()));

@@ -360,3 +360,16 @@ pub fn read_json_lines(path: &Path) -> JsonLines {
     }
     lines
 }
+
+/// A capture governed by the policy `text` (written to a file it names in `GOVOPS_POLICY`); keep
+/// the directory while the capture is used.
+pub fn with_policy(text: &str) -> (govops::testing::Capture, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, text).unwrap();
+    let capture = govops::testing::Capture::builder()
+        .env("GOVOPS_POLICY", path.to_str().unwrap())
+        .build()
+        .unwrap();
+    (capture, dir)
+}

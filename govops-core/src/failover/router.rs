@@ -196,6 +196,10 @@ pub struct Router<Req, T> {
     failovers: AtomicU64,
     failbacks: AtomicU64,
     observer: Option<Observer>,
+    /// When the router was built: the origin of `next_report`.
+    created: Instant,
+    /// Nanoseconds after `created` from which readiness may be reported again.
+    next_report: AtomicU64,
 }
 
 /// `t + d`, never panicking: a duration too long for the clock is a year.
@@ -248,6 +252,8 @@ impl<Req, T> Router<Req, T> {
             failovers: AtomicU64::new(0),
             failbacks: AtomicU64::new(0),
             observer: None,
+            created: now,
+            next_report: AtomicU64::new(0),
         };
         router.push(primary);
         router
@@ -500,6 +506,7 @@ impl<Req, T> Router<Req, T> {
         } else if index == PRIMARY && outcome == Outcome::Success {
             self.maybe_fail_back(healthy, closed, now);
         }
+        self.maybe_report_readiness(now);
     }
 
     /// Moves the traffic from `from` to the readiest secondary, if one can serve.
@@ -579,14 +586,56 @@ impl<Req, T> Router<Req, T> {
     }
 
     fn notify(&self, kind: super::SwitchKind, from: usize, to: usize, reason: super::Reason) {
-        if let Some(observer) = &self.observer {
-            observer(&FailoverEvent {
-                kind,
-                from: self.name(from),
-                to: self.name(to),
-                reason,
-            });
+        let reporter = super::report::reporter();
+        if self.observer.is_none() && reporter.is_none() {
+            return;
         }
+        let event = FailoverEvent {
+            kind,
+            from: self.name(from),
+            to: self.name(to),
+            reason,
+        };
+        if let Some(observer) = &self.observer {
+            observer(&event);
+        }
+        if let Some(reporter) = reporter {
+            reporter.switched(&event);
+            self.report_readiness(reporter, Instant::now());
+        }
+    }
+
+    /// Reports the secondaries' readiness when the last report is older than
+    /// [`super::REPORT_EVERY`]: one atomic load on most calls.
+    fn maybe_report_readiness(&self, now: Instant) {
+        let Some(reporter) = super::report::reporter() else {
+            return;
+        };
+        let at = nanos(now.saturating_duration_since(self.created));
+        let due = self.next_report.load(Ordering::Relaxed);
+        if at < due
+            || self
+                .next_report
+                .compare_exchange(
+                    due,
+                    at.saturating_add(nanos(super::REPORT_EVERY)),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return;
+        }
+        reporter.readiness(&self.readiness(&Request::new(0)));
+    }
+
+    fn report_readiness(&self, reporter: &dyn super::Reporter, now: Instant) {
+        let at = nanos(now.saturating_duration_since(self.created));
+        self.next_report.store(
+            at.saturating_add(nanos(super::REPORT_EVERY)),
+            Ordering::Relaxed,
+        );
+        reporter.readiness(&self.readiness(&Request::new(0)));
     }
 
     /// Runs every provider's probe once (those registered with one), in order, each within the
@@ -617,6 +666,10 @@ impl<Req, T> Router<Req, T> {
             tokio::time::sleep(every).await;
         }
     }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn bit(index: usize) -> u64 {
@@ -687,6 +740,9 @@ impl<Req: Clone, T> Router<Req, T> {
             let error = match result {
                 Ok(Ok(value)) => {
                     self.settle(index, Outcome::Success, elapsed, request);
+                    if let Some(reporter) = super::report::reporter() {
+                        reporter.served(&slot.provider.info, &failed);
+                    }
                     return Ok(Served {
                         value,
                         provider: Arc::clone(&slot.provider.info.name),

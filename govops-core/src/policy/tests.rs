@@ -244,3 +244,52 @@ fn actions_map_to_decisions() {
         );
     }
 }
+
+#[test]
+fn the_drift_section_sets_the_detector_and_its_baseline_file() {
+    let policy = Policy::parse_in(
+        r#"
+[guards.model_drift]
+action = "deny"
+
+[drift]
+threshold = 0.6
+hysteresis = 0.2
+warm_up = 50
+baseline = "state/drift.json"
+weights = { latency = 1.0, cost_per_success = 0 }
+"#,
+        &PriceTable::embedded(),
+        Some(std::path::Path::new("/etc/govops")),
+    )
+    .unwrap();
+    assert_eq!(policy.guards.model_drift, Action::Deny);
+    assert_eq!(policy.guards.action(Violation::ModelDrift), Action::Deny);
+    assert_eq!(policy.drift.threshold, 0.6);
+    assert_eq!(policy.drift.hysteresis, 0.2);
+    assert_eq!(policy.drift.warm_up, 50);
+    assert_eq!(policy.drift.weights.latency, 1.0);
+    assert_eq!(policy.drift.weights.cost_per_success, 0.0);
+    assert_eq!(policy.drift.weights.output_tokens, 0.6, "a default kept");
+    assert_eq!(
+        policy.drift_baseline.as_deref(),
+        Some(std::path::Path::new("/etc/govops/state/drift.json")),
+        "relative to the policy file"
+    );
+    let defaults = parse("").unwrap();
+    assert_eq!(defaults.drift, DriftConfig::default());
+    assert_eq!(defaults.drift_baseline, None);
+    assert_eq!(defaults.guards.model_drift, Action::Flag);
+}
+
+#[test]
+fn drift_settings_out_of_range_are_reported_with_their_line() {
+    let problems = parse("[drift]\nthreshold = 1.5\n").unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].line, Some(2));
+    assert!(problems[0].problem.contains("threshold"), "{problems:?}");
+    let problems = parse("[drift]\nwarm_up = -3\n").unwrap_err();
+    assert!(problems[0].problem.contains("at least 15"), "{problems:?}");
+    let problems = parse("[drift]\nthreshhold = 0.5\n").unwrap_err();
+    assert!(problems[0].problem.contains("threshhold"), "{problems:?}");
+}
