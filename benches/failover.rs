@@ -4,6 +4,9 @@
 //! - `failover/router`: the same call through a `Router` with a healthy primary and a secondary:
 //!   the primary picked, the breaker asked, the per-attempt timeout, the future boxed, the outcome
 //!   recorded in the sliding window.
+//! - `failover/router_reporting`: the same, with the telemetry's reporter installed (as `init`
+//!   and every govops layer install it): each served call asks for the governed call it runs in,
+//!   and readiness is reported once a second.
 //!
 //! Both rows drive their future with the same current-thread runtime's `block_on`.
 //!
@@ -44,6 +47,17 @@ fn failover(c: &mut Criterion) {
                 .value
         });
     });
+    // Building a govops layer installs the process's reporter: from here on routers report.
+    let capture = govops::testing::Capture::new();
+    group.bench_function("router_reporting", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(router.call(&request, black_box(41)))
+                .unwrap()
+                .value
+        });
+    });
+    drop(capture);
     group.finish();
     assert_eq!(router.stats().failovers, 0, "the primary stayed healthy");
 }
