@@ -8,6 +8,8 @@
 //! - `call/governed`: `#[governed(chat, ..)]` with the full contract: session and user from the
 //!   context, usage from the result, exact cost from the price table, latency, utilization,
 //!   decision and violations, and the section 5 metrics.
+//! - `call/governed_no_drift`: the same with `[guards.model_drift] action = "off"`: what following
+//!   drift (the check at open, the update at the end, the gauge) costs is the difference.
 //! - `call/by_hand` (baseline): `#[tracing::instrument]` with the same 12 fields recorded by hand
 //!   through `tracing-opentelemetry`.
 //! - `call/sdk_builder` (floor): the same 12 attributes set directly with the SDK's span builder.
@@ -263,6 +265,29 @@ fn calls(c: &mut Criterion) {
         })
     });
     assert_nothing_dropped("call/governed", &tracer, &exported);
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("policy.toml");
+    std::fs::write(&policy, "[guards.model_drift]\naction = \"off\"\n").unwrap();
+    let no_drift_config = govops::Config::from_env(&EnvSource::from_pairs([
+        ("GOVOPS_APP_NAME", "support-bot"),
+        ("GOVOPS_ENVIRONMENT", "dev"),
+        ("GOVOPS_OWNER", "team-ai"),
+        ("GOVOPS_COST_CENTER", "CC-1234"),
+        ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+        ("GOVOPS_POLICY", policy.to_str().unwrap()),
+    ]))
+    .unwrap();
+    let no_drift = tracing::Dispatch::new(tracing_subscriber::registry().with(
+        govops::layer_with_ids(&no_drift_config, &tracer, Some(&meter), &ids),
+    ));
+    tracing::dispatcher::with_default(&no_drift, || {
+        govops::context::scope("session-1", "user-1", || {
+            group.bench_function("governed_no_drift", |b| {
+                b.iter(|| governed_call(black_box("hello")))
+            });
+        })
+    });
+    assert_nothing_dropped("call/governed_no_drift", &tracer, &exported);
     tracing::dispatcher::with_default(&by_hand, || {
         group.bench_function("by_hand", |b| {
             b.iter(|| by_hand_call(black_box("hello"), "session-1", "user-1"))
