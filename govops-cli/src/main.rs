@@ -1,11 +1,13 @@
 //! `govops`: the command for CI pipelines and people.
 //!
 //! `govops check env` runs the same start-up validation as `govops::init()`, so that a pipeline can
-//! block a deploy whose metadata is incomplete before it ever starts.
+//! block a deploy whose metadata is incomplete before it ever starts. `govops audit verify` checks
+//! the hash chain of an audit log.
 
 // A command's output is its product: printing to stdout is the point here.
 #![allow(clippy::print_stdout)]
 
+mod audit;
 mod check;
 mod cost;
 mod policy;
@@ -33,6 +35,11 @@ enum Command {
     /// Prices one call exactly from the price table; exit 3 when the model is unpriced (never $0),
     /// 2 on contradictory usage. With --jsonl, prices one JSON request per stdin line.
     Cost(CostArgs),
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCommand,
+    },
     /// Lists the models the price table prices.
     Models {
         /// A price table instead of GOVOPS_PRICE_TABLE or the embedded one.
@@ -86,6 +93,28 @@ struct CostArgs {
     /// Read one JSON request per line from stdin; write one JSON result per line.
     #[arg(long)]
     jsonl: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verifies the hash chain of an audit log (GOVOPS_AUDIT_LOG and its rotated files, in any
+    /// order: `govops audit verify audit.jsonl*`). Exit 0 when the chain is intact, 1 naming the
+    /// first modified, inserted, deleted or reordered record by file and line, 2 when a file cannot
+    /// be read or is not an audit log. An incomplete last line of a file (a crash during a write)
+    /// is a warning naming the file and line, and alone exits 0.
+    #[command(
+        after_help = "Removing records from the very end of a log cannot be told from a \
+        shorter log by a chain alone: the report gives the last record's hash, to keep elsewhere \
+        and compare; it also says whether the log ends with a clean `close` record."
+    )]
+    Verify {
+        /// The log's files: the active file and its rotated `FILE.SEQ` files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+        /// The report's format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +188,9 @@ fn main() -> ExitCode {
             Ok(table) => policy::check(&policy, cases.as_deref(), &table, format),
             Err(code) => code,
         },
+        Command::Audit {
+            what: AuditCommand::Verify { files, format },
+        } => audit::verify(&files, format),
         Command::Cost(args) => cost_command(args),
         Command::Models {
             price_table,

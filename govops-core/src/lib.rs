@@ -4,6 +4,7 @@
 //! must declare ([`config`]), where that metadata is read from ([`env`](mod@env)), and the names the telemetry
 //! contract promises ([`contract`]). Applications use it through the `govops` facade crate.
 
+pub mod audit;
 pub mod budget;
 pub mod config;
 pub mod content;
@@ -24,6 +25,7 @@ pub mod tokens;
 pub mod usage;
 pub mod violation;
 
+pub use audit::{AuditError, AuditLog, AuditOptions, AuditRecord, ConfigFingerprint};
 pub use config::{
     Config, DataClassification, Environment, OtlpConfig, OtlpProtocol, PolicyRef, Settings,
 };

@@ -1,0 +1,81 @@
+//! `govops audit verify FILE...`: checks the hash chain of an audit log (`GOVOPS_AUDIT_LOG` and
+//! its rotated files) and names the first modified, inserted, deleted or reordered record by file
+//! and line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use govops_core::audit::{self, Report};
+
+use crate::Format;
+
+const TAMPERED: u8 = 1;
+const BAD_INPUT: u8 = 2;
+
+/// Runs the verification and prints the report; the exit code is 0 when the chain is intact (an
+/// incomplete last line is a warning), 1 when a record was tampered with, 2 when a file cannot be
+/// read or is not an audit log.
+pub(crate) fn verify(files: &[PathBuf], format: Format) -> ExitCode {
+    let report = match audit::verify(files) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("govops audit verify: {error}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    match format {
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("govops audit verify: cannot encode the report as JSON: {error}");
+                return ExitCode::from(BAD_INPUT);
+            }
+        },
+        Format::Text => print_text(&report),
+    }
+    if report.is_intact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(TAMPERED)
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn print_text(report: &Report) {
+    for truncated in &report.truncated {
+        println!("warning: {truncated}");
+    }
+    let files = plural(report.files.len() as u64, "file", "files");
+    if let Some(problem) = &report.problem {
+        println!("{problem}");
+        println!(
+            "FAILED: the chain is broken at {}:{} ({}); {} before it are intact ({files} given)",
+            problem.file.display(),
+            problem.line,
+            problem.kind,
+            plural(report.records, "record", "records"),
+        );
+        return;
+    }
+    println!(
+        "ok: {}, chain intact across {files}",
+        plural(report.records, "record", "records")
+    );
+    for file in report.files.iter().filter(|f| f.records == 0) {
+        println!("note: {} holds no complete record", file.path.display());
+    }
+    if let (Some(seq), Some(hash)) = (report.last_seq, &report.last_hash) {
+        println!(
+            "last record: seq {seq}, hash {hash}{}",
+            if report.closed { " (close)" } else { "" }
+        );
+    }
+    if !report.closed && report.records > 0 {
+        println!(
+            "note: the log does not end with a close record: its writer is still running or stopped without shutting down (or records were removed from its end: compare the last hash with one kept elsewhere)"
+        );
+    }
+}

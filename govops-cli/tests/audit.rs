@@ -1,0 +1,293 @@
+//! `govops audit verify` as an operator runs it, on real logs the writer wrote: intact, crashed,
+//! tampered with (the done-when test: one record of a 10 000-record log), and bad input.
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use govops_core::audit::{AuditLog, AuditOptions, AuditRecord, ConfigFingerprint, seal};
+
+fn govops(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_govops"))
+        .args(args)
+        .env_clear()
+        .output()
+        .unwrap()
+}
+
+/// `govops audit verify FILE...`; the exit code and stdout.
+fn verify(files: &[PathBuf], extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["audit", "verify"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    args.extend(extra);
+    let output = govops(&args);
+    (
+        output.status.code().unwrap(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+fn call(i: u64) -> AuditRecord {
+    AuditRecord {
+        session_id: Some(format!("session-{}", i % 11)),
+        user_id: Some("user-7".into()),
+        operation: Some("chat".into()),
+        request_model: Some("gpt-4o".into()),
+        provider: Some("openai".into()),
+        input_tokens: Some(1_000 + i),
+        output_tokens: Some(200),
+        cost_usd: Some(rust_decimal::Decimal::new(45_000 + i as i64, 7)),
+        latency_ms: Some(640.0),
+        temperature: Some(0.2),
+        ..AuditRecord::default()
+    }
+}
+
+/// A log of `calls` calls at `dir/audit.jsonl`, rotated at `rotate` bytes; its files as a shell's
+/// `audit.jsonl*` lists them (the active file first).
+fn write_log(dir: &Path, calls: u64, rotate: Option<u64>) -> Vec<PathBuf> {
+    let path = dir.join("audit.jsonl");
+    let log = AuditLog::open(
+        &path,
+        AuditOptions {
+            rotate_bytes: rotate,
+            fingerprint: Some(ConfigFingerprint {
+                app: "support-bot".into(),
+                environment: "prod".into(),
+                ..ConfigFingerprint::default()
+            }),
+            ..AuditOptions::default()
+        },
+    )
+    .unwrap();
+    for i in 0..calls {
+        log.append(call(i)).unwrap();
+    }
+    log.shutdown().unwrap();
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_str().unwrap().contains("audit.jsonl"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn an_intact_log_passes_and_a_crash_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_log(dir.path(), 300, Some(16 * 1024));
+    assert!(files.len() >= 3);
+    let (code, out, _) = verify(&files, &[]);
+    assert_eq!(code, 0, "{out}");
+    let records = 300 + files.len() + 1; // the calls, an open per file, the close
+    assert!(
+        out.starts_with(&format!(
+            "ok: {records} records, chain intact across {} files\n",
+            files.len()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("(close)"), "{out}");
+
+    // A crash in the middle of a write: the last line is incomplete.
+    let active = &files[0];
+    let text = fs::read_to_string(active).unwrap();
+    let cut = &text[..text.len() - 40];
+    fs::write(active, cut).unwrap();
+    let lines = cut.lines().count();
+    let (code, out, _) = verify(&files, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with(&format!(
+            "warning: {}:{lines}: truncated: the last line is incomplete",
+            active.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("ok: {} records", records - 1)),
+        "{out}"
+    );
+    assert!(out.contains("does not end with a close record"), "{out}");
+
+    // Reopening goes on after it, and the whole log still verifies.
+    AuditLog::open(active, AuditOptions::default())
+        .unwrap()
+        .shutdown()
+        .unwrap();
+    let mut files: Vec<PathBuf> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let (code, out, _) = verify(&files, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("truncated"), "{out}");
+    assert!(
+        out.contains(&format!("ok: {} records", records + 1)),
+        "{out}"
+    );
+}
+
+/// The log's lines per file, in chain order (by first seq).
+fn read(files: &[PathBuf]) -> Vec<(PathBuf, Vec<String>)> {
+    let mut out: Vec<(PathBuf, Vec<String>)> = files
+        .iter()
+        .map(|f| {
+            let lines = fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            (f.clone(), lines)
+        })
+        .collect();
+    out.sort_by_key(|(_, lines)| serde_json::from_str::<AuditRecord>(&lines[0]).unwrap().seq);
+    out
+}
+
+fn write(log: &[(PathBuf, Vec<String>)]) {
+    for (path, lines) in log {
+        fs::write(path, lines.join("\n") + "\n").unwrap();
+    }
+}
+
+#[test]
+fn tampering_with_any_one_record_of_a_10k_record_log_is_found_and_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_log(dir.path(), 10_000, Some(2 * 1024 * 1024));
+    let original = read(&files);
+    let (code, out, _) = verify(&files, &[]);
+    assert_eq!(code, 0, "{out}");
+
+    let positions: Vec<(usize, usize)> = original
+        .iter()
+        .enumerate()
+        .flat_map(|(f, (_, lines))| (0..lines.len()).map(move |i| (f, i)))
+        .collect();
+    let total = positions.len();
+    let last_call = total - 2; // the close record is last
+    // The middle, away from a file's end (a deletion there is named at the next file's line 1).
+    let middle = (total / 2..)
+        .find(|&t| positions[t + 1].0 == positions[t].0)
+        .unwrap();
+    let mut runs = 0;
+    for (name, t) in [
+        ("first", 0),
+        ("middle", middle),
+        ("last call", last_call),
+        ("close", total - 1),
+    ] {
+        let (f, i) = positions[t];
+        let line = original[f].1[i].clone();
+        let here = |kind: &str| format!("{}:{}: {kind}: ", original[f].0.display(), i + 1);
+
+        // One field modified.
+        let mut log = original.clone();
+        let mut record: AuditRecord = serde_json::from_str(&line).unwrap();
+        let old_hash = record.hash.clone();
+        record.user_id = Some("someone-else".into());
+        let resealed = String::from_utf8(seal(&mut record).unwrap()).unwrap();
+        log[f].1[i] = resealed.trim_end().replace(&record.hash, &old_hash);
+        write(&log);
+        let (code, out, _) = verify(&files, &[]);
+        assert_eq!(code, 1, "modify {name}: {out}");
+        assert!(out.starts_with(&here("modified")), "modify {name}: {out}");
+        runs += 1;
+
+        // Inserted before it: a copy of another record.
+        let mut log = original.clone();
+        let other = positions[if t >= 5 { t - 5 } else { t + 5 }];
+        log[f].1.insert(i, original[other.0].1[other.1].clone());
+        write(&log);
+        let (code, out, _) = verify(&files, &[]);
+        assert_eq!(code, 1, "insert before {name}: {out}");
+        assert!(
+            out.starts_with(&here("inserted")),
+            "insert before {name}: {out}"
+        );
+        runs += 1;
+
+        if t == total - 1 {
+            continue; // nothing follows the close record to delete it from, or swap it with
+        }
+        // Deleted.
+        let mut log = original.clone();
+        log[f].1.remove(i);
+        write(&log);
+        let (code, out, _) = verify(&files, &[]);
+        assert_eq!(code, 1, "delete {name}: {out}");
+        assert!(out.starts_with(&here("deleted")), "delete {name}: {out}");
+        runs += 1;
+
+        // Swapped with the next record.
+        let mut log = original.clone();
+        let (g, j) = positions[t + 1];
+        let next = log[g].1[j].clone();
+        log[g].1[j] = line.clone();
+        log[f].1[i] = next;
+        write(&log);
+        let (code, out, _) = verify(&files, &[]);
+        assert_eq!(code, 1, "swap {name}: {out}");
+        assert!(out.starts_with(&here("reordered")), "swap {name}: {out}");
+        assert!(out.contains("FAILED: the chain is broken at"), "{out}");
+        runs += 1;
+    }
+    assert_eq!(runs, 14);
+
+    // The JSON report says the same.
+    let mut log = original.clone();
+    let (f, i) = positions[middle];
+    log[f].1.remove(i);
+    write(&log);
+    let (code, out, _) = verify(&files, &["--format", "json"]);
+    assert_eq!(code, 1);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["problem"]["kind"], "deleted");
+    assert_eq!(report["problem"]["line"], i as u64 + 1);
+    assert_eq!(
+        report["problem"]["file"],
+        original[f].0.to_str().unwrap(),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let telemetry = dir.path().join("govops-telemetry.jsonl");
+    fs::write(&telemetry, "{\"resourceSpans\":[]}\n").unwrap();
+    let (code, out, err) = verify(std::slice::from_ref(&telemetry), &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        err.contains(&format!(
+            "{}:1: not an audit log: not an audit record",
+            telemetry.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("accepted:"), "{err}");
+
+    let missing = dir.path().join("missing.jsonl");
+    let (code, _, err) = verify(std::slice::from_ref(&missing), &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("{}: cannot be read", missing.display())),
+        "{err}"
+    );
+
+    // One good file and one that is not a log: still exit 2, naming the bad one.
+    let files = write_log(dir.path(), 3, None);
+    let mut both = files.clone();
+    both.push(telemetry.clone());
+    let (code, _, err) = verify(&both, &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("govops-telemetry.jsonl:1"), "{err}");
+
+    // No file at all is a usage error.
+    let output = govops(&["audit", "verify"]);
+    assert_eq!(output.status.code(), Some(2));
+}

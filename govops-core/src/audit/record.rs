@@ -1,0 +1,300 @@
+//! One audit record: one line of the log.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::chain::sha256_hex;
+use super::fingerprint::ConfigFingerprint;
+use super::time::Timestamp;
+use crate::violation::{Decision, Violation, Violations};
+
+/// The record schema this build writes and reads (`schema_version`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The `prev` of the first record of a log: 64 zeros.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What a record is (`kind`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// A writer opened the log (a new log, a reopen, a rotation or a recovery): it carries the full
+    /// configuration fingerprint. Every file begins with one.
+    Open,
+    /// One governed call. The only kind [`AuditLog::append`](super::AuditLog::append) writes.
+    #[default]
+    Call,
+    /// The writer was shut down cleanly: the last record a writer writes.
+    Close,
+}
+
+impl RecordKind {
+    /// `open`, `call` or `close`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Open => "open",
+            RecordKind::Call => "call",
+            RecordKind::Close => "close",
+        }
+    }
+}
+
+/// Why a writer wrote an `open` record (`reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenReason {
+    /// A new log: the record is seq 0.
+    New,
+    /// An existing log was opened again; the chain goes on from its last complete record.
+    Reopen,
+    /// The active file passed the size limit and was renamed; this file goes on with the chain.
+    Rotate,
+    /// The active file ended with an incomplete line (a crash during a write, or a failed write):
+    /// it was renamed as it is, and this file goes on from its last complete record.
+    Recover,
+}
+
+/// Message content, written only when the caller passes it (when the policy allows capture).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Content {
+    /// The prompt, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The response, as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+}
+
+/// One record of the audit log, one JSON object per line with these keys, in this order.
+///
+/// Build a call record with `AuditRecord { .. Default::default() }` and hand it to
+/// [`AuditLog::append`](super::AuditLog::append): the writer sets `schema_version`, `seq`, `kind`
+/// (`call`), `prev` and `hash`, the `timestamp` when it is `None`, and `config`, `service`,
+/// `environment`, `owner`, `cost_center` and `data_classification` from the log's
+/// [`ConfigFingerprint`] when they are `None`. Absent optional values are left out of the line.
+///
+/// Serializing a record writes every key but `hash`: those bytes are what `hash` is the SHA-256
+/// of ([`record_hash`](super::record_hash)); [`seal`](super::seal) writes the line with the hash.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The record schema, [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Position in the chain: 0 for the first record of a log, then strictly +1, across files.
+    pub seq: u64,
+    /// `open`, `call` or `close`.
+    pub kind: RecordKind,
+    /// When the call ended (set by `append` when `None`), UTC, RFC 3339 with nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Timestamp>,
+    /// The W3C trace id, 32 lowercase hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// The governed span's id, 16 lowercase hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<String>,
+    /// `service.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// `deployment.environment.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// `govops.owner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// `govops.cost_center`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_center: Option<String>,
+    /// `govops.data_classification`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_classification: Option<String>,
+    /// `session.id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// `user.id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// `gen_ai.operation.name`: `chat`, `text_completion`, `embeddings`, `retrieval`,
+    /// `execute_tool`, `invoke_agent` or `invoke_workflow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// `gen_ai.request.model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_model: Option<String>,
+    /// `gen_ai.response.model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_model: Option<String>,
+    /// `gen_ai.provider.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// `gen_ai.tool.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
+    /// `gen_ai.agent.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    /// `gen_ai.usage.input_tokens` (cache reads and writes included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    /// `gen_ai.usage.output_tokens` (reasoning included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    /// `gen_ai.usage.cache_read.input_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_tokens: Option<u64>,
+    /// `gen_ai.usage.cache_creation.input_tokens` (5-minute and 1-hour writes together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation_tokens: Option<u64>,
+    /// `gen_ai.usage.reasoning.output_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    /// `govops.cost.total_usd`, exact, written as a decimal string (`"0.0045"`); absent when the
+    /// call is unpriced, never `"0"` for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<Decimal>,
+    /// `govops.latency_ms`, wall time of the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// `govops.policy.decision`: `allow`, `flag` or `deny`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "decision_serde"
+    )]
+    pub decision: Option<Decision>,
+    /// `govops.safety.violations`, in the order raised; absent when none.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "violations_serde"
+    )]
+    pub violations: Vec<Violation>,
+    /// `error.type`, when the call failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    /// The request's temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// The request's nucleus-sampling `top_p`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// The request's sampling seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// The request's maximum output tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// SHA-256 of the prompt's bytes, lowercase hex ([`AuditRecord::hash_prompt`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_sha256: Option<String>,
+    /// SHA-256 of the response's bytes, lowercase hex ([`AuditRecord::hash_response`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_sha256: Option<String>,
+    /// The content itself: set it only where the policy allows capture (`[capture] content`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+    /// [`ConfigFingerprint::sha256`] of the configuration the record was written under; the full
+    /// fingerprint is in the file's `open` record with the same `config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    /// `open` records: why the writer opened the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<OpenReason>,
+    /// `open` records: the full configuration fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<ConfigFingerprint>,
+    /// `open` records after a failed write: records handed over that are not in the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<u64>,
+    /// The `hash` of the record before it ([`GENESIS`] for seq 0).
+    pub prev: String,
+    /// SHA-256 of this record's JSON without `hash`, lowercase hex; always the last key of the
+    /// line. Not written by `Serialize` (see the type's documentation), read by `Deserialize`.
+    #[serde(default, skip_serializing)]
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// Sets `prompt_sha256` to the SHA-256 of `prompt`.
+    pub fn hash_prompt(&mut self, prompt: impl AsRef<[u8]>) {
+        self.prompt_sha256 = Some(sha256_hex(prompt.as_ref()));
+    }
+
+    /// Sets `response_sha256` to the SHA-256 of `response`.
+    pub fn hash_response(&mut self, response: impl AsRef<[u8]>) {
+        self.response_sha256 = Some(sha256_hex(response.as_ref()));
+    }
+
+    /// Sets `violations` from a call's [`Violations`], and `decision` to their decision when it is
+    /// `None`.
+    pub fn set_violations(&mut self, violations: &Violations) {
+        self.violations = violations.iter().collect();
+        self.decision.get_or_insert(violations.decision());
+    }
+}
+
+mod decision_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::violation::Decision;
+
+    #[allow(clippy::ref_option)] // the signature serde's `with` requires
+    pub(super) fn serialize<S: Serializer>(
+        decision: &Option<Decision>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match decision {
+            Some(d) => serializer.serialize_str(d.as_str()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Decision>, D::Error> {
+        let text = <Option<std::borrow::Cow<'de, str>>>::deserialize(deserializer)?;
+        text.map(|text| match &*text {
+            "allow" => Ok(Decision::Allow),
+            "flag" => Ok(Decision::Flag),
+            "deny" => Ok(Decision::Deny),
+            other => Err(serde::de::Error::custom(format!(
+                "decision {other:?} is not one of allow, flag, deny"
+            ))),
+        })
+        .transpose()
+    }
+}
+
+mod violations_serde {
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::violation::Violation;
+
+    pub(super) fn serialize<S: Serializer>(
+        violations: &[Violation],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(violations.len()))?;
+        for v in violations {
+            seq.serialize_element(v.code())?;
+        }
+        seq.end()
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Violation>, D::Error> {
+        let codes = <Vec<std::borrow::Cow<'de, str>>>::deserialize(deserializer)?;
+        codes
+            .iter()
+            .map(|code| {
+                Violation::from_code(code).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "{code:?} is not a violation code of contract section 4"
+                    ))
+                })
+            })
+            .collect()
+    }
+}

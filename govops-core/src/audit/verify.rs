@@ -1,0 +1,682 @@
+//! Verifying a log: the chain checked line by line across its files, and the first problem named.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::chain::{Sealed, open_line, to_hex};
+use super::error::AuditError;
+use super::record::{RecordKind, SCHEMA_VERSION};
+use super::writer::LINE_START;
+
+/// What a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// A record's content was changed (it does not match its hash, or it was re-hashed and the
+    /// next record's `prev` no longer matches it).
+    Modified,
+    /// A line that is not part of the chain was added.
+    Inserted,
+    /// Records are missing: a gap in the sequence that the chain does not explain otherwise.
+    Deleted,
+    /// Records are out of order (for example two adjacent ones swapped).
+    Reordered,
+    /// An incomplete last line of a file: what a crash during a write leaves. Not tampering.
+    Truncated,
+}
+
+impl FindingKind {
+    /// `modified`, `inserted`, `deleted`, `reordered` or `truncated`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Modified => "modified",
+            FindingKind::Inserted => "inserted",
+            FindingKind::Deleted => "deleted",
+            FindingKind::Reordered => "reordered",
+            FindingKind::Truncated => "truncated",
+        }
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A problem at one line of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// What it is.
+    pub kind: FindingKind,
+    /// The file, as given.
+    pub file: PathBuf,
+    /// The 1-based line. For `deleted`, the line just after the gap (the one that now holds the
+    /// record after the missing ones).
+    pub line: u64,
+    /// The seq the line's record claims, when it can be read.
+    pub seq: Option<u64>,
+    /// What was found, in words.
+    pub detail: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.kind,
+            self.detail
+        )
+    }
+}
+
+/// One file of the log, in chain order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileSummary {
+    /// The file, as given.
+    pub path: PathBuf,
+    /// Intact records checked in it.
+    pub records: u64,
+    /// Seq of its first intact record.
+    pub first_seq: Option<u64>,
+    /// Seq of its last intact record.
+    pub last_seq: Option<u64>,
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The files, in chain order (by the seq of their first record), each once.
+    pub files: Vec<FileSummary>,
+    /// Records checked and intact (before the first problem, when there is one).
+    pub records: u64,
+    /// The first modified, inserted, deleted or reordered record, if any.
+    pub problem: Option<Finding>,
+    /// Incomplete last lines of files (crashes during a write): warnings, not tampering.
+    pub truncated: Vec<Finding>,
+    /// Seq of the last intact record.
+    pub last_seq: Option<u64>,
+    /// Hash of the last intact record: keep it elsewhere to detect later removal of records from
+    /// the end, which a chain alone cannot show.
+    pub last_hash: Option<String>,
+    /// Whether the last record is a `close` record (the writer was shut down cleanly).
+    pub closed: bool,
+}
+
+impl Report {
+    /// Whether the chain is intact: no problem (incomplete last lines are allowed).
+    #[must_use]
+    pub fn is_intact(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// Checks the chain of an audit log made of `files` (any order: they are put in chain order by
+/// the seq of their first record, so `audit.jsonl*` in shell order will do; a file given twice is
+/// read once).
+///
+/// Every line must be a JSON record whose `hash` is the SHA-256 of its content, whose `seq` is
+/// one more than the record before it (0 for the first) and whose `prev` is that record's hash
+/// (64 zeros for the first). The first line that is not is classified (see the module
+/// documentation) and reported as [`Report::problem`]; an incomplete last line of a file is
+/// [`FindingKind::Truncated`] in [`Report::truncated`].
+///
+/// # Errors
+///
+/// [`AuditError::NoFiles`]; [`AuditError::Read`] for a file that cannot be read;
+/// [`AuditError::NotAuditLog`] for a file with lines but no audit record;
+/// [`AuditError::UnsupportedVersion`] for an intact record of another schema version.
+pub fn verify<P: AsRef<Path>>(files: &[P]) -> Result<Report, AuditError> {
+    if files.is_empty() {
+        return Err(AuditError::NoFiles);
+    }
+    let files = order(files)?;
+    let mut stream = Stream::new(&files);
+    let mut report = Report {
+        files: files
+            .iter()
+            .map(|path| FileSummary {
+                path: path.clone(),
+                records: 0,
+                first_seq: None,
+                last_seq: None,
+            })
+            .collect(),
+        records: 0,
+        problem: None,
+        truncated: Vec::new(),
+        last_seq: None,
+        last_hash: None,
+        closed: false,
+    };
+    let mut expect = Expect::GENESIS;
+    let mut last: Option<(Rec, Expect)> = None;
+    while let Some(cur) = stream.next_rec()? {
+        if let Ok(s) = cur.intact_link(expect) {
+            if s.schema_version != u64::from(SCHEMA_VERSION) {
+                return Err(AuditError::UnsupportedVersion {
+                    path: files[cur.file].clone(),
+                    line: cur.line,
+                    found: s.schema_version,
+                });
+            }
+            if let Some((prev, _)) = &last
+                && prev.kind() == Some(RecordKind::Close)
+                && s.kind != RecordKind::Open
+            {
+                report.problem = Some(finding(
+                    &files,
+                    &cur,
+                    FindingKind::Inserted,
+                    format!(
+                        "record seq {} follows the close record at line {} of {}, yet it is not an open record (every writer begins with one): it was added after the log was closed",
+                        s.seq,
+                        prev.line,
+                        files[prev.file].display()
+                    ),
+                ));
+                break;
+            }
+            let summary = &mut report.files[cur.file];
+            summary.records += 1;
+            summary.first_seq.get_or_insert(s.seq);
+            summary.last_seq = Some(s.seq);
+            report.records += 1;
+            let before = expect;
+            expect = Expect {
+                seq: s.seq.saturating_add(1),
+                prev: s.hash,
+            };
+            last = Some((cur, before));
+            continue;
+        }
+        report.problem = Some(classify(&files, &mut stream, expect, last.as_ref(), &cur)?);
+        break;
+    }
+    let mut truncated = std::mem::take(&mut stream.truncated);
+    if let Some(problem) = &report.problem {
+        truncated.retain(|t| (&t.file, t.line) != (&problem.file, problem.line));
+    }
+    report.truncated = truncated;
+    if let Some((rec, _)) = &last
+        && let Ok(s) = &rec.sealed
+    {
+        report.last_seq = Some(s.seq);
+        report.last_hash = Some(to_hex(&s.hash));
+        report.closed = s.kind == RecordKind::Close;
+    }
+    Ok(report)
+}
+
+/// What the next record must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Expect {
+    seq: u64,
+    prev: [u8; 32],
+}
+
+impl Expect {
+    const GENESIS: Expect = Expect {
+        seq: 0,
+        prev: [0; 32],
+    };
+}
+
+/// One complete line.
+#[derive(Debug, Clone)]
+struct Rec {
+    file: usize,
+    line: u64,
+    sealed: Result<Sealed, String>,
+    /// The incomplete line just before it (the end of the previous file), if any.
+    after_partial: Option<(usize, u64)>,
+}
+
+impl Rec {
+    /// The record, when it is intact and follows `expect`.
+    fn intact_link(&self, expect: Expect) -> Result<&Sealed, ()> {
+        match &self.sealed {
+            Ok(s) if s.intact && s.seq == expect.seq && s.prev == expect.prev => Ok(s),
+            _ => Err(()),
+        }
+    }
+
+    fn kind(&self) -> Option<RecordKind> {
+        self.sealed.as_ref().ok().map(|s| s.kind)
+    }
+
+    fn seq(&self) -> Option<u64> {
+        self.sealed.as_ref().ok().map(|s| s.seq)
+    }
+}
+
+/// Whether `recs` follow `expect` one after the other, each intact.
+fn chain_ok<'a>(mut expect: Expect, recs: impl IntoIterator<Item = &'a Rec>) -> bool {
+    for rec in recs {
+        match rec.intact_link(expect) {
+            Ok(s) => {
+                expect = Expect {
+                    seq: s.seq.saturating_add(1),
+                    prev: s.hash,
+                }
+            }
+            Err(()) => return false,
+        }
+    }
+    true
+}
+
+fn finding(files: &[PathBuf], rec: &Rec, kind: FindingKind, detail: String) -> Finding {
+    Finding {
+        kind,
+        file: files[rec.file].clone(),
+        line: rec.line,
+        seq: rec.seq(),
+        detail,
+    }
+}
+
+/// Names the first break: `cur` does not follow `expect` (what the last intact record, `last`,
+/// led to expect). Each explanation is tried against the lines around the break, in this order;
+/// the first that makes the chain whole again wins.
+fn classify(
+    files: &[PathBuf],
+    stream: &mut Stream<'_>,
+    expect: Expect,
+    last: Option<&(Rec, Expect)>,
+    cur: &Rec,
+) -> Result<Finding, AuditError> {
+    let next: Vec<Rec> = stream.peek(2)?.to_vec();
+    let at = |rec: &Rec| format!("{}:{}", files[rec.file].display(), rec.line);
+
+    // Two adjacent records swapped: the next line, then this one, then the one after, chain.
+    if let Some(n) = next.first()
+        && chain_ok(expect, [n, cur].into_iter().chain(next.get(1)))
+    {
+        return Ok(finding(
+            files,
+            cur,
+            FindingKind::Reordered,
+            format!(
+                "holds seq {}, and the next line ({}) seq {}: the two records were swapped",
+                cur.seq().unwrap_or_default(),
+                at(n),
+                n.seq().unwrap_or_default()
+            ),
+        ));
+    }
+    // This line was added: without it, the chain goes on.
+    if !next.is_empty() && chain_ok(expect, next.iter()) {
+        let what = match &cur.sealed {
+            Ok(s) if s.intact => format!("record seq {} is not part of the chain", s.seq),
+            Ok(s) => format!(
+                "a record (claiming seq {}) that does not match its hash is not part of the chain",
+                s.seq
+            ),
+            Err(problem) => format!("a line that is not a record ({problem})"),
+        };
+        return Ok(finding(
+            files,
+            cur,
+            FindingKind::Inserted,
+            format!("{what}: the next line continues from the record before it; added here"),
+        ));
+    }
+    // The line before was added (a forged record that chains on), and this one is its
+    // original successor's rightful place.
+    if let Some((prev, before)) = last
+        && chain_ok(*before, std::iter::once(cur).chain(next.first()))
+    {
+        return Ok(finding(
+            files,
+            prev,
+            FindingKind::Inserted,
+            format!(
+                "record seq {} is not part of the chain: the next line ({}) continues from the record before it; added here",
+                prev.seq().unwrap_or_default(),
+                at(cur)
+            ),
+        ));
+    }
+    // Nothing but a writer's `open` record may follow a `close` record.
+    if let Some((prev, _)) = last
+        && prev.kind() == Some(RecordKind::Close)
+        && cur.kind() != Some(RecordKind::Open)
+    {
+        return Ok(finding(
+            files,
+            cur,
+            FindingKind::Inserted,
+            format!(
+                "a line after the close record at {}, which is not a writer's open record: it was added after the log was closed",
+                at(prev)
+            ),
+        ));
+    }
+    if let Ok(s) = &cur.sealed
+        && s.intact
+    {
+        let continues = next.first().is_none_or(|n| {
+            chain_ok(
+                Expect {
+                    seq: s.seq.saturating_add(1),
+                    prev: s.hash,
+                },
+                [n],
+            )
+        });
+        if s.seq > expect.seq {
+            // Ahead of the chain: the missing record is further on (out of order), or gone.
+            if let Some((file, line)) = stream.find_seq(expect.seq)? {
+                return Ok(finding(
+                    files,
+                    cur,
+                    FindingKind::Reordered,
+                    format!(
+                        "holds seq {} where seq {} was expected, and seq {} is at {}:{}: records out of order",
+                        s.seq,
+                        expect.seq,
+                        expect.seq,
+                        files[file].display(),
+                        line
+                    ),
+                ));
+            }
+            if continues {
+                if let Some((file, line)) = cur.after_partial
+                    && s.seq == expect.seq.saturating_add(1)
+                {
+                    return Ok(Finding {
+                        kind: FindingKind::Modified,
+                        file: files[file].clone(),
+                        line,
+                        seq: Some(expect.seq),
+                        detail: format!(
+                            "the line is incomplete, yet the chain goes on from the record it held (seq {}) at {}: it was cut after it was written (a crash leaves the writer going on from the last complete record)",
+                            expect.seq,
+                            at(cur)
+                        ),
+                    });
+                }
+                let missing = if s.seq - expect.seq == 1 {
+                    format!("record seq {} is missing", expect.seq)
+                } else {
+                    format!(
+                        "records seq {} to {} ({} records) are missing",
+                        expect.seq,
+                        s.seq - 1,
+                        s.seq - expect.seq
+                    )
+                };
+                let mut detail = format!("{missing} before this line, which holds seq {}", s.seq);
+                if cur.line == 1
+                    && cur.file > 0
+                    && let Some((prev, _)) = last
+                {
+                    detail.push_str(&format!(
+                        " (after the last record of {}, line {})",
+                        files[prev.file].display(),
+                        prev.line
+                    ));
+                }
+                if expect.seq == 0 {
+                    detail.push_str(
+                        "; a log begins at seq 0: was its first file left out, or its first records removed?",
+                    );
+                }
+                return Ok(finding(files, cur, FindingKind::Deleted, detail));
+            }
+        }
+        if s.seq == expect.seq && s.prev != expect.prev && continues {
+            return Ok(match last {
+                Some((prev, _)) => finding(
+                    files,
+                    prev,
+                    FindingKind::Modified,
+                    format!(
+                        "record seq {} was changed and re-hashed: its hash is not the prev that the next record ({}) holds",
+                        prev.seq().unwrap_or_default(),
+                        at(cur)
+                    ),
+                ),
+                None => finding(
+                    files,
+                    cur,
+                    FindingKind::Modified,
+                    "the first record's prev is not 64 zeros: it was changed and re-hashed, or the log's first file was left out".to_owned(),
+                ),
+            });
+        }
+    }
+    let detail = match &cur.sealed {
+        Err(problem) => problem.clone(),
+        Ok(s) if !s.intact => format!(
+            "record seq {} does not match its hash: its content was changed",
+            s.seq
+        ),
+        Ok(s) => format!(
+            "record seq {} does not follow the record before it (expected seq {}{}), and neither a removal, an addition nor a swap explains it: it was changed and re-hashed",
+            s.seq,
+            expect.seq,
+            last.map(|(prev, _)| format!(" after {}", at(prev)))
+                .unwrap_or_default()
+        ),
+    };
+    Ok(finding(files, cur, FindingKind::Modified, detail))
+}
+
+/// The lines of the files in order, with a few read ahead.
+struct Stream<'a> {
+    files: &'a [PathBuf],
+    next_file: usize,
+    reader: Option<(usize, BufReader<File>)>,
+    line: u64,
+    buf: Vec<u8>,
+    ahead: VecDeque<Rec>,
+    pending_partial: Option<(usize, u64)>,
+    truncated: Vec<Finding>,
+}
+
+impl<'a> Stream<'a> {
+    fn new(files: &'a [PathBuf]) -> Self {
+        Self {
+            files,
+            next_file: 0,
+            reader: None,
+            line: 0,
+            buf: Vec::new(),
+            ahead: VecDeque::new(),
+            pending_partial: None,
+            truncated: Vec::new(),
+        }
+    }
+
+    fn next_rec(&mut self) -> Result<Option<Rec>, AuditError> {
+        match self.ahead.pop_front() {
+            Some(rec) => Ok(Some(rec)),
+            None => self.read_rec(),
+        }
+    }
+
+    /// Up to `n` records after the current one.
+    fn peek(&mut self, n: usize) -> Result<&[Rec], AuditError> {
+        while self.ahead.len() < n {
+            match self.read_rec()? {
+                Some(rec) => self.ahead.push_back(rec),
+                None => break,
+            }
+        }
+        Ok(self.ahead.make_contiguous())
+    }
+
+    /// The first intact record with `seq` in the rest of the log (reads it to the end).
+    fn find_seq(&mut self, seq: u64) -> Result<Option<(usize, u64)>, AuditError> {
+        while let Some(rec) = self.next_rec()? {
+            if let Ok(s) = &rec.sealed
+                && s.seq == seq
+                && s.intact
+            {
+                return Ok(Some((rec.file, rec.line)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn read_rec(&mut self) -> Result<Option<Rec>, AuditError> {
+        loop {
+            let Some((file, reader)) = &mut self.reader else {
+                let Some(path) = self.files.get(self.next_file) else {
+                    return Ok(None);
+                };
+                let opened = File::open(path).map_err(|source| AuditError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                self.reader = Some((self.next_file, BufReader::with_capacity(256 * 1024, opened)));
+                self.next_file += 1;
+                self.line = 0;
+                continue;
+            };
+            let file = *file;
+            self.buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|source| AuditError::Read {
+                    path: self.files[file].clone(),
+                    source,
+                })?;
+            if n == 0 {
+                self.reader = None;
+                continue;
+            }
+            self.line += 1;
+            if self.buf.last() == Some(&b'\n') {
+                self.buf.pop();
+                return Ok(Some(Rec {
+                    file,
+                    line: self.line,
+                    sealed: open_line(&self.buf),
+                    after_partial: self.pending_partial.take(),
+                }));
+            }
+            // An incomplete last line: a crash's, or not.
+            let k = self.buf.len().min(LINE_START.len());
+            let (kind, detail) = if self.buf[..k] == LINE_START[..k] {
+                let last = file + 1 == self.files.len();
+                (
+                    FindingKind::Truncated,
+                    if last {
+                        "the last line is incomplete: a write was cut short (a crash); it is not part of the chain".to_owned()
+                    } else {
+                        "the file's last line is incomplete: a write was cut short (a crash) and the writer went on in the next file; it is not part of the chain".to_owned()
+                    },
+                )
+            } else {
+                (
+                    FindingKind::Modified,
+                    "an incomplete last line that does not begin like a record (a crash leaves the beginning of one)".to_owned(),
+                )
+            };
+            let found = Finding {
+                kind,
+                file: self.files[file].clone(),
+                line: self.line,
+                seq: None,
+                detail,
+            };
+            if kind == FindingKind::Truncated {
+                self.truncated.push(found);
+                self.pending_partial = Some((file, self.line));
+            } else {
+                // Not a crash's: a line of its own, which the chain will not accept.
+                return Ok(Some(Rec {
+                    file,
+                    line: self.line,
+                    sealed: Err(found.detail),
+                    after_partial: self.pending_partial.take(),
+                }));
+            }
+        }
+    }
+}
+
+/// The files, each once, in chain order: by the seq of their first intact record (else their
+/// first record); files without a record (empty, or an incomplete line only) last.
+fn order<P: AsRef<Path>>(files: &[P]) -> Result<Vec<PathBuf>, AuditError> {
+    let mut seen = Vec::new();
+    let mut keyed = Vec::new();
+    for path in files {
+        let path = path.as_ref();
+        let canonical = path.canonicalize().map_err(|source| AuditError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        if seen.contains(&canonical) {
+            continue;
+        }
+        seen.push(canonical);
+        keyed.push((first_seq(path)?, path.to_owned()));
+    }
+    keyed.sort_by_key(|(seq, _)| (seq.is_none(), *seq));
+    Ok(keyed.into_iter().map(|(_, path)| path).collect())
+}
+
+/// The seq of the first intact record of a file (else of its first record); `None` when it has
+/// no complete line.
+fn first_seq(path: &Path) -> Result<Option<u64>, AuditError> {
+    let read_err = |source| AuditError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut reader = BufReader::new(File::open(path).map_err(read_err)?);
+    let mut buf = Vec::new();
+    let mut line = 0;
+    let mut first_record = None;
+    let mut first_problem: Option<(u64, String)> = None;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).map_err(read_err)? == 0 {
+            break;
+        }
+        line += 1;
+        if buf.last() != Some(&b'\n') {
+            let k = buf.len().min(LINE_START.len());
+            if first_record.is_none() && first_problem.is_none() && buf[..k] != LINE_START[..k] {
+                first_problem = Some((
+                    line,
+                    "an incomplete line that does not begin like an audit record".to_owned(),
+                ));
+            }
+            break;
+        }
+        buf.pop();
+        match open_line(&buf) {
+            Ok(s) if s.intact => return Ok(Some(s.seq)),
+            Ok(s) => {
+                first_record.get_or_insert(s.seq);
+            }
+            Err(problem) => {
+                first_problem.get_or_insert((line, problem));
+            }
+        }
+    }
+    match (first_record, first_problem) {
+        (Some(seq), _) => Ok(Some(seq)),
+        (None, Some((line, problem))) => Err(AuditError::NotAuditLog {
+            path: path.to_owned(),
+            line,
+            problem,
+        }),
+        (None, None) => Ok(None),
+    }
+}

@@ -1,0 +1,898 @@
+//! The writer: records handed over on a channel, sealed and appended by a background thread.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead as _, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+
+use super::chain::{Sealed, open_line, seal, to_hex};
+use super::error::AuditError;
+use super::fingerprint::ConfigFingerprint;
+use super::record::{AuditRecord, GENESIS, OpenReason, RecordKind, SCHEMA_VERSION};
+use super::time::Timestamp;
+use crate::config::Config;
+
+/// Records that may wait on the channel before `append` blocks, unless set.
+pub const DEFAULT_QUEUE: usize = 1024;
+
+/// Lines gathered into one `write_all` while more records are waiting, at most.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// How a line written by the writer begins: what a crash can leave of one.
+pub(crate) const LINE_START: &[u8] = b"{\"schema_version\":";
+
+/// How an [`AuditLog`] writes.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Rotate the active file when the next line would take it past this many bytes: it is
+    /// renamed `NAME.SEQ` (`SEQ`, its first record's seq, zero-padded to 12 digits) and the chain
+    /// goes on in a fresh `NAME`. `None` (the default): never rotate.
+    pub rotate_bytes: Option<u64>,
+    /// The run's configuration: written in full in every `open` record, its hash in every record's
+    /// `config`, and its metadata in the records that leave it unset.
+    pub fingerprint: Option<ConfigFingerprint>,
+    /// Records that may wait for the writer thread; when it is full, `append` blocks until there is
+    /// room (nothing is dropped). Default [`DEFAULT_QUEUE`]; at least 1.
+    pub queue: usize,
+    /// `fsync` the file at every `flush`, rotation and shutdown (default false: `flush` hands the
+    /// data to the operating system, which survives a crash of the process but not of the machine).
+    pub sync: bool,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        Self {
+            rotate_bytes: None,
+            fingerprint: None,
+            queue: DEFAULT_QUEUE,
+            sync: false,
+        }
+    }
+}
+
+impl AuditOptions {
+    /// The defaults, with the fingerprint of `config`.
+    #[must_use]
+    pub fn for_config(config: &Config) -> Self {
+        Self {
+            fingerprint: Some(ConfigFingerprint::from_config(config)),
+            ..Self::default()
+        }
+    }
+}
+
+enum Msg {
+    /// Boxed: a record is about 1 KiB, and the channel holds `queue` messages.
+    Record(Box<AuditRecord>),
+    Flush(SyncSender<Result<(), AuditError>>),
+}
+
+/// An append-only, hash-chained audit log. Cheap to clone: clones share one writer thread.
+///
+/// ```
+/// use govops_core::audit::{AuditLog, AuditOptions, AuditRecord, verify};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("audit.jsonl");
+/// let log = AuditLog::open(&path, AuditOptions::default())?;
+/// let mut record = AuditRecord {
+///     operation: Some("chat".into()),
+///     request_model: Some("gpt-4o".into()),
+///     input_tokens: Some(1_000),
+///     output_tokens: Some(200),
+///     cost_usd: Some("0.0045".parse()?),
+///     ..AuditRecord::default()
+/// };
+/// record.hash_prompt("What is my balance?");
+/// log.append(record)?; // hands it over; the writer thread seals and writes it
+/// log.shutdown()?; // writes everything, then a `close` record
+///
+/// let report = verify(&[&path])?;
+/// assert!(report.is_intact());
+/// assert_eq!(report.records, 3); // open, call, close
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    sender: RwLock<Option<SyncSender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<Result<(), AuditError>>>>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Msg::Record(r) => f.debug_tuple("Record").field(&r.seq).finish(),
+            Msg::Flush(_) => f.write_str("Flush"),
+        }
+    }
+}
+
+impl AuditLog {
+    /// Opens (or creates) the log at `path` and starts its writer thread.
+    ///
+    /// An existing log goes on: its last complete record's seq and hash continue the chain, after
+    /// an `open` record. If the file ends with an incomplete line (a crash during a write), nothing
+    /// is appended after it: the file is renamed as it is (as a rotation would name it) and the
+    /// chain goes on in a fresh file from its last complete record, so the incomplete line stays
+    /// where a verifier reports it. A file holding only an incomplete first line is emptied (it can
+    /// only be a cut `open` record). If the file is missing or empty but rotated files `NAME.SEQ`
+    /// are beside it, the chain goes on from the newest of them.
+    ///
+    /// One writer per log: two processes appending to the same file break its chain.
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Open`] when the file cannot be created or opened for appending,
+    /// [`AuditError::Read`] when an existing one cannot be read, [`AuditError::NotAuditLog`] when
+    /// it is not an audit log, [`AuditError::Damaged`] when its last record does not match its
+    /// hash, [`AuditError::UnsupportedVersion`], [`AuditError::Rotate`] when a crashed file cannot
+    /// be renamed, [`AuditError::Write`] when the `open` record cannot be written,
+    /// [`AuditError::Thread`] when the writer thread cannot be started.
+    pub fn open(path: impl AsRef<Path>, options: AuditOptions) -> Result<AuditLog, AuditError> {
+        let path = path.as_ref().to_owned();
+        let queue = options.queue.max(1);
+        let writer = Writer::start(path.clone(), options)?;
+        let (tx, rx) = mpsc::sync_channel(queue);
+        let thread = std::thread::Builder::new()
+            .name("govops-audit".to_owned())
+            .spawn(move || writer.run(&rx))
+            .map_err(|e| AuditError::Thread {
+                path: path.clone(),
+                problem: format!("could not be started: {e}"),
+            })?;
+        Ok(AuditLog {
+            inner: Arc::new(Inner {
+                path,
+                sender: RwLock::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// The active file's path, as given to [`AuditLog::open`].
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Hands `record` to the writer thread, which gives it its `seq`, `prev` and `hash` and
+    /// appends it. The caller does no file I/O and no hashing; it stamps `timestamp` when it is
+    /// `None`. When the queue is full ([`AuditOptions::queue`]) it blocks until there is room:
+    /// nothing is dropped. The record is written as a `call` whatever its `kind`.
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Closed`] after [`AuditLog::shutdown`]; [`AuditError::Thread`] if the writer
+    /// thread is gone. A failed write is reported by the next [`AuditLog::flush`] or
+    /// [`AuditLog::shutdown`], not here.
+    pub fn append(&self, mut record: AuditRecord) -> Result<(), AuditError> {
+        if record.timestamp.is_none() {
+            record.timestamp = Some(Timestamp::now());
+        }
+        let sender = self
+            .inner
+            .sender
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        match sender.as_ref() {
+            Some(tx) => tx
+                .send(Msg::Record(Box::new(record)))
+                .map_err(|_| self.inner.thread_gone()),
+            None => Err(AuditError::Closed {
+                path: self.inner.path.clone(),
+            }),
+        }
+    }
+
+    /// Waits until every record handed over before it is written to the file (handed to the
+    /// operating system; also `fsync`ed with [`AuditOptions::sync`]).
+    ///
+    /// # Errors
+    ///
+    /// The first write or rotation failure since the last report ([`AuditError::Write`] with the
+    /// count of records lost, [`AuditError::Rotate`]); [`AuditError::Closed`] after
+    /// [`AuditLog::shutdown`]; [`AuditError::Thread`] if the writer thread is gone.
+    pub fn flush(&self) -> Result<(), AuditError> {
+        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
+        {
+            let sender = self
+                .inner
+                .sender
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            match sender.as_ref() {
+                Some(tx) => tx
+                    .send(Msg::Flush(reply_tx))
+                    .map_err(|_| self.inner.thread_gone())?,
+                None => {
+                    return Err(AuditError::Closed {
+                        path: self.inner.path.clone(),
+                    });
+                }
+            }
+        }
+        reply_rx.recv().map_err(|_| self.inner.thread_gone())?
+    }
+
+    /// Stops accepting records, writes every record handed over and a `close` record, and joins
+    /// the writer thread. Later calls (from any clone) return `Ok`; `append` returns
+    /// [`AuditError::Closed`]. Dropping the last clone does the same, printing an unreported
+    /// error to stderr.
+    ///
+    /// # Errors
+    ///
+    /// The first write or rotation failure not yet reported by `flush`; [`AuditError::Thread`] if
+    /// the writer thread ended abnormally.
+    pub fn shutdown(&self) -> Result<(), AuditError> {
+        self.inner.shutdown()
+    }
+}
+
+impl Inner {
+    fn thread_gone(&self) -> AuditError {
+        AuditError::Thread {
+            path: self.path.clone(),
+            problem: "has stopped".to_owned(),
+        }
+    }
+
+    fn shutdown(&self) -> Result<(), AuditError> {
+        // Dropping the only sender ends the writer's loop once it has taken every queued message.
+        drop(
+            self.sender
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match thread {
+            Some(thread) => thread.join().unwrap_or_else(|_| {
+                Err(AuditError::Thread {
+                    path: self.path.clone(),
+                    problem: "panicked".to_owned(),
+                })
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            eprintln!("govops: warning: {e}");
+        }
+    }
+}
+
+/// What an existing file holds.
+enum FileState {
+    Missing,
+    Empty,
+    /// Only an incomplete first line.
+    PartialOnly,
+    Records {
+        first_seq: u64,
+        last_seq: u64,
+        last_hash: [u8; 32],
+        /// Ends with an incomplete line.
+        partial: bool,
+        size: u64,
+    },
+}
+
+/// Where the chain goes on when a writer starts.
+struct Start {
+    next_seq: u64,
+    prev: String,
+    reason: OpenReason,
+    /// The active file's first seq, when the writer appends to an existing file.
+    first_seq: Option<u64>,
+    size: u64,
+}
+
+/// `NAME.SEQ`: the name a file takes when it is rotated away.
+pub(crate) fn rotated_name(path: &Path, first_seq: u64) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".{first_seq:012}"));
+    path.with_file_name(name)
+}
+
+/// The rotated files beside `path` (`NAME.DIGITS`), newest (highest first seq) first.
+fn rotated_files(path: &Path) -> Result<Vec<(u64, PathBuf)>, AuditError> {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Ok(Vec::new());
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(AuditError::Read {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut found: Vec<(u64, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|entry| {
+            let file_name = entry.file_name();
+            let digits = file_name.to_str()?.strip_prefix(name)?.strip_prefix('.')?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some((digits.parse().ok()?, entry.path()))
+        })
+        .collect();
+    found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+    Ok(found)
+}
+
+/// 1-based line number of the byte at `offset` (for messages only: reads the file up to it).
+fn line_at(path: &Path, offset: u64) -> u64 {
+    let Ok(file) = File::open(path) else { return 0 };
+    let mut bytes = Vec::new();
+    if file.take(offset).read_to_end(&mut bytes).is_err() {
+        return 0;
+    }
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64 + 1
+}
+
+fn read_state(path: &Path) -> Result<FileState, AuditError> {
+    let read_err = |source| AuditError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let open_err = |source| AuditError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(FileState::Missing),
+        Err(source) => return Err(open_err(source)),
+    };
+    let metadata = file.metadata().map_err(read_err)?;
+    if metadata.is_dir() {
+        return Err(open_err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        )));
+    }
+    let size = metadata.len();
+    if size == 0 {
+        return Ok(FileState::Empty);
+    }
+    let not_log = |line: u64, problem: String| AuditError::NotAuditLog {
+        path: path.to_owned(),
+        line,
+        problem,
+    };
+    // The first line: is this an audit log at all?
+    let mut first = Vec::new();
+    io::BufReader::new(&mut file)
+        .read_until(b'\n', &mut first)
+        .map_err(read_err)?;
+    if first.last() != Some(&b'\n') {
+        let n = first.len().min(LINE_START.len());
+        if first[..n] != LINE_START[..n] {
+            return Err(not_log(
+                1,
+                "an incomplete line that does not begin like an audit record".to_owned(),
+            ));
+        }
+        return Ok(FileState::PartialOnly);
+    }
+    first.pop();
+    let head = open_line(&first).map_err(|problem| not_log(1, problem))?;
+    check_version(path, 1, &head)?;
+    // The last complete line, read from the end in growing chunks.
+    let mut chunk: u64 = 64 * 1024;
+    let (last, partial, last_start) = loop {
+        let start = size.saturating_sub(chunk);
+        file.seek(SeekFrom::Start(start)).map_err(read_err)?;
+        let mut tail = Vec::new();
+        (&mut file)
+            .take(size - start)
+            .read_to_end(&mut tail)
+            .map_err(read_err)?;
+        let partial = tail.last() != Some(&b'\n');
+        let end = if partial {
+            tail.iter().rposition(|&b| b == b'\n')
+        } else {
+            Some(tail.len() - 1)
+        };
+        let found = end.and_then(|end| match tail[..end].iter().rposition(|&b| b == b'\n') {
+            Some(nl) => Some((nl + 1, end)),
+            None if start == 0 => Some((0, end)),
+            None => None,
+        });
+        match found {
+            Some((from, end)) => break (tail[from..end].to_vec(), partial, start + from as u64),
+            None if start == 0 => {
+                return Err(not_log(1, "no complete line".to_owned()));
+            }
+            None => chunk = chunk.saturating_mul(2),
+        }
+    };
+    let damaged = || AuditError::Damaged {
+        path: path.to_owned(),
+        line: line_at(path, last_start),
+    };
+    let tail = open_line(&last).map_err(|_| damaged())?;
+    check_version(path, line_at(path, last_start), &tail)?;
+    if !tail.intact {
+        return Err(damaged());
+    }
+    Ok(FileState::Records {
+        first_seq: head.seq,
+        last_seq: tail.seq,
+        last_hash: tail.hash,
+        partial,
+        size,
+    })
+}
+
+fn check_version(path: &Path, line: u64, sealed: &Sealed) -> Result<(), AuditError> {
+    if sealed.schema_version == u64::from(SCHEMA_VERSION) {
+        Ok(())
+    } else {
+        Err(AuditError::UnsupportedVersion {
+            path: path.to_owned(),
+            line,
+            found: sealed.schema_version,
+        })
+    }
+}
+
+/// Finds where the chain goes on at `path`, renaming a file that ends with an incomplete line.
+fn locate(path: &Path) -> Result<Start, AuditError> {
+    match read_state(path)? {
+        FileState::Records {
+            first_seq,
+            last_seq,
+            last_hash,
+            partial: false,
+            size,
+        } => Ok(Start {
+            next_seq: last_seq.saturating_add(1),
+            prev: to_hex(&last_hash),
+            reason: OpenReason::Reopen,
+            first_seq: Some(first_seq),
+            size,
+        }),
+        FileState::Records {
+            first_seq,
+            last_seq,
+            last_hash,
+            partial: true,
+            ..
+        } => {
+            let to = rotated_name(path, first_seq);
+            rename_new(path, &to)?;
+            Ok(Start {
+                next_seq: last_seq.saturating_add(1),
+                prev: to_hex(&last_hash),
+                reason: OpenReason::Recover,
+                first_seq: None,
+                size: 0,
+            })
+        }
+        state @ (FileState::Missing | FileState::Empty | FileState::PartialOnly) => {
+            if matches!(state, FileState::PartialOnly) {
+                OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .and_then(|f| f.set_len(0))
+                    .map_err(|source| AuditError::Open {
+                        path: path.to_owned(),
+                        source,
+                    })?;
+            }
+            for (_, rotated) in rotated_files(path)? {
+                if let FileState::Records {
+                    last_seq,
+                    last_hash,
+                    ..
+                } = read_state(&rotated)?
+                {
+                    return Ok(Start {
+                        next_seq: last_seq.saturating_add(1),
+                        prev: to_hex(&last_hash),
+                        reason: OpenReason::Reopen,
+                        first_seq: None,
+                        size: 0,
+                    });
+                }
+            }
+            Ok(Start {
+                next_seq: 0,
+                prev: GENESIS.to_owned(),
+                reason: OpenReason::New,
+                first_seq: None,
+                size: 0,
+            })
+        }
+    }
+}
+
+/// Renames `from` to `to`, refusing to replace a file already there.
+fn rename_new(from: &Path, to: &Path) -> Result<(), AuditError> {
+    let err = |source| AuditError::Rotate {
+        path: from.to_owned(),
+        to: to.to_owned(),
+        source,
+    };
+    if to.exists() {
+        return Err(err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "a file of that name exists",
+        )));
+    }
+    fs::rename(from, to).map_err(err)
+}
+
+/// The writer thread's state.
+struct Writer {
+    path: PathBuf,
+    rotate_bytes: Option<u64>,
+    fingerprint: Option<ConfigFingerprint>,
+    config: Option<String>,
+    sync: bool,
+    file: File,
+    /// Whether `file` is the file at `path` (not after a rotation whose new file failed).
+    at_active: bool,
+    /// Bytes written to `file`.
+    size: u64,
+    /// Seq of `file`'s first record.
+    first_seq: u64,
+    /// Call records in `file`: a file is rotated only once it holds one.
+    calls_in_file: u64,
+    /// No rotation is tried again before the file reaches this size, after one failed.
+    retry_rotation_at: u64,
+    next_seq: u64,
+    prev: String,
+    /// `next_seq` as of the last successful write.
+    confirmed_next: u64,
+    /// Lines waiting for one `write_all`.
+    buf: Vec<u8>,
+    /// The first failure not yet reported.
+    error: Option<AuditError>,
+    /// Records not written since the last report.
+    lost: u64,
+    /// A write failed: the file's state is read again before the next record.
+    broken: bool,
+}
+
+impl Writer {
+    /// Locates the chain, opens the file and writes the `open` record, on the caller's thread.
+    fn start(path: PathBuf, options: AuditOptions) -> Result<Writer, AuditError> {
+        let start = locate(&path)?;
+        let file = open_append(&path)?;
+        let config = options.fingerprint.as_ref().map(ConfigFingerprint::sha256);
+        let mut writer = Writer {
+            rotate_bytes: options.rotate_bytes,
+            fingerprint: options.fingerprint,
+            config,
+            sync: options.sync,
+            file,
+            at_active: true,
+            size: start.size,
+            first_seq: start.first_seq.unwrap_or(start.next_seq),
+            calls_in_file: 0,
+            retry_rotation_at: 0,
+            next_seq: start.next_seq,
+            prev: start.prev,
+            confirmed_next: start.next_seq,
+            buf: Vec::with_capacity(BATCH_BYTES),
+            error: None,
+            lost: 0,
+            broken: false,
+            path,
+        };
+        writer.push_open(start.reason, None);
+        writer.write_out();
+        match writer.error.take() {
+            Some(e) => Err(e),
+            None => Ok(writer),
+        }
+    }
+
+    fn run(mut self, rx: &Receiver<Msg>) -> Result<(), AuditError> {
+        while let Ok(msg) = rx.recv() {
+            self.handle(msg);
+            while self.buf.len() < BATCH_BYTES {
+                match rx.try_recv() {
+                    Ok(msg) => self.handle(msg),
+                    Err(_) => break,
+                }
+            }
+            self.write_out();
+        }
+        // Every sender is gone and every message taken: close.
+        if self.broken {
+            self.recover();
+        }
+        if !self.broken {
+            let close = AuditRecord {
+                kind: RecordKind::Close,
+                timestamp: Some(Timestamp::now()),
+                config: self.config.clone(),
+                ..AuditRecord::default()
+            };
+            self.push(close);
+            self.write_out();
+            self.sync_file();
+        }
+        self.take_error()
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Record(record) => self.push_call(*record),
+            Msg::Flush(reply) => {
+                self.write_out();
+                self.sync_file();
+                let _ = reply.send(self.take_error());
+            }
+        }
+    }
+
+    fn push_call(&mut self, mut record: AuditRecord) {
+        if self.broken {
+            self.recover();
+            if self.broken {
+                self.lost += 1;
+                return;
+            }
+        }
+        record.kind = RecordKind::Call;
+        record.reason = None;
+        record.fingerprint = None;
+        record.lost = None;
+        if record.config.is_none() {
+            record.config.clone_from(&self.config);
+        }
+        if let Some(fp) = &self.fingerprint {
+            let fill = |field: &mut Option<String>, value: &String| {
+                if field.is_none() {
+                    *field = Some(value.clone());
+                }
+            };
+            fill(&mut record.service, &fp.app);
+            fill(&mut record.environment, &fp.environment);
+            fill(&mut record.owner, &fp.owner);
+            fill(&mut record.cost_center, &fp.cost_center);
+            fill(&mut record.data_classification, &fp.data_classification);
+        }
+        let Some(mut line) = self.seal_next(&mut record) else {
+            self.lost += 1;
+            return;
+        };
+        if let Some(limit) = self.rotate_bytes {
+            let size = self.size + self.buf.len() as u64;
+            if self.calls_in_file > 0
+                && size + line.len() as u64 > limit
+                && size >= self.retry_rotation_at
+            {
+                self.rotate(limit);
+                if self.broken {
+                    self.lost += 1;
+                    return;
+                }
+                match self.seal_next(&mut record) {
+                    Some(resealed) => line = resealed,
+                    None => {
+                        self.lost += 1;
+                        return;
+                    }
+                }
+            }
+        }
+        self.buf.extend_from_slice(&line);
+        self.advance(&record);
+        self.calls_in_file += 1;
+    }
+
+    /// Seals `record` as the next in the chain (without advancing it).
+    fn seal_next(&mut self, record: &mut AuditRecord) -> Option<Vec<u8>> {
+        record.schema_version = SCHEMA_VERSION;
+        record.seq = self.next_seq;
+        record.prev.clone_from(&self.prev);
+        match seal(record) {
+            Ok(line) => Some(line),
+            Err(e) => {
+                self.note(e);
+                None
+            }
+        }
+    }
+
+    fn advance(&mut self, record: &AuditRecord) {
+        self.next_seq = self.next_seq.saturating_add(1);
+        self.prev.clone_from(&record.hash);
+    }
+
+    /// Seals a writer's own record (`open`, `close`) into the batch.
+    fn push(&mut self, mut record: AuditRecord) {
+        if let Some(line) = self.seal_next(&mut record) {
+            self.buf.extend_from_slice(&line);
+            self.advance(&record);
+        }
+    }
+
+    fn push_open(&mut self, reason: OpenReason, lost: Option<u64>) {
+        let open = AuditRecord {
+            kind: RecordKind::Open,
+            timestamp: Some(Timestamp::now()),
+            config: self.config.clone(),
+            reason: Some(reason),
+            fingerprint: self.fingerprint.clone(),
+            lost,
+            ..AuditRecord::default()
+        };
+        self.push(open);
+    }
+
+    /// Writes the batch with one `write_all`: whole lines only, so a crash cuts at most the last.
+    fn write_out(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        match self.file.write_all(&self.buf) {
+            Ok(()) => {
+                self.size += self.buf.len() as u64;
+                self.confirmed_next = self.next_seq;
+            }
+            Err(source) => {
+                // Assume none of the batch arrived until the file is read again.
+                self.lost += self.next_seq.saturating_sub(self.confirmed_next);
+                self.note(AuditError::Write {
+                    path: self.path.clone(),
+                    source,
+                    lost: 0,
+                });
+                self.broken = true;
+            }
+        }
+        self.buf.clear();
+    }
+
+    fn sync_file(&mut self) {
+        if self.sync
+            && !self.broken
+            && let Err(source) = self.file.sync_data()
+        {
+            self.note(AuditError::Write {
+                path: self.path.clone(),
+                source,
+                lost: 0,
+            });
+        }
+    }
+
+    /// After a failed write: reads the file again and goes on from its last complete record (in
+    /// a fresh file if the failure left an incomplete line), with an `open` record saying how
+    /// many records were lost.
+    fn recover(&mut self) {
+        let Ok(start) = locate(&self.path) else {
+            return;
+        };
+        let Ok(file) = open_append(&self.path) else {
+            return;
+        };
+        // Records of the failed batch that did reach the file are not lost.
+        self.lost = self
+            .lost
+            .saturating_sub(start.next_seq.saturating_sub(self.confirmed_next));
+        self.file = file;
+        self.at_active = true;
+        self.size = start.size;
+        self.first_seq = start.first_seq.unwrap_or(start.next_seq);
+        self.calls_in_file = 0;
+        self.retry_rotation_at = 0;
+        self.next_seq = start.next_seq;
+        self.prev = start.prev;
+        self.confirmed_next = start.next_seq;
+        self.broken = false;
+        let lost = (self.lost > 0).then_some(self.lost);
+        self.push_open(OpenReason::Recover, lost);
+    }
+
+    /// Renames the active file `NAME.SEQ` and goes on in a fresh one. On failure the records go
+    /// on into the current file and the failure is reported.
+    fn rotate(&mut self, limit: u64) {
+        self.write_out();
+        if self.broken {
+            return;
+        }
+        self.sync_file();
+        let to = rotated_name(&self.path, self.first_seq);
+        if self.at_active {
+            if let Err(e) = rename_new(&self.path, &to) {
+                self.note(e);
+                self.retry_rotation_at = self.size.saturating_add(limit);
+                return;
+            }
+            self.at_active = false;
+        }
+        let file = match OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&self.path)
+        {
+            Ok(file) => file,
+            Err(source) => {
+                self.note(AuditError::Rotate {
+                    path: self.path.clone(),
+                    to,
+                    source,
+                });
+                self.retry_rotation_at = self.size.saturating_add(limit);
+                return;
+            }
+        };
+        if self.sync {
+            sync_dir(&self.path);
+        }
+        self.file = file;
+        self.at_active = true;
+        self.size = 0;
+        self.first_seq = self.next_seq;
+        self.calls_in_file = 0;
+        self.retry_rotation_at = 0;
+        self.push_open(OpenReason::Rotate, None);
+    }
+
+    fn note(&mut self, error: AuditError) {
+        self.error.get_or_insert(error);
+    }
+
+    fn take_error(&mut self) -> Result<(), AuditError> {
+        match self.error.take() {
+            Some(AuditError::Write { path, source, .. }) => {
+                let lost = std::mem::take(&mut self.lost);
+                Err(AuditError::Write { path, source, lost })
+            }
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn open_append(path: &Path) -> Result<File, AuditError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| AuditError::Open {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Makes a rename durable (best effort: not every platform can open a directory).
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(dir) = File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
+}
