@@ -117,6 +117,14 @@ pub mod attr {
     /// The response, as the semantic conventions' output messages (JSON); only when the policy
     /// captures content.
     pub const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+    /// `gen_ai.request.temperature`: the request's sampling temperature (audit log).
+    pub const REQUEST_TEMPERATURE: &str = "gen_ai.request.temperature";
+    /// `gen_ai.request.top_p`: the request's nucleus-sampling parameter (audit log).
+    pub const REQUEST_TOP_P: &str = "gen_ai.request.top_p";
+    /// `gen_ai.request.seed`: the request's sampling seed (audit log).
+    pub const REQUEST_SEED: &str = "gen_ai.request.seed";
+    /// `gen_ai.request.max_tokens`: the most output tokens the request allows.
+    pub const REQUEST_MAX_TOKENS: &str = "gen_ai.request.max_tokens";
     /// `govops.failover.from`, on a `govops.failover` event: the provider traffic left.
     pub const FAILOVER_FROM: &str = "govops.failover.from";
     /// `govops.failover.to`, on a `govops.failover` event: the provider it went to.

@@ -180,7 +180,9 @@ impl Builder {
             .drift_baseline
             .clone()
             .or_else(|| config.policy_rules.drift_baseline.clone());
-        let pipeline = Pipeline::build(&config)?.with_drift_baseline(&config, baseline)?;
+        let pipeline = Pipeline::build(&config)?
+            .with_drift_baseline(&config, baseline)?
+            .with_audit(&config)?;
         let filter = self
             .log_filter
             .clone()

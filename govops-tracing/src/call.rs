@@ -127,6 +127,19 @@ pub(crate) struct CallState {
     pub(crate) moves: Vec<Move>,
     /// The routers' latest readiness scores reported during the call.
     pub(crate) readiness: Vec<govops_core::failover::Readiness>,
+    /// SHA-256 of the recorded output, for the audit log.
+    pub(crate) response_sha256: Option<String>,
+}
+
+/// What a call's audit record takes from its span's fields, fixed when it opens.
+#[derive(Debug, Default)]
+pub(crate) struct AuditCall {
+    pub(crate) prompt_sha256: Option<String>,
+    /// The prompt itself, only when the policy captures content.
+    pub(crate) prompt: Option<String>,
+    pub(crate) temperature: Option<f64>,
+    pub(crate) top_p: Option<f64>,
+    pub(crate) seed: Option<i64>,
 }
 
 /// Who served a call.
@@ -160,6 +173,8 @@ pub(crate) struct CallCell {
     pub(crate) scan: crate::redact::Scan,
     /// Whether the policy lets message content be exported.
     pub(crate) capture: bool,
+    /// The audit record's fields from the span, when an audit log is kept.
+    pub(crate) audit: Option<Box<AuditCall>>,
     state: Mutex<CallState>,
 }
 
@@ -169,7 +184,7 @@ impl CallCell {
         id: tracing::Id,
         cx: opentelemetry::Context,
         prechecked: Vec<crate::precheck::Tripped>,
-        (scan, capture): (crate::redact::Scan, bool),
+        (scan, capture, audit): (crate::redact::Scan, bool, Option<Box<AuditCall>>),
     ) -> Self {
         let denied = prechecked
             .iter()
@@ -182,6 +197,7 @@ impl CallCell {
             denied,
             scan,
             capture,
+            audit,
             state: Mutex::new(CallState {
                 prechecked,
                 ..CallState::default()
@@ -428,6 +444,10 @@ impl Call {
         if cell.capture {
             let text = text.to_owned();
             self.with(|s| s.output = Some(text));
+        }
+        if cell.audit.is_some() {
+            let hash = govops_core::audit::sha256_hex(text.as_bytes());
+            self.with(|s| s.response_sha256 = Some(hash));
         }
     }
 

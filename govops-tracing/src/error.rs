@@ -53,6 +53,14 @@ pub enum InitError {
         /// Why.
         source: govops_core::DriftError,
     },
+    /// The audit log (`GOVOPS_AUDIT_LOG`) cannot be opened.
+    #[error("govops: cannot open the audit log {path:?} (GOVOPS_AUDIT_LOG): {source}")]
+    AuditLog {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: govops_core::AuditError,
+    },
     /// The thread that runs OTLP exports cannot be started.
     #[error("govops: cannot start the telemetry export thread: {source}")]
     Runtime {
@@ -70,7 +78,8 @@ impl InitError {
             Self::Config { .. }
             | Self::TelemetryFile { .. }
             | Self::Exporter { .. }
-            | Self::DriftBaseline { .. } => 78,
+            | Self::DriftBaseline { .. }
+            | Self::AuditLog { .. } => 78,
             Self::AlreadyInitialized | Self::SubscriberAlreadySet => 70,
             Self::Runtime { .. } => 71,
         }
@@ -111,6 +120,14 @@ pub enum ShutdownError {
         last: String,
         /// Where the telemetry was going.
         destination: String,
+    },
+    /// The audit log could not write everything handed to it.
+    #[error("the audit log {path:?} could not be closed cleanly: {source}")]
+    AuditLog {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: govops_core::AuditError,
     },
     /// The drift baseline could not be saved: the next start begins a fresh baseline.
     #[error(

@@ -33,7 +33,7 @@ use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer, filter};
 
-use crate::call::{CallCell, Identity, Operation};
+use crate::call::{AuditCall, CallCell, Identity, Operation};
 use crate::clock::{Clock, Stamp};
 use crate::context::{SESSION_ID, USER_ID};
 use crate::ids::{SpanIds, with_preset};
@@ -41,6 +41,7 @@ use crate::intern::{intern, intern_debug};
 use crate::metrics::{Instruments, Recorded};
 use crate::precheck::{Prechecks, Tripped, call_hash, figures, for_call};
 use crate::redact::Scan;
+use govops_core::audit::{AuditLog, AuditRecord, Content, Timestamp, sha256_hex};
 use govops_core::budget::{Charge, Ledger as BudgetLedger, Reservation};
 use govops_core::content::Findings;
 use govops_core::drift::{DriftRegistry, Observation};
@@ -104,6 +105,8 @@ pub(crate) struct Shared {
     /// Drift of every (model, provider) the model calls use; `None` when the policy turns
     /// `model_drift` off.
     pub(crate) drift: Option<Arc<DriftRegistry>>,
+    /// The audit log every governed call is recorded in, when `GOVOPS_AUDIT_LOG` is set.
+    pub(crate) audit: Option<AuditLog>,
     /// Calls of drifting models denied so far: one in [`DRIFT_TRIAL_EVERY`] runs instead.
     drift_denials: std::sync::atomic::AtomicU64,
 }
@@ -134,6 +137,7 @@ impl Shared {
         Self {
             drift: drift_registry(&config.policy_rules),
             drift_denials: std::sync::atomic::AtomicU64::new(0),
+            audit: None,
             defer_roots,
             defer_children,
             ids,
@@ -150,6 +154,12 @@ impl Shared {
             instruments,
             clock,
         }
+    }
+
+    /// Records every governed call in `log`.
+    pub(crate) fn with_audit(mut self, log: Option<AuditLog>) -> Self {
+        self.audit = log;
+        self
     }
 
     /// Follows drift in `registry` (one restored from a baseline, say) instead of a fresh one.
@@ -292,6 +302,8 @@ struct Fields {
     prompt_found: Findings,
     /// The prompt, kept when the policy captures content.
     prompt_text: Option<String>,
+    /// What the audit record needs from the span's fields, when an audit log is kept.
+    audit: Option<Box<AuditCall>>,
     /// The fields that follow `govops.arguments`: the function's arguments.
     in_arguments: bool,
     arguments: Vec<KeyValue>,
@@ -327,6 +339,13 @@ struct Visiting<'a> {
     fields: &'a mut Fields,
 }
 
+impl Visiting<'_> {
+    /// The audit record's part of the fields, when an audit log is kept.
+    fn audit(&mut self) -> Option<&mut AuditCall> {
+        self.fields.audit.as_deref_mut()
+    }
+}
+
 impl Visit for Visiting<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
@@ -343,6 +362,13 @@ impl Visit for Visiting<'_> {
                 }
                 if self.capture {
                     self.fields.prompt_text = Some(value.to_owned());
+                }
+                let capture = self.capture;
+                if let Some(audit) = self.audit() {
+                    audit.prompt_sha256 = Some(sha256_hex(value.as_bytes()));
+                    if capture {
+                        audit.prompt = Some(value.to_owned());
+                    }
                 }
             }
             name => match self.fields.known(name) {
@@ -373,7 +399,12 @@ impl Visit for Visiting<'_> {
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         match field.name() {
-            "gen_ai.request.max_tokens" => self.fields.max_tokens = u64::try_from(value).ok(),
+            attr::REQUEST_MAX_TOKENS => self.fields.max_tokens = u64::try_from(value).ok(),
+            attr::REQUEST_SEED => {
+                if let Some(audit) = self.audit() {
+                    audit.seed = Some(value);
+                }
+            }
             "govops.prompt.estimated_tokens" => {
                 self.fields.prompt_tokens = u64::try_from(value).ok();
             }
@@ -383,6 +414,15 @@ impl Visit for Visiting<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            attr::REQUEST_MAX_TOKENS => self.fields.max_tokens = Some(value),
+            attr::REQUEST_SEED => {
+                if let Some(audit) = self.audit() {
+                    audit.seed = i64::try_from(value).ok();
+                }
+            }
+            _ => {}
+        }
         match i64::try_from(value) {
             Ok(value) => self.fields.other(field, value),
             Err(_) => self.fields.other(field, value.to_string()),
@@ -390,6 +430,11 @@ impl Visit for Visiting<'_> {
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
+        match (field.name(), self.audit()) {
+            (attr::REQUEST_TEMPERATURE, Some(audit)) => audit.temperature = Some(value),
+            (attr::REQUEST_TOP_P, Some(audit)) => audit.top_p = Some(value),
+            _ => {}
+        }
         self.fields.other(field, value);
     }
 
@@ -492,7 +537,10 @@ where
         let shared = &*self.shared;
         let scan = Scan::new(&shared.policy.guards);
         let capture = shared.policy.capture_content;
-        let mut fields = Fields::default();
+        let mut fields = Fields {
+            audit: shared.audit.is_some().then(Box::default),
+            ..Fields::default()
+        };
         attrs.record(&mut Visiting {
             static_name: meta.name(),
             scan,
@@ -723,7 +771,7 @@ where
             id.clone(),
             cx,
             prechecked,
-            (scan, capture),
+            (scan, capture, fields.audit.take()),
         ));
         if reservation.is_some() {
             cell.set_reservation(reservation);
@@ -987,7 +1035,7 @@ impl ContractLayer {
         // What tripped at open decides as it decided then (a call that could not be denied ran
         // and is flagged).
         let mut decided_at_open: Vec<(Violation, Decision)> = Vec::new();
-        for tripped in state.prechecked {
+        for tripped in std::mem::take(&mut state.prechecked) {
             violations.raise(tripped.violation);
             decided_at_open.push((tripped.violation, tripped.decision));
             trips.push((tripped.violation, tripped.figures));
@@ -1120,11 +1168,14 @@ impl ContractLayer {
                     messages_json("assistant", output, finish),
                 ));
             }
-            if let Some(model) = state.response_model {
-                attributes.push(KeyValue::new(attr::RESPONSE_MODEL, model));
+            if let Some(model) = &state.response_model {
+                // Kept in the state for the audit record.
+                attributes.push(KeyValue::new(attr::RESPONSE_MODEL, model.clone()));
             }
             if !state.finish_reasons.is_empty() {
-                let reasons = state.finish_reasons.into_iter().map(StringValue::from);
+                let reasons = std::mem::take(&mut state.finish_reasons)
+                    .into_iter()
+                    .map(StringValue::from);
                 attributes.push(KeyValue::new(
                     attr::FINISH_REASONS,
                     Value::Array(Array::String(reasons.collect())),
@@ -1244,7 +1295,7 @@ impl ContractLayer {
         if let Some(served) = &served {
             attributes.push(KeyValue::new(attr::PROVIDER_NAME, served.provider.clone()));
         }
-        if let Some(reservation) = state.reservation {
+        if let Some(reservation) = state.reservation.take() {
             shared.budgets.settle(reservation, cost_usd);
         }
         // After its own settlement: the request's account goes with its root.
@@ -1257,6 +1308,21 @@ impl ContractLayer {
                 .is_some()
         {
             shared.budgets.end_request(RequestKey::new(trace).as_str());
+        }
+        if let Some(log) = &shared.audit {
+            let record = Audited {
+                cell: &governed.cell,
+                state: &state,
+                provider: provider.as_ref(),
+                cost_usd,
+                latency,
+                decision,
+                violations: &violations,
+                ended: ended.wall,
+            }
+            .record(scan);
+            // The writer thread seals and writes it; an error here means the log was shut down.
+            let _ = log.append(record);
         }
         let status = state.error.map(Status::error);
         match governed.pending {
@@ -1316,6 +1382,83 @@ impl ContractLayer {
                     readiness: &state.readiness,
                 },
             );
+        }
+    }
+}
+
+/// What a call's audit record is made of, at its settlement.
+struct Audited<'a> {
+    cell: &'a CallCell,
+    state: &'a crate::call::CallState,
+    provider: Option<&'a StringValue>,
+    cost_usd: Option<rust_decimal::Decimal>,
+    latency: std::time::Duration,
+    decision: Decision,
+    violations: &'a Violations,
+    ended: std::time::SystemTime,
+}
+
+impl Audited<'_> {
+    /// The record: the contract's fields as the span carries them (ids redacted as the span's
+    /// are), the exact cost, the model parameters and content hashes; content only when the
+    /// policy captures it. The writer adds the metadata, the configuration's fingerprint and
+    /// the chain.
+    fn record(self, scan: Scan) -> AuditRecord {
+        let identity = &self.cell.identity;
+        let state = self.state;
+        let text = |value: &StringValue| {
+            let mut found = Findings::default();
+            if scan.enabled() {
+                scan.text(value.as_str(), &mut found)
+                    .unwrap_or_else(|| value.as_str().to_owned())
+            } else {
+                value.as_str().to_owned()
+            }
+        };
+        let context = self.cell.cx.span().span_context().clone();
+        let usage = state.usage.as_ref();
+        let subject = |op: Operation| {
+            (identity.operation == op)
+                .then(|| identity.subject.as_ref().map(&text))
+                .flatten()
+        };
+        let audit = self.cell.audit.as_deref();
+        let content = self.cell.capture.then(|| Content {
+            prompt: audit.and_then(|a| a.prompt.clone()),
+            response: state.output.clone(),
+        });
+        AuditRecord {
+            timestamp: Some(Timestamp::from_system_time(self.ended)),
+            trace_id: context.is_valid().then(|| context.trace_id().to_string()),
+            span_id: context.is_valid().then(|| context.span_id().to_string()),
+            session_id: Some(text(&identity.session)),
+            user_id: Some(text(&identity.user)),
+            operation: Some(identity.operation.name().to_owned()),
+            request_model: identity.model.as_ref().map(&text),
+            response_model: state.response_model.clone(),
+            provider: self.provider.map(&text),
+            tool_name: subject(Operation::ExecuteTool),
+            agent_name: subject(Operation::InvokeAgent),
+            input_tokens: usage.map(|u| u.input),
+            output_tokens: usage.map(|u| u.output),
+            cache_read_tokens: usage.map(|u| u.cache_read).filter(|&n| n > 0),
+            cache_creation_tokens: usage
+                .map(|u| u.cache_creation.saturating_add(u.cache_creation_1h))
+                .filter(|&n| n > 0),
+            reasoning_tokens: usage.map(|u| u.reasoning).filter(|&n| n > 0),
+            cost_usd: self.cost_usd,
+            latency_ms: Some(self.latency.as_secs_f64() * 1e3),
+            decision: Some(self.decision),
+            violations: self.violations.iter().collect(),
+            error_type: state.error.as_ref().map(|_| "_OTHER".to_owned()),
+            temperature: audit.and_then(|a| a.temperature),
+            top_p: audit.and_then(|a| a.top_p),
+            seed: audit.and_then(|a| a.seed),
+            max_tokens: None,
+            prompt_sha256: audit.and_then(|a| a.prompt_sha256.clone()),
+            response_sha256: state.response_sha256.clone(),
+            content: content.filter(|c| c.prompt.is_some() || c.response.is_some()),
+            ..AuditRecord::default()
         }
     }
 }

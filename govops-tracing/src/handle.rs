@@ -69,7 +69,12 @@ impl GovOps {
     pub fn shutdown(mut self) -> Result<(), ShutdownError> {
         self.shut_down = true;
         let saved = self.pipeline.save_drift();
-        self.pipeline.shutdown(self.shutdown_timeout).and(saved)
+        // After the calls' spans have settled: every record is handed over by then.
+        let audited = self.pipeline.close_audit();
+        self.pipeline
+            .shutdown(self.shutdown_timeout)
+            .and(audited)
+            .and(saved)
     }
 }
 
@@ -78,9 +83,14 @@ impl Drop for GovOps {
         if !self.shut_down {
             self.shut_down = true;
             let saved = self.pipeline.save_drift();
-            for error in [self.pipeline.shutdown(self.shutdown_timeout), saved]
-                .into_iter()
-                .filter_map(Result::err)
+            let audited = self.pipeline.close_audit();
+            for error in [
+                self.pipeline.shutdown(self.shutdown_timeout),
+                audited,
+                saved,
+            ]
+            .into_iter()
+            .filter_map(Result::err)
             {
                 eprintln!("govops: warning: {error}");
             }

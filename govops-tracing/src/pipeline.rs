@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use govops_core::Config;
+use govops_core::audit::{AuditLog, AuditOptions};
 use govops_core::contract::metric;
 use govops_core::drift::DriftRegistry;
 use opentelemetry::KeyValue;
@@ -75,6 +76,8 @@ pub(crate) struct Pipeline {
     /// Drift of the model calls, restored from and saved to `drift_baseline`.
     drift: Option<Arc<DriftRegistry>>,
     drift_baseline: Option<PathBuf>,
+    /// The audit log (`GOVOPS_AUDIT_LOG`), written by its own thread.
+    audit: Option<AuditLog>,
 }
 
 impl Pipeline {
@@ -155,6 +158,7 @@ impl Pipeline {
             destination,
             drift: None,
             drift_baseline: None,
+            audit: None,
         })
     }
 
@@ -178,6 +182,34 @@ impl Pipeline {
         }
         self.drift_baseline = baseline;
         Ok(self)
+    }
+
+    /// Opens the audit log `GOVOPS_AUDIT_LOG` names, when it is set.
+    pub(crate) fn with_audit(mut self, config: &Config) -> Result<Self, InitError> {
+        if let Some(path) = &config.audit_log {
+            match AuditLog::open(path, AuditOptions::for_config(config)) {
+                Ok(log) => self.audit = Some(log),
+                Err(source) => {
+                    let _ = self.shutdown(Duration::from_millis(100));
+                    return Err(InitError::AuditLog {
+                        path: path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// Writes every record handed over and closes the audit log.
+    pub(crate) fn close_audit(&self) -> Result<(), ShutdownError> {
+        match &self.audit {
+            Some(log) => log.shutdown().map_err(|source| ShutdownError::AuditLog {
+                path: log.path().to_owned(),
+                source,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The drift registry governed model calls feed.
@@ -233,7 +265,8 @@ impl Pipeline {
                 Clock::System,
                 Some(self.ids.clone()),
             )
-            .with_drift(self.drift.clone()),
+            .with_drift(self.drift.clone())
+            .with_audit(self.audit.clone()),
         )
         .filtered();
         let traces = Bridge(tracing_opentelemetry::layer().with_tracer(self.tracer.tracer(SCOPE)))
