@@ -86,6 +86,7 @@
 //! Without a required variable, [`init`] prints one report naming each gap and exits with 78;
 //! [`try_init`] returns the same gaps as data in [`InitError::Config`].
 
+pub use govops_core::audit;
 pub use govops_core::config::{DEFAULT_OTLP_TIMEOUT, DEFAULT_TELEMETRY_FILE};
 pub use govops_core::drift;
 pub use govops_core::failover;
