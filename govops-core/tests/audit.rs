@@ -838,3 +838,110 @@ fn original_last_hash(log: &Log) -> Option<String> {
     let last: AuditRecord = serde_json::from_str(lines.last().unwrap()).unwrap();
     Some(last.hash)
 }
+
+/// Every position of a small rotated log, every kind of single tampering: the classification and
+/// the location never depend on where the record is.
+#[test]
+fn every_position_of_a_small_rotated_log_is_classified_and_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::open(
+        &path,
+        AuditOptions {
+            rotate_bytes: Some(4 * 1024),
+            ..options()
+        },
+    )
+    .unwrap();
+    for i in 0..40 {
+        log.append(call(i)).unwrap();
+    }
+    log.shutdown().unwrap();
+    let files = glob(dir.path(), "audit.jsonl");
+    assert!(files.len() >= 4, "{files:?}");
+    let original = Log::read(&files);
+    let pos = original.positions();
+    let total = pos.len();
+    let path_of = |log: &Log, f: usize| log.files[f].0.clone();
+    let check = |log: &Log, kind: FindingKind, f: usize, i: usize, what: String| {
+        log.write();
+        let report = verify(&log.paths()).unwrap();
+        expect_problem(&report, kind, &path_of(log, f), i, &what);
+    };
+    let mut cases = 0;
+    for t in 0..total {
+        let (f, i) = pos[t];
+        let line = original.line((f, i)).to_owned();
+        let is_last = t == total - 1;
+
+        let mut log = original.clone();
+        log.files[f].1[i] = edited(&line, false);
+        check(&log, FindingKind::Modified, f, i, format!("edit {t}"));
+        cases += 1;
+        if !is_last {
+            let mut log = original.clone();
+            log.files[f].1[i] = edited(&line, true);
+            check(&log, FindingKind::Modified, f, i, format!("rehash {t}"));
+
+            let mut log = original.clone();
+            log.files[f].1.remove(i);
+            let (g, j) = if i == log.files[f].1.len() {
+                (f + 1, 0)
+            } else {
+                (f, i)
+            };
+            check(&log, FindingKind::Deleted, g, j, format!("delete {t}"));
+
+            let (g, j) = pos[t + 1];
+            let mut log = original.clone();
+            log.files[f].1[i] = original.line((g, j)).to_owned();
+            log.files[g].1[j] = line.clone();
+            check(&log, FindingKind::Reordered, f, i, format!("swap {t}"));
+            cases += 3;
+        }
+        // Copies of the records around it, inserted before it (a copy of itself is named at its
+        // second occurrence, the first at the very end: either could be the added one).
+        for d in [-2_i64, -1, 1, 2] {
+            let Some(&other) = usize::try_from(t as i64 + d).ok().and_then(|o| pos.get(o)) else {
+                continue;
+            };
+            let mut log = original.clone();
+            log.files[f].1.insert(i, original.line(other).to_owned());
+            check(
+                &log,
+                FindingKind::Inserted,
+                f,
+                i,
+                format!("copy of {d} before {t}"),
+            );
+            cases += 1;
+        }
+        let mut log = original.clone();
+        log.files[f].1.insert(i, line.clone());
+        let second = if is_last { i } else { i + 1 };
+        check(
+            &log,
+            FindingKind::Inserted,
+            f,
+            second,
+            format!("copy of itself before {t}"),
+        );
+        for (name, forged) in [
+            ("forgery", forged_in_place_of(&line)),
+            ("garbage", "not json at all".to_owned()),
+            ("blank", String::new()),
+        ] {
+            let mut log = original.clone();
+            log.files[f].1.insert(i, forged);
+            check(
+                &log,
+                FindingKind::Inserted,
+                f,
+                i,
+                format!("{name} before {t}"),
+            );
+            cases += 1;
+        }
+    }
+    assert!(cases > 10 * total, "{cases}");
+}

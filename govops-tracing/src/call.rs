@@ -140,6 +140,7 @@ pub(crate) struct AuditCall {
     pub(crate) temperature: Option<f64>,
     pub(crate) top_p: Option<f64>,
     pub(crate) seed: Option<i64>,
+    pub(crate) max_tokens: Option<u64>,
 }
 
 /// Who served a call.

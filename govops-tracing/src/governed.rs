@@ -547,6 +547,9 @@ where
             capture,
             fields: &mut fields,
         });
+        if let Some(audit) = fields.audit.as_deref_mut() {
+            audit.max_tokens = fields.max_tokens;
+        }
         let operation = fields.operation.unwrap_or(Operation::InvokeWorkflow);
         let parent_cx = Context::current();
         let (session, session_known) = caller_id(&parent_cx, SESSION_ID);
@@ -1454,7 +1457,7 @@ impl Audited<'_> {
             temperature: audit.and_then(|a| a.temperature),
             top_p: audit.and_then(|a| a.top_p),
             seed: audit.and_then(|a| a.seed),
-            max_tokens: None,
+            max_tokens: audit.and_then(|a| a.max_tokens),
             prompt_sha256: audit.and_then(|a| a.prompt_sha256.clone()),
             response_sha256: state.response_sha256.clone(),
             content: content.filter(|c| c.prompt.is_some() || c.response.is_some()),

@@ -26,7 +26,10 @@ pub enum AuditError {
         source: io::Error,
     },
     /// A file cannot be read.
-    #[error("audit log {}: cannot be read: {source}", path.display())]
+    #[error(
+        "audit log {}: cannot be read: {source}; accepted: a readable file (an audit log or one of its rotated files)",
+        path.display()
+    )]
     Read {
         /// The file.
         path: PathBuf,

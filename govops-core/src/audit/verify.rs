@@ -53,6 +53,7 @@ impl fmt::Display for FindingKind {
 
 /// A problem at one line of one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Finding {
     /// What it is.
     pub kind: FindingKind,
@@ -82,6 +83,7 @@ impl fmt::Display for Finding {
 
 /// One file of the log, in chain order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct FileSummary {
     /// The file, as given.
     pub path: PathBuf,
@@ -95,6 +97,7 @@ pub struct FileSummary {
 
 /// What [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// The files, in chain order (by the seq of their first record), each once.
     pub files: Vec<FileSummary>,

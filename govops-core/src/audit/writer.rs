@@ -792,11 +792,21 @@ impl Writer {
     /// a fresh file if the failure left an incomplete line), with an `open` record saying how
     /// many records were lost.
     fn recover(&mut self) {
-        let Ok(start) = locate(&self.path) else {
-            return;
-        };
-        let Ok(file) = open_append(&self.path) else {
-            return;
+        let (start, file) = match locate(&self.path).and_then(|start| {
+            let file = open_append(&self.path)?;
+            Ok((start, file))
+        }) {
+            Ok(found) => found,
+            Err(e) => {
+                // Still broken: the records that come meanwhile are counted as lost, and reported
+                // (again, if the first failure was already reported).
+                self.note(AuditError::Write {
+                    path: self.path.clone(),
+                    source: io::Error::other(format!("cannot go on after a failed write: {e}")),
+                    lost: 0,
+                });
+                return;
+            }
         };
         // Records of the failed batch that did reach the file are not lost.
         self.lost = self
