@@ -10,6 +10,10 @@
 //!   decision and violations, and the section 5 metrics.
 //! - `call/governed_no_drift`: the same with `[guards.model_drift] action = "off"`: what following
 //!   drift (the check at open, the update at the end, the gauge) costs is the difference.
+//! - `call/governed_audited`: the same with an audit log: the record built and handed to the
+//!   writer thread (which seals each and writes it to `/dev/null`), calls back to back: the
+//!   writer's rate bounds it once its queue is full. `call/governed_audited_burst`: bursts of 512
+//!   calls, the queue drained between them outside the timing: what the caller pays.
 //! - `call/by_hand` (baseline): `#[tracing::instrument]` with the same 12 fields recorded by hand
 //!   through `tracing-opentelemetry`.
 //! - `call/sdk_builder` (floor): the same 12 attributes set directly with the SDK's span builder.
@@ -288,6 +292,43 @@ fn calls(c: &mut Criterion) {
         })
     });
     assert_nothing_dropped("call/governed_no_drift", &tracer, &exported);
+    // `/dev/null`: millions of records would fill the disk; the writer still seals each one.
+    let audit = govops::audit::AuditLog::open(
+        "/dev/null",
+        govops::audit::AuditOptions::for_config(&config),
+    )
+    .unwrap();
+    let audited = tracing::Dispatch::new(tracing_subscriber::registry().with(
+        govops::audited_layer(&config, &tracer, Some(&meter), Some(&ids), audit.clone()),
+    ));
+    tracing::dispatcher::with_default(&audited, || {
+        govops::context::scope("session-1", "user-1", || {
+            group.bench_function("governed_audited", |b| {
+                b.iter(|| governed_call(black_box("hello")))
+            });
+            // What the caller pays while the writer keeps up: bursts shorter than its queue,
+            // drained outside the timing.
+            group.bench_function("governed_audited_burst", |b| {
+                b.iter_custom(|iters| {
+                    let mut timed = Duration::ZERO;
+                    let mut left = iters;
+                    while left > 0 {
+                        let burst = left.min(512);
+                        let start = Instant::now();
+                        for _ in 0..burst {
+                            black_box(governed_call(black_box("hello")));
+                        }
+                        timed += start.elapsed();
+                        left -= burst;
+                        audit.flush().unwrap();
+                    }
+                    timed
+                })
+            });
+        })
+    });
+    assert_nothing_dropped("call/governed_audited", &tracer, &exported);
+    audit.shutdown().unwrap();
     tracing::dispatcher::with_default(&by_hand, || {
         group.bench_function("by_hand", |b| {
             b.iter(|| by_hand_call(black_box("hello"), "session-1", "user-1"))

@@ -107,8 +107,8 @@ pub use govops_macros::governed;
 pub use govops_tracing::__private;
 pub use govops_tracing::{
     Builder, Call, CallContextLogs, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, Metered,
-    Operation, RedactingLogs, RedactingSpans, Reported, ShutdownError, SpanIds, configure, context,
-    file, layer, layer_with_ids, testing, variables,
+    Operation, RedactingLogs, RedactingSpans, Reported, ShutdownError, SpanIds, audited_layer,
+    configure, context, file, layer, layer_with_ids, testing, variables,
 };
 pub use rust_decimal::Decimal;
 

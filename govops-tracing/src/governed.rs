@@ -1550,7 +1550,7 @@ pub fn layer<S>(
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
-    layers(config, tracer, meter, None)
+    layers(config, tracer, meter, None, None)
 }
 
 /// [`layer`] for a tracer provider built with `ids` as its id generator: governed spans are then
@@ -1584,7 +1584,45 @@ pub fn layer_with_ids<S>(
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
-    layers(config, tracer, meter, Some(ids.clone()))
+    layers(config, tracer, meter, Some(ids.clone()), None)
+}
+
+/// Like [`layer_with_ids`] (or [`layer`], with `ids` `None`), and every governed call is also
+/// written to `audit`, as `init()` does when `GOVOPS_AUDIT_LOG` is set. Shut the log down
+/// (`AuditLog::shutdown`) after the last call to write everything and its `close` record.
+///
+/// ```
+/// use govops_core::audit::{AuditLog, AuditOptions};
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use tracing_subscriber::layer::SubscriberExt as _;
+///
+/// # let dir = tempfile::tempdir()?;
+/// let config = govops_core::Config::from_env(&govops_core::EnvSource::from_pairs([
+///     ("GOVOPS_APP_NAME", "support-bot"),
+///     ("GOVOPS_ENVIRONMENT", "dev"),
+///     ("GOVOPS_OWNER", "team-ai"),
+///     ("GOVOPS_COST_CENTER", "CC-1234"),
+///     ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+/// ]))?;
+/// let audit = AuditLog::open(dir.path().join("audit.jsonl"), AuditOptions::for_config(&config))?;
+/// let tracer = SdkTracerProvider::builder().build();
+/// let subscriber = tracing_subscriber::registry()
+///     .with(govops_tracing::audited_layer(&config, &tracer, None, None, audit.clone()));
+/// # drop(subscriber);
+/// audit.shutdown()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn audited_layer<S>(
+    config: &Config,
+    tracer: &opentelemetry_sdk::trace::SdkTracerProvider,
+    meter: Option<&opentelemetry_sdk::metrics::SdkMeterProvider>,
+    ids: Option<&SpanIds>,
+    audit: AuditLog,
+) -> impl Layer<S> + Send + Sync + 'static
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
+    layers(config, tracer, meter, ids.cloned(), Some(audit))
 }
 
 fn layers<S>(
@@ -1592,6 +1630,7 @@ fn layers<S>(
     tracer: &opentelemetry_sdk::trace::SdkTracerProvider,
     meter: Option<&opentelemetry_sdk::metrics::SdkMeterProvider>,
     ids: Option<SpanIds>,
+    audit: Option<AuditLog>,
 ) -> impl Layer<S> + Send + Sync + 'static
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
@@ -1599,13 +1638,16 @@ where
     use opentelemetry::metrics::MeterProvider as _;
     use opentelemetry::trace::TracerProvider as _;
     let instruments = meter.map(|m| Instruments::new(&m.meter(crate::SCOPE)));
-    let contract = ContractLayer::new(Shared::new(
-        config,
-        tracer.tracer(crate::SCOPE),
-        instruments,
-        Clock::System,
-        ids,
-    ))
+    let contract = ContractLayer::new(
+        Shared::new(
+            config,
+            tracer.tracer(crate::SCOPE),
+            instruments,
+            Clock::System,
+            ids,
+        )
+        .with_audit(audit),
+    )
     .filtered();
     contract.and_then(
         crate::bridge::Bridge(

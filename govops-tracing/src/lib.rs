@@ -29,7 +29,7 @@ pub mod testing;
 
 pub use builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, configure, variables};
 pub use call::{Call, Metered, Operation, Reported};
-pub use governed::{layer, layer_with_ids};
+pub use governed::{audited_layer, layer, layer_with_ids};
 pub use ids::SpanIds;
 pub use logs::CallContextLogs;
 pub use redact::{RedactingLogs, RedactingSpans};

@@ -17,6 +17,10 @@ use crate::config::Config;
 /// Records that may wait on the channel before `append` blocks, unless set.
 pub const DEFAULT_QUEUE: usize = 1024;
 
+/// How long the writer sleeps when its queue is empty: the most a record waits before it is
+/// written, unless a flush, a shutdown or a full queue wakes the writer first.
+const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Lines gathered into one `write_all` while more records are waiting, at most.
 const BATCH_BYTES: usize = 64 * 1024;
 
@@ -104,6 +108,8 @@ struct Inner {
     path: PathBuf,
     sender: RwLock<Option<SyncSender<Msg>>>,
     thread: Mutex<Option<JoinHandle<Result<(), AuditError>>>>,
+    /// The writer thread, to wake it: a flush, a shutdown or a full queue.
+    waker: std::thread::Thread,
 }
 
 impl std::fmt::Debug for Msg {
@@ -152,6 +158,7 @@ impl AuditLog {
             inner: Arc::new(Inner {
                 path,
                 sender: RwLock::new(Some(tx)),
+                waker: thread.thread().clone(),
                 thread: Mutex::new(Some(thread)),
             }),
         })
@@ -183,9 +190,16 @@ impl AuditLog {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         match sender.as_ref() {
-            Some(tx) => tx
-                .send(Msg::Record(Box::new(record)))
-                .map_err(|_| self.inner.thread_gone()),
+            // Without waking the writer: it drains the queue every `IDLE_POLL`, so that a call
+            // does not pay a wake-up (a futex call and a context switch) for its record.
+            Some(tx) => match tx.try_send(Msg::Record(Box::new(record))) {
+                Ok(()) => Ok(()),
+                Err(mpsc::TrySendError::Full(msg)) => {
+                    self.inner.waker.unpark();
+                    tx.send(msg).map_err(|_| self.inner.thread_gone())
+                }
+                Err(mpsc::TrySendError::Disconnected(_)) => Err(self.inner.thread_gone()),
+            },
             None => Err(AuditError::Closed {
                 path: self.inner.path.clone(),
             }),
@@ -209,9 +223,12 @@ impl AuditLog {
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
             match sender.as_ref() {
-                Some(tx) => tx
-                    .send(Msg::Flush(reply_tx))
-                    .map_err(|_| self.inner.thread_gone())?,
+                Some(tx) => {
+                    self.inner.waker.unpark();
+                    tx.send(Msg::Flush(reply_tx))
+                        .map_err(|_| self.inner.thread_gone())?;
+                    self.inner.waker.unpark();
+                }
                 None => {
                     return Err(AuditError::Closed {
                         path: self.inner.path.clone(),
@@ -252,6 +269,7 @@ impl Inner {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
+        self.waker.unpark();
         let thread = self
             .thread
             .lock()
@@ -616,7 +634,16 @@ impl Writer {
     }
 
     fn run(mut self, rx: &Receiver<Msg>) -> Result<(), AuditError> {
-        while let Ok(msg) = rx.recv() {
+        loop {
+            // Polled rather than waited on: a blocked receiver makes every `append` wake it.
+            let msg = match rx.try_recv() {
+                Ok(msg) => msg,
+                Err(mpsc::TryRecvError::Empty) => {
+                    std::thread::park_timeout(IDLE_POLL);
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => break,
+            };
             self.handle(msg);
             while self.buf.len() < BATCH_BYTES {
                 match rx.try_recv() {
