@@ -125,7 +125,12 @@ struct ReportArgs {
     /// RFC 3339. `--since 2026-03-02 --until 2026-03-03` is that one day.
     #[arg(long, value_name = "WHEN", value_parser = report::time::parse_bound)]
     until: Option<u64>,
-    /// How many keys per dimension the text report lists (all are in json and csv).
+    /// Also write the report as one self-contained HTML page (inline SVG charts: the heatmap,
+    /// cost over time, top sessions and users, guard trips, latency per model; drift and failover
+    /// tables). Without --format, stdout then gets one line naming the page.
+    #[arg(long, value_name = "OUT.html")]
+    html: Option<std::path::PathBuf>,
+    /// How many keys per dimension the text report and the page list (all are in json and csv).
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
 }
@@ -232,7 +237,7 @@ fn main() -> ExitCode {
             format: args.format,
             since: args.since,
             until: args.until,
-            html: None,
+            html: args.html,
             top: args.top,
         }),
         Command::Models {

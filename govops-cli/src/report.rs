@@ -4,6 +4,7 @@
 //! they were written as), in any mix: each line is told apart by its keys.
 
 mod data;
+mod html;
 mod input;
 mod summary;
 mod text;
@@ -41,8 +42,9 @@ pub(crate) struct Request {
     pub(crate) top: usize,
 }
 
-/// Reads the files and prints the report: exit 0, or 2 when a file cannot be read, a line is
-/// neither an audit record nor an OTLP-JSON export request, or the window is empty.
+/// Reads the files, prints the report and writes the page: exit 0, or 2 when a file cannot be
+/// read, a line is neither an audit record nor an OTLP-JSON export request, the window is empty
+/// or the page cannot be written.
 pub(crate) fn run(request: &Request) -> ExitCode {
     if let (Some(since), Some(until)) = (request.since, request.until)
         && since >= until
@@ -65,13 +67,24 @@ pub(crate) fn run(request: &Request) -> ExitCode {
     for warning in &summary.warnings {
         eprintln!("govops report: warning: {warning}");
     }
+    if let Some(path) = &request.html {
+        let page = html::page(&summary, request.top);
+        if let Err(error) = std::fs::write(path, page) {
+            eprintln!(
+                "govops report: cannot write the page {}: {error}",
+                path.display()
+            );
+            return ExitCode::from(BAD_INPUT);
+        }
+    }
     let mut out = BufWriter::new(io::stdout().lock());
     let written = match (request.format, &request.html) {
         (None, Some(path)) => writeln!(
             out,
-            "wrote {}: {} calls, ${}",
+            "wrote {}: {} call{}, ${}",
             path.display(),
             summary.total.calls,
+            if summary.total.calls == 1 { "" } else { "s" },
             summary.total.cost_or_zero().normalize()
         ),
         (None | Some(ReportFormat::Text), _) => text::write(&mut out, &summary, request.top),

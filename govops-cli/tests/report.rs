@@ -553,3 +553,115 @@ fn bad_input_exits_2_naming_the_file_the_line_and_what_is_accepted() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["totals"]["calls"], 5);
 }
+
+/// The page of `files` at `dir/report.html`, written by `govops report --html`.
+fn write_page(dir: &Path, files: &[PathBuf]) -> (PathBuf, String) {
+    let page = dir.join("report.html");
+    let mut args = vec!["report", "--html", page.to_str().unwrap()];
+    args.extend(paths(files));
+    let out = govops(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("wrote "), "{stdout}");
+    let html = fs::read_to_string(&page).unwrap();
+    (page, html)
+}
+
+#[test]
+fn the_html_page_is_one_self_contained_file_with_the_heatmap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = write_log(dir.path(), 400, None);
+    // A session id that is markup, from a hostile caller: it must stay text.
+    let hostile = dir.path().join("hostile.jsonl");
+    let log = AuditLog::open(&hostile, AuditOptions::default()).unwrap();
+    log.append(AuditRecord {
+        session_id: Some("<script>alert(1)</script>".into()),
+        user_id: Some("\"><img src=x onerror=alert(1)>".into()),
+        request_model: Some("gpt-4o".into()),
+        cost_usd: Some(Decimal::new(99, 0)),
+        timestamp: Some(Timestamp::from_unix(MONDAY, 0)),
+        ..AuditRecord::default()
+    })
+    .unwrap();
+    log.shutdown().unwrap();
+    files.push(hostile);
+    files.push(fixture("failover-telemetry.jsonl").into());
+    files.push(fixture("drift-telemetry.jsonl").into());
+    let (_, html) = write_page(dir.path(), &files);
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.trim_end().ends_with("</html>"));
+    // The charts, inline.
+    for id in [
+        "heatmap",
+        "cost-over-time",
+        "top-sessions",
+        "top-users",
+        "violations",
+        "latency",
+    ] {
+        assert!(html.contains(&format!("<svg id=\"{id}\"")), "{id}");
+    }
+    let heatmap = &html[html.find("<svg id=\"heatmap\"").unwrap()..];
+    let heatmap = &heatmap[..heatmap.find("</svg>").unwrap()];
+    assert!(heatmap.matches("<rect").count() >= 168);
+    assert!(heatmap.contains(">\nmon\n") && heatmap.contains(">\nsun\n"));
+    // Nothing from elsewhere: no URL, no script, no external reference of any kind.
+    let lower = html.to_lowercase();
+    for forbidden in [
+        "http://", "https://", "//cdn", "<script", "<link", "<img", "src=\"", "href=\"", "@import",
+        "url(",
+    ] {
+        assert!(!lower.contains(forbidden), "the page holds {forbidden:?}");
+    }
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    // The figures the page shows are the report's.
+    let expected: Decimal = (0..400).filter_map(|i| call(i).cost_usd).sum::<Decimal>()
+        + Decimal::new(99, 0)
+        + Decimal::from_str("0.10566").unwrap();
+    assert!(
+        html.contains(&format!("${}", expected.normalize())),
+        "{expected}"
+    );
+    assert!(html.contains("breaker_open") && html.contains("recovered"));
+    assert!(html.contains("latency:up"));
+}
+
+#[test]
+fn a_page_with_one_call_or_none_still_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one.jsonl");
+    let log = AuditLog::open(&one, AuditOptions::default()).unwrap();
+    log.append(AuditRecord {
+        request_model: Some("gpt-4o".into()),
+        cost_usd: Some(Decimal::new(1, 3)),
+        latency_ms: Some(12.0),
+        violations: vec![Violation::TokenWaste],
+        ..AuditRecord::default()
+    })
+    .unwrap();
+    log.shutdown().unwrap();
+    let (_, html) = write_page(dir.path(), std::slice::from_ref(&one));
+    assert!(html.contains("<svg id=\"heatmap\""));
+    assert!(html.contains("<svg id=\"violations\""));
+    assert!(!html.contains("could not be drawn"), "{html}");
+    // An empty file: no call at all.
+    let empty = dir.path().join("empty.jsonl");
+    fs::write(&empty, "").unwrap();
+    let (_, html) = write_page(dir.path(), &[empty]);
+    assert!(html.contains("<svg id=\"heatmap\""));
+    assert!(!html.contains("could not be drawn"), "{html}");
+    // A page that cannot be written is exit 2.
+    let out = govops(&[
+        "report",
+        "--html",
+        "/nonexistent/dir/r.html",
+        one.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write the page"));
+}

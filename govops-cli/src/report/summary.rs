@@ -160,7 +160,6 @@ pub(crate) struct Summary {
     /// Weekday (Monday first) × UTC hour.
     pub(crate) heatmap: [[Bucket; 24]; 7],
     /// Per hour since the epoch, for the cost over time.
-    #[allow(dead_code)] // drawn by `--html`
     pub(crate) hourly: BTreeMap<u64, Bucket>,
 }
 

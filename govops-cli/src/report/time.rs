@@ -39,6 +39,19 @@ pub(crate) fn rfc3339(nanos: u64) -> String {
     Timestamp::from_unix(nanos / NANOS_PER_SEC, (nanos % NANOS_PER_SEC) as u32).to_string()
 }
 
+/// The instant to the second, for tables: `YYYY-MM-DD HH:MM:SS` (UTC).
+pub(crate) fn short(nanos: u64) -> String {
+    let secs = nanos / NANOS_PER_SEC;
+    let rem = secs % SECS_PER_DAY;
+    format!(
+        "{} {:02}:{:02}:{:02}",
+        day_text(secs / SECS_PER_DAY),
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// Days since the epoch.
 pub(crate) fn day_number(nanos: u64) -> u64 {
     nanos / NANOS_PER_SEC / SECS_PER_DAY
@@ -67,7 +80,6 @@ pub(crate) fn hour_number(nanos: u64) -> u64 {
 }
 
 /// `YYYY-MM-DD HH:00` of an hour number.
-#[allow(dead_code)] // drawn by `--html`
 pub(crate) fn hour_text(hour: u64) -> String {
     format!("{} {:02}:00", day_text(hour / 24), hour % 24)
 }
