@@ -665,3 +665,24 @@ fn a_page_with_one_call_or_none_still_renders() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write the page"));
 }
+
+#[test]
+fn the_agent_examples_audit_log_and_its_telemetry_count_each_call_once() {
+    // `examples/agent` run with GOVOPS_AUDIT_LOG: its audit log and the telemetry of the same run.
+    let audit = fixture("agent-audit.jsonl");
+    let telemetry = fixture("agent-audit-telemetry.jsonl");
+    let alone = report_json(&[&audit]);
+    let both = report_json(&[&telemetry, &audit]);
+    for report in [&alone, &both] {
+        assert_eq!(report["totals"]["calls"], 5);
+        assert_eq!(report["totals"]["audit_calls"], 5);
+        assert_eq!(report["totals"]["cost_usd"], "0.01632");
+        assert_eq!(report["skipped"]["audit_open_close"], 2);
+    }
+    assert_eq!(both["skipped"]["duplicates"], 5);
+    assert_eq!(both["by_session"][0]["key"], "session-agent-7");
+    assert_eq!(both["by_user"][0]["key"], "customer-314");
+    assert_eq!(both["by_cost_center"][0]["key"], "CC-1234");
+    assert_eq!(both["files"][0]["kind"], "telemetry");
+    assert_eq!(both["files"][1]["kind"], "audit");
+}
