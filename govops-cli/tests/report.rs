@@ -680,6 +680,11 @@ fn the_agent_examples_audit_log_and_its_telemetry_count_each_call_once() {
         assert_eq!(report["skipped"]["audit_open_close"], 2);
     }
     assert_eq!(both["skipped"]["duplicates"], 5);
+    // A file named twice (`audit.jsonl audit.jsonl*`) is read once, with a warning.
+    let out = govops(&["report", "--format", "json", &audit, &audit]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("given more than once"));
+    let twice: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(twice["totals"], alone["totals"]);
     assert_eq!(both["by_session"][0]["key"], "session-agent-7");
     assert_eq!(both["by_user"][0]["key"], "customer-314");
     assert_eq!(both["by_cost_center"][0]["key"], "CC-1234");

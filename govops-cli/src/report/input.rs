@@ -345,7 +345,18 @@ impl Input {
     /// crash during a write) that does not parse is a warning, and is skipped.
     pub(crate) fn read(paths: &[PathBuf]) -> Result<Self, InputError> {
         let mut input = Self::default();
+        let mut seen = std::collections::HashSet::new();
         for path in paths {
+            // A file named twice (`audit.jsonl audit.jsonl*`) is read once.
+            if let Ok(canonical) = path.canonicalize()
+                && !seen.insert(canonical)
+            {
+                input.warnings.push(format!(
+                    "{} is given more than once: read once",
+                    path.display()
+                ));
+                continue;
+            }
             input.read_file(path)?;
         }
         Ok(input)
