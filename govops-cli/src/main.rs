@@ -2,7 +2,8 @@
 //!
 //! `govops check env` runs the same start-up validation as `govops::init()`, so that a pipeline can
 //! block a deploy whose metadata is incomplete before it ever starts. `govops audit verify` checks
-//! the hash chain of an audit log.
+//! the hash chain of an audit log. `govops report` sums cost, waste, guard trips, drift and
+//! failover over audit logs and telemetry files.
 
 // A command's output is its product: printing to stdout is the point here.
 #![allow(clippy::print_stdout)]
@@ -11,6 +12,7 @@ mod audit;
 mod check;
 mod cost;
 mod policy;
+mod report;
 mod telemetry;
 
 use std::process::ExitCode;
@@ -40,6 +42,17 @@ enum Command {
         #[command(subcommand)]
         what: AuditCommand,
     },
+    /// Reports cost, waste, guard trips, drift, failover and the hourly cost heatmap over audit
+    /// logs and JSON-lines telemetry files. Exit 0, or 2 when a file cannot be read, a line is
+    /// neither an audit record nor an OTLP-JSON export request (named by file and line), or a flag
+    /// is wrong.
+    #[command(
+        after_help = "Audit costs are exact decimals and sum exactly; telemetry costs are \
+        doubles, read from their JSON text, so their totals are as exact as the doubles. A call \
+        found in both an audit log and a telemetry file (same trace and span id) counts once, \
+        from the audit log. Audit open/close records and spans that are not governed are skipped."
+    )]
+    Report(ReportArgs),
     /// Lists the models the price table prices.
     Models {
         /// A price table instead of GOVOPS_PRICE_TABLE or the embedded one.
@@ -93,6 +106,33 @@ struct CostArgs {
     /// Read one JSON request per line from stdin; write one JSON result per line.
     #[arg(long)]
     jsonl: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// Audit logs (GOVOPS_AUDIT_LOG and its rotated files) and JSON-lines telemetry files
+    /// (GOVOPS_TELEMETRY_FILE), in any mix.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<std::path::PathBuf>,
+    /// text (for people, the default), json or csv.
+    #[arg(long, value_enum)]
+    format: Option<report::ReportFormat>,
+    /// Only calls that ended at or after this instant (inclusive): YYYY-MM-DD (midnight UTC) or
+    /// RFC 3339 (2026-03-02T09:00:00Z, 2026-03-02T10:00:00+01:00).
+    #[arg(long, value_name = "WHEN", value_parser = report::time::parse_bound)]
+    since: Option<u64>,
+    /// Only calls that ended before this instant (exclusive): YYYY-MM-DD (midnight UTC) or
+    /// RFC 3339. `--since 2026-03-02 --until 2026-03-03` is that one day.
+    #[arg(long, value_name = "WHEN", value_parser = report::time::parse_bound)]
+    until: Option<u64>,
+    /// Also write the report as one self-contained HTML page (inline SVG charts: the heatmap,
+    /// cost over time, top sessions and users, guard trips, latency per model; drift and failover
+    /// tables). Without --format, stdout then gets one line naming the page.
+    #[arg(long, value_name = "OUT.html")]
+    html: Option<std::path::PathBuf>,
+    /// How many keys per dimension the text report and the page list (all are in json and csv).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,6 +232,14 @@ fn main() -> ExitCode {
             what: AuditCommand::Verify { files, format },
         } => audit::verify(&files, format),
         Command::Cost(args) => cost_command(args),
+        Command::Report(args) => report::run(&report::Request {
+            files: args.files,
+            format: args.format,
+            since: args.since,
+            until: args.until,
+            html: args.html,
+            top: args.top,
+        }),
         Command::Models {
             price_table,
             format,

@@ -1,0 +1,630 @@
+//! `--html OUT.html`: the report as one self-contained page, charts drawn by `plotters` to inline
+//! SVG. No script, no font, no stylesheet or image from anywhere else: the page opens offline and
+//! renders the same everywhere.
+
+use std::fmt::Write as _;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+use super::summary::{Bucket, Dimension, Summary, WASTE_RATIO};
+use super::time::{self, WEEKDAYS};
+
+/// The charts' width in pixels (they scale down with the page).
+const WIDTH: u32 = 960;
+const FONT: &str = "sans-serif";
+/// The bars' colour and the heatmap's darkest.
+const INK: RGBColor = RGBColor(0x1f, 0x4e, 0x8c);
+const SECOND: RGBColor = RGBColor(0xe0, 0x8a, 0x1e);
+const EMPTY: RGBColor = RGBColor(0xee, 0xf0, 0xf3);
+const LOW: RGBColor = RGBColor(0xd6, 0xe6, 0xf5);
+
+type Drawn = Result<(), String>;
+
+fn failed(error: impl std::fmt::Display) -> String {
+    error.to_string()
+}
+
+/// Text for HTML, escaped.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn money(d: Decimal) -> String {
+    format!("${}", d.normalize())
+}
+
+fn cost(bucket: &Bucket) -> String {
+    bucket
+        .cost_usd()
+        .map_or_else(|| "unpriced".to_owned(), money)
+}
+
+fn float(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(0.0)
+}
+
+/// Enough decimals for an axis up to `top` dollars to tell its labels apart.
+fn dollars(x: f64, top: f64) -> String {
+    let decimals = if top > 0.0 {
+        (2.0 - top.log10().floor()).clamp(2.0, 12.0) as usize
+    } else {
+        2
+    };
+    format!("${x:.decimals$}")
+}
+
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut clipped: String = text.chars().take(width.saturating_sub(1)).collect();
+        clipped.push('…');
+        clipped
+    }
+}
+
+/// Draws into an SVG of `size` and returns it for inlining: with `id`, an accessible label, and
+/// without the `xmlns` attribute (an inline SVG in HTML needs none, and the page then names no
+/// URL at all).
+fn svg(
+    id: &str,
+    label: &str,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Drawn,
+) -> String {
+    let mut buffer = String::new();
+    let result = {
+        let root = SVGBackend::with_string(&mut buffer, size).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(failed)
+            .and_then(|()| draw(&root))
+            .and_then(|()| root.present().map_err(failed))
+    };
+    if let Err(error) = result {
+        return format!(
+            "<p class=\"note\" id=\"{id}\">This chart could not be drawn: {}</p>",
+            esc(&error)
+        );
+    }
+    let buffer = buffer.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
+    buffer.replacen(
+        "<svg ",
+        &format!(
+            "<svg id=\"{id}\" role=\"img\" aria-label=\"{}\" preserveAspectRatio=\"xMinYMin meet\" ",
+            esc(label)
+        ),
+        1,
+    )
+}
+
+/// The heatmap colour of a cell: grey for $0, then from light to dark blue with the cost.
+fn heat(cell: Decimal, max: Decimal) -> RGBColor {
+    if cell <= Decimal::ZERO || max <= Decimal::ZERO {
+        return EMPTY;
+    }
+    let t = (float(cell) / float(max)).clamp(0.0, 1.0);
+    let mix = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * t).round() as u8;
+    RGBColor(mix(LOW.0, INK.0), mix(LOW.1, INK.1), mix(LOW.2, INK.2))
+}
+
+fn heatmap(summary: &Summary) -> String {
+    let max = summary.heatmap_max();
+    svg(
+        "heatmap",
+        "Cost by weekday and UTC hour",
+        (WIDTH, 290),
+        |root| {
+            let mut chart = ChartBuilder::on(root)
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(48)
+                .build_cartesian_2d((0u32..23).into_segmented(), (0u32..6).into_segmented())
+                .map_err(failed)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_labels(24)
+                .y_labels(7)
+                .x_label_formatter(&|v| match v {
+                    SegmentValue::CenterOf(h) => format!("{h:02}"),
+                    _ => String::new(),
+                })
+                .y_label_formatter(&|v| match v {
+                    SegmentValue::CenterOf(row) => WEEKDAYS
+                        .get(6usize.saturating_sub(*row as usize))
+                        .map_or_else(String::new, |d| (*d).to_owned()),
+                    _ => String::new(),
+                })
+                .x_desc("hour of day (UTC)")
+                .label_style((FONT, 13))
+                .axis_desc_style((FONT, 13))
+                .draw()
+                .map_err(failed)?;
+            let cells = summary.heatmap.iter().enumerate().flat_map(|(day, hours)| {
+                hours.iter().enumerate().map(move |(hour, cell)| {
+                    let (x, y) = (hour as u32, 6 - day as u32);
+                    let mut rect = Rectangle::new(
+                        [
+                            (SegmentValue::Exact(x), SegmentValue::Exact(y)),
+                            (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
+                        ],
+                        heat(cell.cost_or_zero(), max).filled(),
+                    );
+                    rect.set_margin(1, 1, 1, 1);
+                    rect
+                })
+            });
+            chart.draw_series(cells).map_err(failed)?;
+            Ok(())
+        },
+    )
+}
+
+/// The cost per hour when the calls span less than three days, else per day; gaps are $0.
+fn over_time(summary: &Summary) -> (String, Vec<(String, f64)>) {
+    let (Some(&first), Some(&last)) = (
+        summary.hourly.keys().next(),
+        summary.hourly.keys().next_back(),
+    ) else {
+        return ("hour".to_owned(), Vec::new());
+    };
+    if last - first < 72 {
+        let points = (first..=last)
+            .map(|h| {
+                let cost = summary
+                    .hourly
+                    .get(&h)
+                    .map_or(0.0, |b| float(b.cost_or_zero()));
+                (time::hour_text(h), cost)
+            })
+            .collect();
+        return ("hour (UTC)".to_owned(), points);
+    }
+    let (first_day, last_day) = (first / 24, last / 24);
+    let mut days =
+        vec![govops_core::money::ExactSum::default(); (last_day - first_day + 1) as usize];
+    for (hour, bucket) in &summary.hourly {
+        if let Some(day) = days.get_mut((hour / 24 - first_day) as usize) {
+            day.add_sum(&bucket.cost);
+        }
+    }
+    let points = days
+        .iter()
+        .enumerate()
+        .map(|(i, sum)| (time::day_text(first_day + i as u64), float(sum.value())))
+        .collect();
+    ("day (UTC)".to_owned(), points)
+}
+
+fn cost_over_time(summary: &Summary) -> String {
+    let (unit, points) = over_time(summary);
+    if points.is_empty() {
+        return "<p class=\"note\" id=\"cost-over-time\">No call with a time.</p>".to_owned();
+    }
+    let top = points.iter().map(|(_, c)| *c).fold(0.0, f64::max);
+    let top = if top > 0.0 { top * 1.1 } else { 1.0 };
+    // At least two slots: a coordinate of one value has no extent to draw in.
+    let n = (points.len() as u32).max(2);
+    svg("cost-over-time", "Cost over time", (WIDTH, 300), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(10)
+            .x_label_area_size(44)
+            .y_label_area_size(80)
+            .build_cartesian_2d((0u32..n - 1).into_segmented(), 0f64..top)
+            .map_err(failed)?;
+        let labels = |v: &SegmentValue<u32>| match v {
+            SegmentValue::CenterOf(i) => points
+                .get(*i as usize)
+                .map_or_else(String::new, |(label, _)| label.clone()),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(8.min(points.len()))
+            .y_labels(6)
+            .x_label_formatter(&labels)
+            .y_label_formatter(&|c| format!("${c:.4}"))
+            .x_desc(unit.as_str())
+            .y_desc("cost (USD)")
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .draw()
+            .map_err(failed)?;
+        chart
+            .draw_series(points.iter().enumerate().map(|(i, (_, c))| {
+                let mut bar = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i as u32), 0.0),
+                        (SegmentValue::Exact(i as u32 + 1), *c),
+                    ],
+                    INK.filled(),
+                );
+                bar.set_margin(0, 0, 1, 1);
+                bar
+            }))
+            .map_err(failed)?;
+        Ok(())
+    })
+}
+
+/// Horizontal bars: one row per (label, value, colour), the first at the top.
+fn bars(
+    id: &str,
+    label: &str,
+    rows: &[(String, f64, RGBColor)],
+    value_label: &str,
+    money_axis: bool,
+) -> String {
+    if rows.is_empty() {
+        return format!("<p class=\"note\" id=\"{id}\">None.</p>");
+    }
+    // At least two rows: a coordinate of one value has no extent to draw in.
+    let n = (rows.len() as u32).max(2);
+    let top = rows.iter().map(|r| r.1).fold(0.0, f64::max);
+    let top = match (money_axis, top > 0.0) {
+        (_, false) => 1.0,
+        (true, true) => top * 1.1,
+        // Counts: whole numbers on the axis.
+        (false, true) => (top * 1.1).ceil().max(top + 1.0),
+    };
+    let height = 60 + 26 * n;
+    svg(id, label, (WIDTH, height), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(230)
+            .build_cartesian_2d(0f64..top, (0u32..n - 1).into_segmented())
+            .map_err(failed)?;
+        let names = |v: &SegmentValue<u32>| match v {
+            SegmentValue::CenterOf(i) => rows
+                .get((n - 1 - *i) as usize)
+                .map_or_else(String::new, |r| clip(&r.0, 30)),
+            _ => String::new(),
+        };
+        let value = |x: &f64| {
+            if money_axis {
+                dollars(*x, top)
+            } else if x.fract() == 0.0 {
+                format!("{x:.0}")
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(rows.len())
+            .x_labels(6)
+            .y_label_formatter(&names)
+            .x_label_formatter(&value)
+            .x_desc(value_label)
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .draw()
+            .map_err(failed)?;
+        chart
+            .draw_series(rows.iter().enumerate().map(|(i, (_, v, colour))| {
+                let y = n - 1 - i as u32;
+                let mut bar = Rectangle::new(
+                    [
+                        (0.0, SegmentValue::Exact(y)),
+                        (*v, SegmentValue::Exact(y + 1)),
+                    ],
+                    colour.filled(),
+                );
+                bar.set_margin(3, 3, 0, 0);
+                bar
+            }))
+            .map_err(failed)?;
+        Ok(())
+    })
+}
+
+fn top_bars(summary: &Summary, dimension: Dimension, id: &str, top: usize) -> String {
+    let rows: Vec<(String, f64, RGBColor)> = summary
+        .by
+        .iter()
+        .find(|(d, _)| *d == dimension)
+        .map(|(_, rows)| {
+            rows.iter()
+                .take(top)
+                .map(|(key, b)| (key.clone(), float(b.cost_or_zero()), INK))
+                .collect()
+        })
+        .unwrap_or_default();
+    bars(
+        id,
+        &format!("Top {} by cost", dimension.title()),
+        &rows,
+        "cost (USD)",
+        true,
+    )
+}
+
+fn table_of(out: &mut String, title: &str, rows: &[(String, Bucket)], top: usize) {
+    let _ = write!(
+        out,
+        "<table><thead><tr><th>{}</th><th>calls</th><th>cost</th><th>input tokens</th><th>output tokens</th><th>unpriced</th></tr></thead><tbody>",
+        esc(title)
+    );
+    for (key, b) in rows.iter().take(top) {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(key),
+            b.calls,
+            esc(&cost(b)),
+            b.input_tokens,
+            b.output_tokens,
+            b.unpriced_calls
+        );
+    }
+    if rows.len() > top {
+        let _ = write!(
+            out,
+            "<tr><td colspan=\"6\" class=\"note\">and {} more (all of them are in --format json and csv)</td></tr>",
+            rows.len() - top
+        );
+    }
+    out.push_str("</tbody></table>");
+}
+
+fn ts(t: Option<u64>) -> String {
+    t.map_or_else(|| "-".to_owned(), time::short)
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1000px;padding:0 1rem;color:#1b1f24;background:#fff}\
+h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}\
+.meta{color:#57606a;margin:.2rem 0}.note{color:#57606a;font-size:.9rem}\
+.cards{display:flex;flex-wrap:wrap;gap:.8rem;margin-top:1.2rem}\
+.card{border:1px solid #d0d7de;border-radius:6px;padding:.6rem 1rem;min-width:9rem}\
+.card b{display:block;font-size:1.3rem}.card span{color:#57606a;font-size:.85rem}\
+svg{max-width:100%;height:auto;display:block}\
+table{border-collapse:collapse;margin:.8rem 0;font-size:.9rem}\
+th,td{padding:.25rem .7rem;border-bottom:1px solid #d0d7de;text-align:right}\
+td{white-space:nowrap}th:first-child,td:first-child{text-align:left}th{background:#f6f8fa}\
+.legend{display:flex;align-items:center;gap:.4rem;font-size:.85rem;color:#57606a}\
+.legend i{display:inline-block;width:1.4rem;height:.9rem;border:1px solid #d0d7de}";
+
+fn legend(summary: &Summary) -> String {
+    let max = summary.heatmap_max();
+    let mut out = String::from("<p class=\"legend\">$0 <i style=\"background:#eef0f3\"></i>");
+    for quarter in 1..=4 {
+        let c = heat(max * Decimal::from(quarter) / Decimal::from(4), max);
+        let _ = write!(
+            out,
+            "<i style=\"background:rgb({},{},{})\"></i>",
+            c.0, c.1, c.2
+        );
+    }
+    let _ = write!(out, " {} (the highest hour)</p>", esc(&money(max)));
+    out
+}
+
+/// The whole page.
+pub(crate) fn page(summary: &Summary, top: usize) -> String {
+    let total = &summary.total;
+    let mut out = String::with_capacity(256 * 1024);
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    out.push_str("<title>govops report</title><style>");
+    out.push_str(STYLE);
+    out.push_str("</style></head><body>\n<h1>govops report</h1>");
+    let files: Vec<String> = summary
+        .files
+        .iter()
+        .map(|f| {
+            format!(
+                "{} ({}, {} calls)",
+                esc(&f.path.display().to_string()),
+                f.kind(),
+                f.calls
+            )
+        })
+        .collect();
+    let _ = write!(out, "<p class=\"meta\">{}</p>", files.join(", "));
+    if summary.since.is_some() || summary.until.is_some() {
+        let _ = write!(
+            out,
+            "<p class=\"meta\">Window: from {} (inclusive) until {} (exclusive)</p>",
+            summary
+                .since
+                .map_or_else(|| "the start".to_owned(), time::rfc3339),
+            summary
+                .until
+                .map_or_else(|| "the end".to_owned(), time::rfc3339)
+        );
+    }
+    if summary.first.is_some() {
+        let _ = write!(
+            out,
+            "<p class=\"meta\">Calls ended from {} to {} (UTC)</p>",
+            ts(summary.first),
+            ts(summary.last)
+        );
+    }
+    let basis = match (summary.audit_calls > 0, summary.telemetry_calls > 0) {
+        (_, false) => "the exact sum of the audit records' decimal costs",
+        (false, true) => "telemetry costs: as exact as the doubles they were written as",
+        (true, true) => "audit costs exact; telemetry costs as exact as their doubles",
+    };
+    out.push_str("<div class=\"cards\">");
+    let cards = [
+        (money(total.cost_or_zero()), format!("total cost ({basis})")),
+        (
+            total.calls.to_string(),
+            format!(
+                "calls ({} audit, {} telemetry)",
+                summary.audit_calls, summary.telemetry_calls
+            ),
+        ),
+        (
+            format!("{} / {}", total.input_tokens, total.output_tokens),
+            "input / output tokens".to_owned(),
+        ),
+        (
+            format!(
+                "{} · {}",
+                summary.waste.calls,
+                money(summary.waste.cost_or_zero())
+            ),
+            format!("waste: calls above {WASTE_RATIO}:1 input:output"),
+        ),
+        (
+            total.unpriced_calls.to_string(),
+            "unpriced calls (no cost, never $0)".to_owned(),
+        ),
+    ];
+    for (value, label) in cards {
+        let _ = write!(
+            out,
+            "<div class=\"card\"><b>{}</b><span>{}</span></div>",
+            esc(&value),
+            esc(&label)
+        );
+    }
+    out.push_str("</div>\n");
+
+    out.push_str("<section id=\"heatmap-section\"><h2>Cost heatmap: weekday by hour (UTC)</h2>");
+    out.push_str(&heatmap(summary));
+    out.push_str(&legend(summary));
+    out.push_str("</section>\n");
+
+    out.push_str("<section><h2>Cost over time</h2>");
+    out.push_str(&cost_over_time(summary));
+    out.push_str("</section>\n");
+
+    for (dimension, id, title) in [
+        (Dimension::Session, "top-sessions", "Top sessions"),
+        (Dimension::User, "top-users", "Top users"),
+    ] {
+        let _ = write!(out, "<section><h2>{title}</h2>");
+        out.push_str(&top_bars(summary, dimension, id, top));
+        if let Some((_, rows)) = summary.by.iter().find(|(d, _)| *d == dimension) {
+            table_of(&mut out, dimension.name(), rows, top);
+        }
+        out.push_str("</section>\n");
+    }
+
+    out.push_str("<section><h2>Guard trips by violation code</h2>");
+    let trips: Vec<(String, f64, RGBColor)> = summary
+        .trips
+        .iter()
+        .map(|(code, b)| (code.clone(), b.calls as f64, SECOND))
+        .collect();
+    out.push_str(&bars(
+        "violations",
+        "Calls per violation code",
+        &trips,
+        "calls",
+        false,
+    ));
+    table_of(&mut out, "code", &summary.trips, usize::MAX);
+    out.push_str("</section>\n");
+
+    out.push_str("<section><h2>Latency per model (p50 and p95)</h2>");
+    let mut latency = Vec::new();
+    for row in summary.latency.iter().take(top) {
+        latency.push((format!("{} p50", row.model), row.p50_ms, INK));
+        latency.push((format!("{} p95", row.model), row.p95_ms, SECOND));
+    }
+    out.push_str(&bars(
+        "latency",
+        "Latency per model, p50 and p95",
+        &latency,
+        "milliseconds",
+        false,
+    ));
+    out.push_str("<table><thead><tr><th>model</th><th>calls</th><th>p50 ms</th><th>p95 ms</th><th>max ms</th></tr></thead><tbody>");
+    for row in &summary.latency {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td></tr>",
+            esc(&row.model),
+            row.calls,
+            row.p50_ms,
+            row.p95_ms,
+            row.max_ms
+        );
+    }
+    out.push_str("</tbody></table></section>\n");
+
+    out.push_str("<section id=\"drift\"><h2>Drift and failover events</h2><h3>Drift (<code>model_drift</code> trips)</h3>");
+    if summary.drift.is_empty() {
+        out.push_str("<p class=\"note\">None.</p>");
+    } else {
+        out.push_str("<table><thead><tr><th>model</th><th>provider</th><th>trips</th><th>highest score</th><th>first</th><th>last</th><th>signals</th></tr></thead><tbody>");
+        for row in &summary.drift {
+            let signals: Vec<String> = row
+                .signals
+                .iter()
+                .map(|(s, n)| format!("{s} ×{n}"))
+                .collect();
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&row.model),
+                esc(&row.provider),
+                row.events,
+                row.max_score
+                    .map_or_else(|| "-".to_owned(), |s| format!("{s:.2}")),
+                ts(row.first),
+                ts(row.last),
+                esc(&signals.join(", "))
+            );
+        }
+        out.push_str("</tbody></table>");
+    }
+    out.push_str("<h3>Failover (telemetry)</h3>");
+    if summary.failover.is_empty() {
+        out.push_str("<p class=\"note\">None.</p>");
+    } else {
+        out.push_str("<table><thead><tr><th>kind</th><th>from</th><th>to</th><th>reason</th><th>events</th><th>first</th><th>last</th></tr></thead><tbody>");
+        for row in &summary.failover {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&row.kind),
+                esc(&row.from),
+                esc(&row.to),
+                esc(&row.reason),
+                row.events,
+                ts(row.first),
+                ts(row.last)
+            );
+        }
+        out.push_str("</tbody></table>");
+    }
+    out.push_str("</section>\n");
+
+    out.push_str("<section><h2>Cost by model, provider and cost center</h2>");
+    for dimension in [Dimension::Model, Dimension::Provider, Dimension::CostCenter] {
+        if let Some((_, rows)) = summary.by.iter().find(|(d, _)| *d == dimension) {
+            table_of(&mut out, dimension.name(), rows, top);
+        }
+    }
+    out.push_str("</section>\n");
+    let _ = write!(
+        out,
+        "<p class=\"note\">Made by govops {} from {} calls. Audit costs are exact decimals, summed exactly; telemetry costs are doubles read from their JSON text, so their sums are as exact as the doubles. Times are UTC.</p>",
+        env!("CARGO_PKG_VERSION"),
+        total.calls
+    );
+    out.push_str("\n</body></html>\n");
+    out
+}

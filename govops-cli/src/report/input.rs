@@ -1,0 +1,611 @@
+//! Reading the report's files: audit logs (`GOVOPS_AUDIT_LOG`, one [`AuditRecord`] per line) and
+//! JSON-lines telemetry (`GOVOPS_TELEMETRY_FILE`, one OTLP-JSON export request per line), told
+//! apart line by line, into one list of calls.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use govops_core::audit::{AuditRecord, RecordKind};
+use rust_decimal::Decimal;
+use serde::de::{self, IgnoredAny, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+/// What a line must be, for messages.
+pub(crate) const ACCEPTED: &str = "accepted: audit log records (GOVOPS_AUDIT_LOG: a JSON object \
+    with `kind` and `prev` per line) or JSON-lines telemetry (GOVOPS_TELEMETRY_FILE: an OTLP-JSON \
+    export request with `resourceSpans`, `resourceLogs` or `resourceMetrics` per line)";
+
+/// An interned string: an index into [`Names`]. 0 is `(none)`.
+pub(crate) type Sym = u32;
+
+/// The value of a dimension a call does not carry.
+pub(crate) const NONE: Sym = 0;
+
+/// Every distinct string the calls carry, once: calls hold indices, so a long log costs a few
+/// machine words a call, not a copy of each id.
+pub(crate) struct Names {
+    index: HashMap<Box<str>, Sym>,
+    names: Vec<Box<str>>,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        let mut names = Self {
+            index: HashMap::new(),
+            names: Vec::new(),
+        };
+        names.intern("(none)");
+        names
+    }
+}
+
+impl Names {
+    pub(crate) fn intern(&mut self, name: &str) -> Sym {
+        if let Some(&sym) = self.index.get(name) {
+            return sym;
+        }
+        let sym = Sym::try_from(self.names.len()).unwrap_or(Sym::MAX);
+        self.names.push(name.into());
+        self.index.insert(name.into(), sym);
+        sym
+    }
+
+    fn opt(&mut self, name: Option<&str>) -> Sym {
+        name.filter(|n| !n.is_empty())
+            .map_or(NONE, |n| self.intern(n))
+    }
+
+    /// The symbol of `name`, when some call carries it.
+    pub(crate) fn lookup(&self, name: &str) -> Option<Sym> {
+        self.index.get(name).copied()
+    }
+
+    pub(crate) fn get(&self, sym: Sym) -> &str {
+        self.names.get(sym as usize).map_or("(none)", |n| n)
+    }
+}
+
+/// Where a call was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Audit,
+    Telemetry,
+}
+
+/// A `model_drift` trip.
+pub(crate) struct Drift {
+    pub(crate) time: Option<u64>,
+    /// The score (telemetry only: the audit log records the code, not the figures).
+    pub(crate) score: Option<f64>,
+    pub(crate) signals: Vec<Sym>,
+}
+
+/// A `govops.failover` span event (telemetry only).
+pub(crate) struct Failover {
+    pub(crate) time: Option<u64>,
+    pub(crate) kind: Sym,
+    pub(crate) from: Sym,
+    pub(crate) to: Sym,
+    pub(crate) reason: Sym,
+}
+
+/// One governed call, from either kind of file.
+pub(crate) struct Call {
+    pub(crate) source: Source,
+    /// When it ended, nanoseconds since the epoch (UTC).
+    pub(crate) time: Option<u64>,
+    /// (trace id, span id), to count a call found in both kinds of file once.
+    pub(crate) id: Option<(u128, u64)>,
+    pub(crate) model: Sym,
+    pub(crate) provider: Sym,
+    pub(crate) session: Sym,
+    pub(crate) user: Sym,
+    pub(crate) cost_center: Sym,
+    /// Exact for audit records; for telemetry, the double's JSON text read as a decimal.
+    pub(crate) cost: Option<Decimal>,
+    pub(crate) input_tokens: Option<u64>,
+    pub(crate) output_tokens: Option<u64>,
+    pub(crate) latency_ms: Option<f64>,
+    pub(crate) violations: Vec<Sym>,
+    pub(crate) drift: Vec<Drift>,
+    pub(crate) failovers: Vec<Failover>,
+}
+
+/// What one file held.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct FileSummary {
+    pub(crate) path: PathBuf,
+    pub(crate) lines: u64,
+    pub(crate) audit_records: u64,
+    pub(crate) export_requests: u64,
+    pub(crate) calls: u64,
+}
+
+impl FileSummary {
+    pub(crate) fn kind(&self) -> &'static str {
+        match (self.audit_records > 0, self.export_requests > 0) {
+            (true, false) => "audit",
+            (false, true) => "telemetry",
+            (true, true) => "mixed",
+            (false, false) => "empty",
+        }
+    }
+}
+
+/// Everything read from the files.
+#[derive(Default)]
+pub(crate) struct Input {
+    pub(crate) names: Names,
+    pub(crate) calls: Vec<Call>,
+    pub(crate) files: Vec<FileSummary>,
+    /// Audit `open` and `close` records: not calls.
+    pub(crate) open_close: u64,
+    /// Spans without `govops.contract.version` or `gen_ai.operation.name`.
+    pub(crate) ungoverned_spans: u64,
+    /// Warnings: incomplete last lines.
+    pub(crate) warnings: Vec<String>,
+}
+
+/// A file that cannot be read, or a line that is neither kind.
+#[derive(Debug)]
+pub(crate) struct InputError(String);
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The keys that tell the kinds apart, and nothing else.
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(rename = "resourceSpans")]
+    spans: Option<IgnoredAny>,
+    #[serde(rename = "resourceLogs")]
+    logs: Option<IgnoredAny>,
+    #[serde(rename = "resourceMetrics")]
+    metrics: Option<IgnoredAny>,
+    kind: Option<IgnoredAny>,
+    prev: Option<IgnoredAny>,
+}
+
+/// The part of an OTLP-JSON export request the report reads.
+#[derive(Deserialize)]
+struct Export<'a> {
+    #[serde(rename = "resourceSpans", default, borrow)]
+    resource_spans: Vec<ResourceSpans<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ResourceSpans<'a> {
+    #[serde(default, borrow)]
+    resource: Option<Attributes<'a>>,
+    #[serde(rename = "scopeSpans", default, borrow)]
+    scope_spans: Vec<ScopeSpans<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Attributes<'a> {
+    #[serde(default, borrow)]
+    attributes: Vec<KeyValue<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ScopeSpans<'a> {
+    #[serde(default, borrow)]
+    spans: Vec<Span<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Span<'a> {
+    #[serde(rename = "traceId", default, borrow)]
+    trace_id: Cow<'a, str>,
+    #[serde(rename = "spanId", default, borrow)]
+    span_id: Cow<'a, str>,
+    #[serde(rename = "startTimeUnixNano", default)]
+    start: Option<Int>,
+    #[serde(rename = "endTimeUnixNano", default)]
+    end: Option<Int>,
+    #[serde(default, borrow)]
+    attributes: Vec<KeyValue<'a>>,
+    #[serde(default, borrow)]
+    events: Vec<Event<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "timeUnixNano", default)]
+    time: Option<Int>,
+    #[serde(default, borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    attributes: Vec<KeyValue<'a>>,
+}
+
+#[derive(Deserialize)]
+struct KeyValue<'a> {
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(default, borrow)]
+    value: AnyValue<'a>,
+}
+
+/// An OTLP `AnyValue`: the kinds the report reads (others are ignored).
+#[derive(Deserialize, Default)]
+struct AnyValue<'a> {
+    #[serde(rename = "stringValue", default, borrow)]
+    string: Option<Cow<'a, str>>,
+    #[serde(rename = "intValue", default)]
+    int: Option<Int>,
+    /// The double's JSON text, so that a cost is read as the decimal it was written as.
+    #[serde(rename = "doubleValue", default, borrow)]
+    double: Option<&'a RawValue>,
+    #[serde(rename = "arrayValue", default, borrow)]
+    array: Option<ArrayValue<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct ArrayValue<'a> {
+    #[serde(default, borrow)]
+    values: Vec<AnyValue<'a>>,
+}
+
+/// A 64-bit integer, written as a JSON number or (the protobuf JSON mapping) a string.
+struct Int(i128);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IntVisitor;
+        impl Visitor<'_> for IntVisitor {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer, or an integer in a string")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
+                Ok(Int(i128::from(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
+                Ok(Int(i128::from(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Int, E> {
+                v.parse()
+                    .map(Int)
+                    .map_err(|_| E::custom(format!("{v:?} is not an integer")))
+            }
+        }
+        deserializer.deserialize_any(IntVisitor)
+    }
+}
+
+impl AnyValue<'_> {
+    fn str(&self) -> Option<&str> {
+        self.string.as_deref()
+    }
+
+    fn u64(&self) -> Option<u64> {
+        self.int.as_ref().and_then(|i| u64::try_from(i.0).ok())
+    }
+
+    fn f64(&self) -> Option<f64> {
+        self.double
+            .and_then(|raw| raw.get().parse().ok())
+            .or_else(|| self.int.as_ref().map(|i| i.0 as f64))
+    }
+
+    /// The number exactly as written: a double's JSON text (`0.00816`, `1e-05`) or an integer.
+    fn decimal(&self) -> Option<Decimal> {
+        if let Some(raw) = self.double {
+            let text = raw.get();
+            return Decimal::from_str(text)
+                .or_else(|_| Decimal::from_scientific(text))
+                .ok();
+        }
+        self.int
+            .as_ref()
+            .and_then(|i| i64::try_from(i.0).ok())
+            .map(Decimal::from)
+    }
+
+    fn strings(&self) -> impl Iterator<Item = &str> {
+        self.array
+            .iter()
+            .flat_map(|a| a.values.iter())
+            .filter_map(AnyValue::str)
+    }
+}
+
+fn find<'v, 'a>(attributes: &'v [KeyValue<'a>], key: &str) -> Option<&'v AnyValue<'a>> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .map(|kv| &kv.value)
+}
+
+fn nanos(value: Option<&Int>) -> Option<u64> {
+    value
+        .and_then(|i| u64::try_from(i.0).ok())
+        .filter(|&n| n > 0)
+}
+
+fn ids(trace: &str, span: &str) -> Option<(u128, u64)> {
+    let trace = u128::from_str_radix(trace, 16).ok().filter(|&t| t != 0)?;
+    let span = u64::from_str_radix(span, 16).ok().filter(|&s| s != 0)?;
+    Some((trace, span))
+}
+
+impl Input {
+    /// Reads every file in turn. A line that is neither kind, or a kind that does not parse, is an
+    /// error naming the file and line; an incomplete last line of a file (no newline at its end: a
+    /// crash during a write) that does not parse is a warning, and is skipped.
+    pub(crate) fn read(paths: &[PathBuf]) -> Result<Self, InputError> {
+        let mut input = Self::default();
+        let mut seen = std::collections::HashSet::new();
+        for path in paths {
+            // A file named twice (`audit.jsonl audit.jsonl*`) is read once.
+            if let Ok(canonical) = path.canonicalize()
+                && !seen.insert(canonical)
+            {
+                input.warnings.push(format!(
+                    "{} is given more than once: read once",
+                    path.display()
+                ));
+                continue;
+            }
+            input.read_file(path)?;
+        }
+        Ok(input)
+    }
+
+    fn read_file(&mut self, path: &Path) -> Result<(), InputError> {
+        let cannot = |e: &dyn fmt::Display| {
+            InputError(format!("cannot read {}: {e}; {ACCEPTED}", path.display()))
+        };
+        let file = File::open(path).map_err(|e| cannot(&e))?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(cannot(&"it is a directory"));
+        }
+        let mut reader = BufReader::with_capacity(1 << 16, file);
+        let mut summary = FileSummary {
+            path: path.to_owned(),
+            ..FileSummary::default()
+        };
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            let read = reader
+                .read_until(b'\n', &mut buffer)
+                .map_err(|e| cannot(&e))?;
+            if read == 0 {
+                break;
+            }
+            summary.lines += 1;
+            let complete = buffer.last() == Some(&b'\n');
+            let line_no = summary.lines;
+            let at = || format!("{}:{line_no}", path.display());
+            let result = std::str::from_utf8(&buffer)
+                .map_err(|e| format!("not UTF-8 text ({e})"))
+                .and_then(|line| self.read_line(line.trim(), &mut summary));
+            match result {
+                Ok(()) => {}
+                Err(problem) if !complete => {
+                    self.warnings.push(format!(
+                        "{}: incomplete last line ({problem}): a crash during a write? skipped",
+                        at()
+                    ));
+                }
+                Err(problem) => return Err(InputError(format!("{}: {problem}", at()))),
+            }
+        }
+        self.files.push(summary);
+        Ok(())
+    }
+
+    fn read_line(&mut self, line: &str, summary: &mut FileSummary) -> Result<(), String> {
+        if line.is_empty() {
+            return Ok(());
+        }
+        let probe: Probe = serde_json::from_str(line)
+            .map_err(|e| format!("not a JSON object ({e}); {ACCEPTED}"))?;
+        if probe.spans.is_some() || probe.logs.is_some() || probe.metrics.is_some() {
+            let export: Export<'_> = serde_json::from_str(line)
+                .map_err(|e| format!("not an OTLP-JSON export request ({e}); {ACCEPTED}"))?;
+            summary.export_requests += 1;
+            summary.calls += self.add_export(&export);
+            return Ok(());
+        }
+        if probe.kind.is_some() && probe.prev.is_some() {
+            let record: AuditRecord = serde_json::from_str(line)
+                .map_err(|e| format!("not an audit record ({e}); {ACCEPTED}"))?;
+            summary.audit_records += 1;
+            if record.kind == RecordKind::Call {
+                self.add_record(&record);
+                summary.calls += 1;
+            } else {
+                self.open_close += 1;
+            }
+            return Ok(());
+        }
+        Err(format!(
+            "neither an audit record nor an OTLP-JSON export request; {ACCEPTED}"
+        ))
+    }
+
+    fn add_record(&mut self, record: &AuditRecord) {
+        let names = &mut self.names;
+        let time = record
+            .timestamp
+            .map(|t| u64::try_from(t.since_unix_epoch().as_nanos()).unwrap_or(u64::MAX));
+        let violations: Vec<Sym> = record
+            .violations
+            .iter()
+            .map(|v| names.intern(v.code()))
+            .collect();
+        let drift = record
+            .violations
+            .iter()
+            .filter(|v| v.code() == "model_drift")
+            .map(|_| Drift {
+                time,
+                score: None,
+                signals: Vec::new(),
+            })
+            .collect();
+        let model = record
+            .request_model
+            .as_deref()
+            .or(record.response_model.as_deref());
+        self.calls.push(Call {
+            source: Source::Audit,
+            time,
+            id: record
+                .trace_id
+                .as_deref()
+                .zip(record.span_id.as_deref())
+                .and_then(|(t, s)| ids(t, s)),
+            model: names.opt(model),
+            provider: names.opt(record.provider.as_deref()),
+            session: names.opt(record.session_id.as_deref()),
+            user: names.opt(record.user_id.as_deref()),
+            cost_center: names.opt(record.cost_center.as_deref()),
+            cost: record.cost_usd,
+            input_tokens: record.input_tokens,
+            output_tokens: record.output_tokens,
+            latency_ms: record.latency_ms,
+            violations,
+            drift,
+            failovers: Vec::new(),
+        });
+    }
+
+    /// Adds the governed spans of one export request; how many.
+    fn add_export(&mut self, export: &Export<'_>) -> u64 {
+        let mut added = 0;
+        for resource_spans in &export.resource_spans {
+            let resource = resource_spans
+                .resource
+                .as_ref()
+                .map_or(&[][..], |r| &r.attributes[..]);
+            let resource_cost_center = find(resource, "govops.cost_center").and_then(AnyValue::str);
+            for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
+                let attrs = &span.attributes[..];
+                let governed = find(attrs, "govops.contract.version").is_some()
+                    || find(attrs, "gen_ai.operation.name").is_some();
+                if !governed {
+                    self.ungoverned_spans += 1;
+                    continue;
+                }
+                self.add_span(span, resource_cost_center);
+                added += 1;
+            }
+        }
+        added
+    }
+
+    fn add_span(&mut self, span: &Span<'_>, resource_cost_center: Option<&str>) {
+        let names = &mut self.names;
+        let attrs = &span.attributes[..];
+        let text = |key: &str| find(attrs, key).and_then(AnyValue::str);
+        let end = nanos(span.end.as_ref());
+        let start = nanos(span.start.as_ref());
+        let mut violations: Vec<Sym> = find(attrs, "govops.safety.violations")
+            .map(|v| v.strings().map(|code| names.intern(code)).collect())
+            .unwrap_or_default();
+        let listed = find(attrs, "govops.safety.violations").is_some();
+        let mut drift = Vec::new();
+        let mut failovers = Vec::new();
+        for event in &span.events {
+            let ev = &event.attributes[..];
+            let ev_text = |key: &str| find(ev, key).and_then(AnyValue::str);
+            let time = nanos(event.time.as_ref()).or(end);
+            match &*event.name {
+                "govops.guard.tripped" => {
+                    let code = ev_text("govops.violation");
+                    if !listed && let Some(code) = code {
+                        violations.push(names.intern(code));
+                    }
+                    if code == Some("model_drift") {
+                        drift.push(Drift {
+                            time,
+                            score: find(ev, "govops.drift.score").and_then(AnyValue::f64),
+                            signals: find(ev, "govops.drift.signals")
+                                .map(|s| s.strings().map(|s| names.intern(s)).collect())
+                                .unwrap_or_default(),
+                        });
+                    }
+                }
+                "govops.failover" => failovers.push(Failover {
+                    time,
+                    kind: names.opt(ev_text("govops.failover.kind")),
+                    from: names.opt(ev_text("govops.failover.from")),
+                    to: names.opt(ev_text("govops.failover.to")),
+                    reason: names.opt(ev_text("govops.failover.reason")),
+                }),
+                _ => {}
+            }
+        }
+        let latency_ms = find(attrs, "govops.latency_ms")
+            .and_then(AnyValue::f64)
+            .or_else(|| {
+                let (start, end) = (start?, end?);
+                end.checked_sub(start).map(|d| d as f64 / 1e6)
+            });
+        let model = text("gen_ai.request.model").or(text("gen_ai.response.model"));
+        let cost_center = text("govops.cost_center").or(resource_cost_center);
+        let call = Call {
+            source: Source::Telemetry,
+            time: end,
+            id: ids(&span.trace_id, &span.span_id),
+            model: names.opt(model),
+            provider: names.opt(text("gen_ai.provider.name")),
+            session: names.opt(text("session.id")),
+            user: names.opt(text("user.id")),
+            cost_center: names.opt(cost_center),
+            cost: find(attrs, "govops.cost.total_usd").and_then(AnyValue::decimal),
+            input_tokens: find(attrs, "gen_ai.usage.input_tokens").and_then(AnyValue::u64),
+            output_tokens: find(attrs, "gen_ai.usage.output_tokens").and_then(AnyValue::u64),
+            latency_ms,
+            violations,
+            drift,
+            failovers,
+        };
+        self.calls.push(call);
+    }
+
+    /// Removes the telemetry spans of calls an audit log also holds (same trace and span id), and
+    /// repeated records of one call (a file given twice): the audit record, exact, is kept.
+    /// How many were removed.
+    pub(crate) fn dedupe(&mut self) -> u64 {
+        let mut seen: HashMap<(u128, u64), usize> = HashMap::new();
+        let mut drop = vec![false; self.calls.len()];
+        let mut removed = 0;
+        for (i, call) in self.calls.iter().enumerate() {
+            let Some(id) = call.id else { continue };
+            match seen.get(&id) {
+                None => {
+                    seen.insert(id, i);
+                }
+                Some(&kept) => {
+                    removed += 1;
+                    if self.calls[kept].source == Source::Telemetry && call.source == Source::Audit
+                    {
+                        drop[kept] = true;
+                        seen.insert(id, i);
+                    } else {
+                        drop[i] = true;
+                    }
+                }
+            }
+        }
+        if removed > 0 {
+            let mut flags = drop.into_iter();
+            self.calls.retain(|_| !flags.next().unwrap_or(false));
+        }
+        removed
+    }
+}

@@ -1,0 +1,371 @@
+//! The report for people: totals, the top keys of each dimension, waste, guard trips, drift and
+//! failover, latency, and the cost heatmap drawn as a 7 × 24 grid of shade characters.
+
+use std::io::{self, Write};
+
+use rust_decimal::Decimal;
+
+use super::summary::{Bucket, Dimension, Summary, WASTE_RATIO};
+use super::time::{self, WEEKDAYS};
+
+/// The heatmap's shades, from no cost to the highest cell; each drawn twice for a square cell.
+pub(crate) const SHADES: [char; 5] = [' ', '░', '▒', '▓', '█'];
+
+/// The widest key column.
+const KEY_WIDTH: usize = 36;
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn money(d: Decimal) -> String {
+    format!("${}", d.normalize())
+}
+
+fn cost(bucket: &Bucket) -> String {
+    match bucket.cost_usd() {
+        Some(d) => money(d),
+        None => "unpriced".to_owned(),
+    }
+}
+
+fn ts(t: Option<u64>) -> String {
+    t.map_or_else(|| "-".to_owned(), time::rfc3339)
+}
+
+/// A key cut to `width` characters.
+fn clip(key: &str, width: usize) -> String {
+    if key.chars().count() <= width {
+        key.to_owned()
+    } else {
+        let mut clipped: String = key.chars().take(width.saturating_sub(1)).collect();
+        clipped.push('…');
+        clipped
+    }
+}
+
+/// The shade of a heatmap cell: 0 for no cost, else 1 to 4 by quarter of the highest cell.
+pub(crate) fn shade(cell: Decimal, max: Decimal) -> usize {
+    if cell <= Decimal::ZERO || max <= Decimal::ZERO {
+        return 0;
+    }
+    let quarters = (cell * Decimal::from(4) / max).ceil();
+    usize::try_from(quarters.mantissa() / 10i128.pow(quarters.scale()))
+        .unwrap_or(4)
+        .clamp(1, 4)
+}
+
+fn table(
+    out: &mut impl Write,
+    title: &str,
+    rows: &[(String, Bucket)],
+    shown: std::ops::Range<usize>,
+) -> io::Result<()> {
+    let visible = &rows[shown.clone()];
+    let width = visible
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(title.len(), KEY_WIDTH);
+    writeln!(
+        out,
+        "  {:<width$}  {:>8}  {:>16}  {:>12}  {:>12}",
+        title, "calls", "cost", "input tok", "output tok"
+    )?;
+    for (key, b) in visible {
+        let unpriced = if b.unpriced_calls > 0 && b.priced_calls > 0 {
+            format!("  (+{} unpriced)", b.unpriced_calls)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "  {:<width$}  {:>8}  {:>16}  {:>12}  {:>12}{unpriced}",
+            clip(key, width),
+            b.calls,
+            cost(b),
+            b.input_tokens,
+            b.output_tokens
+        )?;
+    }
+    let hidden = rows[..shown.start].iter().chain(&rows[shown.end..]);
+    let (mut keys, mut calls, mut sum) = (0u64, 0u64, govops_core::money::ExactSum::default());
+    for (_, b) in hidden {
+        keys += 1;
+        calls += b.calls;
+        sum.add_sum(&b.cost);
+    }
+    if keys > 0 {
+        writeln!(
+            out,
+            "  ... {keys} more: {}, {}",
+            plural(calls, "call", "calls"),
+            money(sum.value())
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the text report; `top` keys per dimension (days: the last `top.max(31)`).
+pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::Result<()> {
+    let total = &summary.total;
+    let kinds = |kind: &str| summary.files.iter().filter(|f| f.kind() == kind).count() as u64;
+    writeln!(
+        out,
+        "govops report: {} ({} audit, {} telemetry), {} ({} from audit logs, {} from telemetry)",
+        plural(summary.files.len() as u64, "file", "files"),
+        kinds("audit") + kinds("mixed"),
+        kinds("telemetry") + kinds("mixed"),
+        plural(total.calls, "call", "calls"),
+        summary.audit_calls,
+        summary.telemetry_calls,
+    )?;
+    match (summary.since, summary.until) {
+        (None, None) => {}
+        (since, until) => writeln!(
+            out,
+            "window: from {} (inclusive) until {} (exclusive)",
+            since.map_or_else(|| "the start".to_owned(), time::rfc3339),
+            until.map_or_else(|| "the end".to_owned(), time::rfc3339)
+        )?,
+    }
+    if summary.first.is_some() {
+        writeln!(
+            out,
+            "calls ended from {} to {}",
+            ts(summary.first),
+            ts(summary.last)
+        )?;
+    }
+    let s = &summary.skipped;
+    let skipped: Vec<String> = [
+        (
+            s.open_close,
+            "audit open/close record",
+            "audit open/close records",
+        ),
+        (
+            s.ungoverned_spans,
+            "span not governed",
+            "spans not governed",
+        ),
+        (
+            s.duplicates,
+            "duplicate (the audit record kept)",
+            "duplicates (the audit records kept)",
+        ),
+        (
+            s.outside_window,
+            "call outside the window",
+            "calls outside the window",
+        ),
+        (s.undated, "call without a time", "calls without a time"),
+    ]
+    .into_iter()
+    .filter(|(n, _, _)| *n > 0)
+    .map(|(n, one, many)| plural(n, one, many))
+    .collect();
+    if !skipped.is_empty() {
+        writeln!(out, "not counted: {}", skipped.join(", "))?;
+    }
+    writeln!(out)?;
+    let basis = match (summary.audit_calls > 0, summary.telemetry_calls > 0) {
+        (_, false) => "the exact sum of the audit records' decimal costs",
+        (false, true) => "telemetry costs: as exact as the doubles they were written as",
+        (true, true) => {
+            "audit costs exact; telemetry costs as exact as the doubles they were written as"
+        }
+    };
+    writeln!(
+        out,
+        "total cost    {}  ({basis}{})",
+        money(total.cost_or_zero()),
+        if summary.exact() {
+            ""
+        } else {
+            "; ROUNDED: past 38 digits"
+        }
+    )?;
+    writeln!(
+        out,
+        "tokens        {} input, {} output",
+        total.input_tokens, total.output_tokens
+    )?;
+    if total.unpriced_calls > 0 {
+        writeln!(
+            out,
+            "unpriced      {} (no cost, never counted as $0)",
+            plural(total.unpriced_calls, "call", "calls")
+        )?;
+    }
+    let share = |part: Decimal| -> String {
+        let whole = total.cost_or_zero();
+        if whole > Decimal::ZERO {
+            format!(
+                " ({}% of the cost)",
+                (part * Decimal::from(100) / whole).round_dp(1)
+            )
+        } else {
+            String::new()
+        }
+    };
+    writeln!(
+        out,
+        "waste         {}, {}{} with input:output above {WASTE_RATIO}:1",
+        plural(summary.waste.calls, "call", "calls"),
+        money(summary.waste.cost_or_zero()),
+        share(summary.waste.cost_or_zero()),
+    )?;
+    for (dimension, rows) in &summary.by {
+        writeln!(out)?;
+        writeln!(out, "cost by {}", dimension.title())?;
+        if rows.is_empty() {
+            writeln!(out, "  (no calls)")?;
+            continue;
+        }
+        let shown = if *dimension == Dimension::Day {
+            rows.len().saturating_sub(top.max(31))..rows.len()
+        } else {
+            0..rows.len().min(top)
+        };
+        table(out, dimension.name(), rows, shown)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "guard trips by code")?;
+    if summary.trips.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    for (code, b) in &summary.trips {
+        writeln!(
+            out,
+            "  {code:<20}  {:>12}  {:>16}",
+            plural(b.calls, "call", "calls"),
+            cost(b)
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "drift (model_drift trips)")?;
+    if summary.drift.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    for row in &summary.drift {
+        let score = row
+            .max_score
+            .map_or_else(String::new, |s| format!(", highest score {s:.2}"));
+        writeln!(
+            out,
+            "  {} ({}): {}{score}, {} to {}",
+            row.model,
+            row.provider,
+            plural(row.events, "trip", "trips"),
+            ts(row.first),
+            ts(row.last)
+        )?;
+        if !row.signals.is_empty() {
+            let signals: Vec<String> = row
+                .signals
+                .iter()
+                .map(|(s, n)| format!("{s} ×{n}"))
+                .collect();
+            writeln!(out, "    signals: {}", signals.join(", "))?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "failover events (telemetry)")?;
+    if summary.failover.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    for row in &summary.failover {
+        writeln!(
+            out,
+            "  {:<8} {} -> {} ({}): {}, {} to {}",
+            row.kind,
+            row.from,
+            row.to,
+            row.reason,
+            plural(row.events, "event", "events"),
+            ts(row.first),
+            ts(row.last)
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "latency by model (ms)")?;
+    if summary.latency.is_empty() {
+        writeln!(out, "  (none)")?;
+    } else {
+        let width = summary
+            .latency
+            .iter()
+            .map(|r| r.model.chars().count())
+            .max()
+            .unwrap_or(0)
+            .clamp(5, KEY_WIDTH);
+        writeln!(
+            out,
+            "  {:<width$}  {:>8}  {:>10}  {:>10}  {:>10}",
+            "model", "calls", "p50", "p95", "max"
+        )?;
+        for row in summary.latency.iter().take(top) {
+            writeln!(
+                out,
+                "  {:<width$}  {:>8}  {:>10.1}  {:>10.1}  {:>10.1}",
+                clip(&row.model, width),
+                row.calls,
+                row.p50_ms,
+                row.p95_ms,
+                row.max_ms
+            )?;
+        }
+    }
+    writeln!(out)?;
+    heatmap(out, summary)
+}
+
+/// The heatmap: one row per weekday (Monday first), one double-width cell per UTC hour.
+fn heatmap(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
+    writeln!(out, "cost heatmap: weekday by hour of day (UTC)")?;
+    let mut header = String::from("       ");
+    for hour in (0..24).step_by(3) {
+        header.push_str(&format!("{hour:02}    "));
+    }
+    writeln!(out, "{}", header.trim_end())?;
+    let max = summary.heatmap_max();
+    for (weekday, hours) in WEEKDAYS.iter().zip(&summary.heatmap) {
+        let mut line = format!("  {weekday}  ");
+        for cell in hours {
+            let c = SHADES[shade(cell.cost_or_zero(), max)];
+            line.push(c);
+            line.push(c);
+        }
+        writeln!(out, "{line}|")?;
+    }
+    writeln!(
+        out,
+        "  legend: '{}' $0, '{}' up to 25% of the highest hour, '{}' up to 50%, '{}' up to 75%, '{}' up to {} (the highest hour)",
+        SHADES[0],
+        SHADES[1],
+        SHADES[2],
+        SHADES[3],
+        SHADES[4],
+        money(max)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shades_are_quarters_of_the_highest_cell() {
+        let d = |n: i64| Decimal::new(n, 2);
+        assert_eq!(shade(d(0), d(100)), 0);
+        assert_eq!(shade(d(1), d(100)), 1);
+        assert_eq!(shade(d(25), d(100)), 1);
+        assert_eq!(shade(d(26), d(100)), 2);
+        assert_eq!(shade(d(75), d(100)), 3);
+        assert_eq!(shade(d(76), d(100)), 4);
+        assert_eq!(shade(d(100), d(100)), 4);
+        assert_eq!(shade(d(5), d(0)), 0);
+    }
+}
