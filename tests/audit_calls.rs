@@ -52,6 +52,7 @@ fn every_governed_call_is_one_chained_record_whose_costs_add_up_exactly() {
         .data_classification("confidential")
         .telemetry_file(dir.path().join("telemetry.jsonl").to_str().unwrap())
         .audit_log(log.to_str().unwrap())
+        .audit_rotate_bytes(256 * 1024)
         .stderr_logs(false)
         .try_init()
         .unwrap();
@@ -73,9 +74,26 @@ fn every_governed_call_is_one_chained_record_whose_costs_add_up_exactly() {
     unpriced();
     govops.shutdown().unwrap();
 
-    let report = verify(&[&log]).unwrap();
+    // Rotated by size: every file of the log, in any order, holds one chain.
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("audit.jsonl")
+        })
+        .collect();
+    assert!(files.len() >= 3, "rotated: {files:?}");
+    files.reverse();
+    let report = verify(&files).unwrap();
     assert!(report.is_intact(), "{report:?}");
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
     let records: Vec<AuditRecord> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

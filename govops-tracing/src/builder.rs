@@ -44,6 +44,7 @@ pub struct Builder {
     stderr_logs: bool,
     log_filter: Option<String>,
     drift_baseline: Option<std::path::PathBuf>,
+    audit_rotate_bytes: Option<u64>,
 }
 
 impl Default for Builder {
@@ -55,6 +56,7 @@ impl Default for Builder {
             stderr_logs: true,
             log_filter: None,
             drift_baseline: None,
+            audit_rotate_bytes: None,
         }
     }
 }
@@ -113,6 +115,14 @@ impl Builder {
     /// `[drift] baseline`.
     pub fn drift_baseline(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.drift_baseline = Some(path.into());
+        self
+    }
+
+    /// Rotates the audit log (`GOVOPS_AUDIT_LOG`) when the next record would take it past
+    /// `bytes`: the file is renamed `NAME.SEQ` and the chain goes on in a fresh one. Without it
+    /// the log is never rotated.
+    pub fn audit_rotate_bytes(mut self, bytes: u64) -> Self {
+        self.audit_rotate_bytes = Some(bytes);
         self
     }
 
@@ -182,7 +192,7 @@ impl Builder {
             .or_else(|| config.policy_rules.drift_baseline.clone());
         let pipeline = Pipeline::build(&config)?
             .with_drift_baseline(&config, baseline)?
-            .with_audit(&config)?;
+            .with_audit(&config, self.audit_rotate_bytes)?;
         let filter = self
             .log_filter
             .clone()

@@ -185,9 +185,17 @@ impl Pipeline {
     }
 
     /// Opens the audit log `GOVOPS_AUDIT_LOG` names, when it is set.
-    pub(crate) fn with_audit(mut self, config: &Config) -> Result<Self, InitError> {
+    pub(crate) fn with_audit(
+        mut self,
+        config: &Config,
+        rotate_bytes: Option<u64>,
+    ) -> Result<Self, InitError> {
         if let Some(path) = &config.audit_log {
-            match AuditLog::open(path, AuditOptions::for_config(config)) {
+            let options = AuditOptions {
+                rotate_bytes,
+                ..AuditOptions::for_config(config)
+            };
+            match AuditLog::open(path, options) {
                 Ok(log) => self.audit = Some(log),
                 Err(source) => {
                     let _ = self.shutdown(Duration::from_millis(100));
