@@ -2,19 +2,14 @@
 //! tampered with (the done-when test: one record of a 10 000-record log), and bad input.
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod support;
+
+use support::govops;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use govops_core::audit::{AuditLog, AuditOptions, AuditRecord, ConfigFingerprint, seal};
-
-fn govops(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_govops"))
-        .args(args)
-        .env_clear()
-        .output()
-        .unwrap()
-}
 
 /// `govops audit verify FILE...`; the exit code and stdout.
 fn verify(files: &[PathBuf], extra: &[&str]) -> (i32, String, String) {
@@ -48,31 +43,12 @@ fn call(i: u64) -> AuditRecord {
 /// A log of `calls` calls at `dir/audit.jsonl`, rotated at `rotate` bytes; its files as a shell's
 /// `audit.jsonl*` lists them (the active file first).
 fn write_log(dir: &Path, calls: u64, rotate: Option<u64>) -> Vec<PathBuf> {
-    let path = dir.join("audit.jsonl");
-    let log = AuditLog::open(
-        &path,
-        AuditOptions {
-            rotate_bytes: rotate,
-            fingerprint: Some(ConfigFingerprint {
-                app: "support-bot".into(),
-                environment: "prod".into(),
-                ..ConfigFingerprint::default()
-            }),
-            ..AuditOptions::default()
-        },
-    )
-    .unwrap();
-    for i in 0..calls {
-        log.append(call(i)).unwrap();
-    }
-    log.shutdown().unwrap();
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_str().unwrap().contains("audit.jsonl"))
-        .collect();
-    files.sort();
-    files
+    let fingerprint = ConfigFingerprint {
+        app: "support-bot".into(),
+        environment: "prod".into(),
+        ..ConfigFingerprint::default()
+    };
+    support::write_log(dir, calls, rotate, fingerprint, call)
 }
 
 #[test]

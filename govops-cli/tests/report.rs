@@ -3,23 +3,18 @@
 //! (`tests/fixtures/*-telemetry.jsonl`), both at once, windowed, and on bad input.
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod support;
+
+use support::govops;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::str::FromStr;
 
 use govops_core::Violation;
 use govops_core::audit::{AuditLog, AuditOptions, AuditRecord, ConfigFingerprint, Timestamp};
 use rust_decimal::Decimal;
 use serde_json::Value;
-
-fn govops(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_govops"))
-        .args(args)
-        .env_clear()
-        .output()
-        .unwrap()
-}
 
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -94,32 +89,13 @@ fn call(i: u64) -> AuditRecord {
 /// A log of `calls` calls written by the real writer at `dir/audit.jsonl`, rotated every
 /// `rotate` bytes when given; its files.
 fn write_log(dir: &Path, calls: u64, rotate: Option<u64>) -> Vec<PathBuf> {
-    let path = dir.join("audit.jsonl");
-    let log = AuditLog::open(
-        &path,
-        AuditOptions {
-            rotate_bytes: rotate,
-            fingerprint: Some(ConfigFingerprint {
-                app: "support-bot".into(),
-                environment: "prod".into(),
-                cost_center: "CC-1".into(),
-                ..ConfigFingerprint::default()
-            }),
-            ..AuditOptions::default()
-        },
-    )
-    .unwrap();
-    for i in 0..calls {
-        log.append(call(i)).unwrap();
-    }
-    log.shutdown().unwrap();
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_str().unwrap().contains("audit.jsonl"))
-        .collect();
-    files.sort();
-    files
+    let fingerprint = ConfigFingerprint {
+        app: "support-bot".into(),
+        environment: "prod".into(),
+        cost_center: "CC-1".into(),
+        ..ConfigFingerprint::default()
+    };
+    support::write_log(dir, calls, rotate, fingerprint, call)
 }
 
 fn paths(files: &[PathBuf]) -> Vec<&str> {

@@ -1,5 +1,5 @@
 //! Instants as nanoseconds since the Unix epoch (UTC): the `--since`/`--until` bounds, days,
-//! weekdays and hours. No date crate is in the tree; the civil-date arithmetic is H. Hinnant's.
+//! weekdays and hours. The calendar arithmetic is the audit log's own (`Timestamp`).
 
 use govops_core::audit::Timestamp;
 
@@ -8,31 +8,6 @@ const SECS_PER_DAY: u64 = 86_400;
 
 /// The weekdays in the heatmap's order (Monday first, as the ledger's heatmap).
 pub(crate) const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// (year, month, day) to days since 1970-01-01.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year - era * 400;
-    let mp = i64::from(if month > 2 { month - 3 } else { month + 9 });
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 /// The instant as the audit log writes it: RFC 3339, UTC, nine fractional digits.
 pub(crate) fn rfc3339(nanos: u64) -> String {
@@ -59,7 +34,7 @@ pub(crate) fn day_number(nanos: u64) -> u64 {
 
 /// `YYYY-MM-DD` of a day number.
 pub(crate) fn day_text(day: u64) -> String {
-    let (y, m, d) = civil_from_days(day as i64);
+    let (y, m, d) = Timestamp::from_unix(day * SECS_PER_DAY, 0).date();
     format!("{y:04}-{m:02}-{d:02}")
 }
 
@@ -108,18 +83,8 @@ pub(crate) fn parse_bound(text: &str) -> Result<u64, String> {
         return Err(bad());
     }
     let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        _ => return Err(bad()),
-    };
-    if year < 1970 || day == 0 || day > days_in_month {
-        return Err(bad());
-    }
-    let days = days_from_civil(i64::from(year), month, day);
-    let mut secs = days * SECS_PER_DAY as i64;
+    let midnight = Timestamp::from_date(year, month, day).ok_or_else(bad)?;
+    let mut secs = i64::try_from(midnight.since_unix_epoch().as_secs()).map_err(|_| bad())?;
     let mut nanos = 0u64;
     if b.len() > 10 {
         // RFC 3339: `T` (or `t`, or a space, which RFC 3339 allows), the time, then the offset.

@@ -49,6 +49,36 @@ impl Timestamp {
     pub fn since_unix_epoch(self) -> Duration {
         Duration::new(self.secs, self.nanos)
     }
+
+    /// Midnight UTC of a calendar date; `None` when the date does not exist or is before 1970.
+    #[must_use]
+    pub fn from_date(year: u32, month: u32, day: u32) -> Option<Self> {
+        let days_in_month = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if year.is_multiple_of(4)
+                && (!year.is_multiple_of(100) || year.is_multiple_of(400)) =>
+            {
+                29
+            }
+            2 => 28,
+            _ => return None,
+        };
+        if year < 1970 || day == 0 || day > days_in_month {
+            return None;
+        }
+        let days = u64::try_from(days_from_civil(i64::from(year), month, day)).ok()?;
+        Some(Self {
+            secs: days * 86_400,
+            nanos: 0,
+        })
+    }
+
+    /// The instant's calendar date in UTC: (year, month, day).
+    #[must_use]
+    pub fn date(self) -> (i64, u32, u32) {
+        civil_from_days((self.secs / 86_400) as i64)
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -78,9 +108,8 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let days = (self.secs / 86_400) as i64;
         let rem = self.secs % 86_400;
-        let (year, month, day) = civil_from_days(days);
+        let (year, month, day) = self.date();
         write!(
             f,
             "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
@@ -128,20 +157,12 @@ impl FromStr for Timestamp {
             }
             _ => return Err(bad()),
         };
-        let days_in_month = match month {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-            2 => 28,
-            _ => return Err(bad()),
-        };
-        if year < 1970 || day == 0 || day > days_in_month || hour > 23 || minute > 59 || second > 59
-        {
+        let midnight = Self::from_date(year, month, day).ok_or_else(bad)?;
+        if hour > 23 || minute > 59 || second > 59 {
             return Err(bad());
         }
-        let days = days_from_civil(i64::from(year), month, day) as u64;
         let secs =
-            days * 86_400 + u64::from(hour) * 3600 + u64::from(minute) * 60 + u64::from(second);
+            midnight.secs + u64::from(hour) * 3600 + u64::from(minute) * 60 + u64::from(second);
         Ok(Self { secs, nanos })
     }
 }

@@ -184,26 +184,7 @@ impl AuditLog {
         if record.timestamp.is_none() {
             record.timestamp = Some(Timestamp::now());
         }
-        let sender = self
-            .inner
-            .sender
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        match sender.as_ref() {
-            // Without waking the writer: it drains the queue every `IDLE_POLL`, so that a call
-            // does not pay a wake-up (a futex call and a context switch) for its record.
-            Some(tx) => match tx.try_send(Msg::Record(Box::new(record))) {
-                Ok(()) => Ok(()),
-                Err(mpsc::TrySendError::Full(msg)) => {
-                    self.inner.waker.unpark();
-                    tx.send(msg).map_err(|_| self.inner.thread_gone())
-                }
-                Err(mpsc::TrySendError::Disconnected(_)) => Err(self.inner.thread_gone()),
-            },
-            None => Err(AuditError::Closed {
-                path: self.inner.path.clone(),
-            }),
-        }
+        self.inner.send(Msg::Record(Box::new(record)))
     }
 
     /// Waits until every record handed over before it is written to the file (handed to the
@@ -216,26 +197,8 @@ impl AuditLog {
     /// [`AuditLog::shutdown`]; [`AuditError::Thread`] if the writer thread is gone.
     pub fn flush(&self) -> Result<(), AuditError> {
         let (reply_tx, reply_rx) = mpsc::sync_channel(1);
-        {
-            let sender = self
-                .inner
-                .sender
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            match sender.as_ref() {
-                Some(tx) => {
-                    self.inner.waker.unpark();
-                    tx.send(Msg::Flush(reply_tx))
-                        .map_err(|_| self.inner.thread_gone())?;
-                    self.inner.waker.unpark();
-                }
-                None => {
-                    return Err(AuditError::Closed {
-                        path: self.inner.path.clone(),
-                    });
-                }
-            }
-        }
+        self.inner.send(Msg::Flush(reply_tx))?;
+        self.inner.waker.unpark();
         reply_rx.recv().map_err(|_| self.inner.thread_gone())?
     }
 
@@ -254,6 +217,26 @@ impl AuditLog {
 }
 
 impl Inner {
+    /// Queues `msg` without waking the writer, which drains its queue every `IDLE_POLL`: a call
+    /// does not pay a wake-up (a futex call and a context switch) for its record. A full queue
+    /// wakes it and waits for room.
+    fn send(&self, msg: Msg) -> Result<(), AuditError> {
+        let sender = self.sender.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(tx) = sender.as_ref() else {
+            return Err(AuditError::Closed {
+                path: self.path.clone(),
+            });
+        };
+        match tx.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Full(msg)) => {
+                self.waker.unpark();
+                tx.send(msg).map_err(|_| self.thread_gone())
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(self.thread_gone()),
+        }
+    }
+
     fn thread_gone(&self) -> AuditError {
         AuditError::Thread {
             path: self.path.clone(),
