@@ -343,3 +343,109 @@ fn call_record_provider_names_the_provider_that_served_the_call() {
     assert_eq!(span.string("gen_ai.response.model"), None);
     assert!(span.double("govops.cost.total_usd").is_some());
 }
+
+/// The audit log keeps what the spans' events say: a `model_drift` trip's score and signals, and
+/// every move between providers, so `govops report` needs no telemetry to show them.
+#[tokio::test]
+async fn the_audit_log_records_drift_figures_and_failover_moves() {
+    use govops::audit::{AuditLog, AuditOptions, AuditRecord, RecordKind, verify};
+    use tracing::instrument::WithSubscriber as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[drift]\nwarm_up = 20\n").unwrap();
+    let config = govops::Config::from_env(&govops::EnvSource::from_pairs([
+        ("GOVOPS_APP_NAME", "audit-drift"),
+        ("GOVOPS_ENVIRONMENT", "dev"),
+        ("GOVOPS_OWNER", "team-ai"),
+        ("GOVOPS_COST_CENTER", "CC-7"),
+        ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+        ("GOVOPS_POLICY", policy.to_str().unwrap()),
+    ]))
+    .unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let audit = AuditLog::open(&path, AuditOptions::for_config(&config)).unwrap();
+    let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(
+        govops::audited_layer(&config, &tracer, None, None, audit.clone()),
+    ));
+
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..300 {
+            chat(output(i, 1)).unwrap();
+        }
+        for i in 300..340 {
+            chat(output(i, 2)).unwrap();
+        }
+    });
+    let failing = Arc::new(AtomicBool::new(false));
+    let router = router(Arc::clone(&failing));
+    for i in 0..12 {
+        failing.store((2..8).contains(&i), Ordering::SeqCst);
+        ask(&router, "hi").with_subscriber(dispatch.clone()).await;
+    }
+    audit.shutdown().unwrap();
+
+    assert!(verify(&[&path]).unwrap().is_intact());
+    let records: Vec<AuditRecord> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &AuditRecord| r.kind == RecordKind::Call)
+        .collect();
+    assert_eq!(records.len(), 352);
+
+    let (chats, asks) = records.split_at(340);
+    let tripped: Vec<&AuditRecord> = chats
+        .iter()
+        .filter(|r| r.violations.contains(&Violation::ModelDrift))
+        .collect();
+    assert!(!tripped.is_empty(), "the shift is detected");
+    for record in &tripped {
+        let drift = record
+            .drift
+            .as_ref()
+            .expect("a trip's figures are recorded");
+        assert!(drift.score >= 0.5, "{drift:?}");
+        assert!(
+            drift.signals.iter().any(|s| s == "output_tokens:up"),
+            "{drift:?}"
+        );
+    }
+    assert!(
+        chats
+            .iter()
+            .filter(|r| !r.violations.contains(&Violation::ModelDrift))
+            .all(|r| r.drift.is_none())
+    );
+    assert!(chats.iter().all(|r| r.failovers.is_empty()));
+
+    assert!(asks[0].failovers.is_empty());
+    assert_eq!(asks[2].provider.as_deref(), Some("anthropic"));
+    let retry = asks[2]
+        .failovers
+        .iter()
+        .find(|m| m.kind == "retry")
+        .expect("the call's retry on the secondary is recorded");
+    assert_eq!(
+        (
+            retry.from.as_str(),
+            retry.to.as_str(),
+            retry.reason.as_str()
+        ),
+        ("openai", "anthropic", "unavailable")
+    );
+    let switch = asks
+        .iter()
+        .flat_map(|r| &r.failovers)
+        .find(|m| m.kind == "failover")
+        .expect("the traffic's move is recorded on some call");
+    assert_eq!(
+        (switch.from.as_str(), switch.to.as_str()),
+        ("openai", "anthropic")
+    );
+    // The line holds them as the README documents.
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(r#""failovers":[{"kind":"retry","from":"openai","to":"anthropic","reason":"unavailable"}"#), "{text}");
+}

@@ -413,6 +413,134 @@ fn a_call_in_both_an_audit_log_and_telemetry_counts_once_from_the_audit_log() {
     }
 }
 
+/// The drift and failover rows of a report's JSON: (max score, first signal, events) of the
+/// first drift row, and (kind, from, to, reason, events) of each failover row.
+fn drift_and_failovers(report: &Value) -> ((Value, Value, Value), Vec<(String, u64)>) {
+    let drift = &report["drift"][0];
+    let failovers = report["failover"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let text = |k: &str| row[k].as_str().unwrap().to_owned();
+            (
+                format!(
+                    "{} {}->{} {}",
+                    text("kind"),
+                    text("from"),
+                    text("to"),
+                    text("reason")
+                ),
+                row["events"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    (
+        (
+            drift["max_score"].clone(),
+            drift["signals"][0]["signal"].clone(),
+            drift["events"].clone(),
+        ),
+        failovers,
+    )
+}
+
+#[test]
+fn an_audit_log_alone_gives_drift_scores_and_failover_events() {
+    use govops_core::audit::{DriftTrip, FailoverMove};
+    let dir = tempfile::tempdir().unwrap();
+    let moved = |kind: &str, reason: &str| FailoverMove {
+        kind: kind.into(),
+        from: "openai".into(),
+        to: "anthropic".into(),
+        reason: reason.into(),
+    };
+    let files = support::write_log(dir.path(), 3, None, ConfigFingerprint::default(), |i| {
+        AuditRecord {
+            timestamp: Some(Timestamp::from_unix(MONDAY + i, 0)),
+            request_model: Some("gpt-4o".into()),
+            provider: Some(if i == 1 { "anthropic" } else { "openai" }.into()),
+            violations: if i == 0 {
+                vec![Violation::ModelDrift]
+            } else {
+                Vec::new()
+            },
+            drift: (i == 0).then(|| DriftTrip {
+                score: 0.72,
+                signals: vec!["output_tokens:up".into()],
+            }),
+            failovers: if i == 1 {
+                vec![
+                    moved("retry", "unavailable"),
+                    moved("failover", "breaker_open"),
+                ]
+            } else {
+                Vec::new()
+            },
+            ..AuditRecord::default()
+        }
+    });
+    let report = report_json(&paths(&files));
+    let (drift, failovers) = drift_and_failovers(&report);
+    assert_eq!(drift, (0.72.into(), "output_tokens:up".into(), 1.into()));
+    let mut failovers = failovers;
+    failovers.sort();
+    assert_eq!(
+        failovers,
+        [
+            ("failover openai->anthropic breaker_open".to_owned(), 1),
+            ("retry openai->anthropic unavailable".to_owned(), 1),
+        ]
+    );
+    let text = govops(&["report", paths(&files)[0]]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("breaker_open"), "{text}");
+}
+
+#[test]
+fn an_older_audit_record_takes_drift_and_failover_figures_from_its_calls_span() {
+    // A record as written before records held `drift` and `failovers`: the code only.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::open(&path, AuditOptions::default()).unwrap();
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    log.append(AuditRecord {
+        trace_id: Some(trace.into()),
+        span_id: Some("b7ad6b7169203331".into()),
+        request_model: Some("gpt-4o".into()),
+        violations: vec![Violation::ModelDrift],
+        cost_usd: Some(Decimal::from_str("0.0045").unwrap()),
+        timestamp: Some(Timestamp::from_unix(MONDAY, 0)),
+        ..AuditRecord::default()
+    })
+    .unwrap();
+    log.shutdown().unwrap();
+    let events = r#""events":[{"name":"govops.guard.tripped","attributes":[{"key":"govops.violation","value":{"stringValue":"model_drift"}},{"key":"govops.drift.score","value":{"doubleValue":0.64}},{"key":"govops.drift.signals","value":{"arrayValue":{"values":[{"stringValue":"latency:up"}]}}}]},{"name":"govops.failover","attributes":[{"key":"govops.failover.from","value":{"stringValue":"openai"}},{"key":"govops.failover.to","value":{"stringValue":"anthropic"}},{"key":"govops.failover.reason","value":{"stringValue":"unavailable"}},{"key":"govops.failover.kind","value":{"stringValue":"retry"}}]}]"#;
+    let telemetry = dir.path().join("telemetry.jsonl");
+    let line = span_line(trace, "b7ad6b7169203331", "0.0045", MONDAY * 1_000_000_000).replacen(
+        r#""events":[]"#,
+        events,
+        1,
+    );
+    fs::write(&telemetry, format!("{line}\n")).unwrap();
+    for files in [[&path, &telemetry], [&telemetry, &path]] {
+        let report = report_json(&paths(&files.map(|p| p.clone())));
+        assert_eq!(report["totals"]["calls"], 1);
+        assert_eq!(report["totals"]["audit_calls"], 1);
+        let (drift, failovers) = drift_and_failovers(&report);
+        assert_eq!(drift, (0.64.into(), "latency:up".into(), 1.into()));
+        assert_eq!(
+            failovers,
+            [("retry openai->anthropic unavailable".to_owned(), 1)]
+        );
+    }
+    // The audit log alone still counts the trip, without figures it never held.
+    let report = report_json(&[path.to_str().unwrap()]);
+    assert_eq!(report["drift"][0]["events"], 1);
+    assert!(report["drift"][0]["max_score"].is_null());
+    assert_eq!(report["failover"], Value::Array(Vec::new()));
+}
+
 #[test]
 fn the_text_report_draws_the_heatmap_as_a_grid_of_shades() {
     let dir = tempfile::tempdir().unwrap();

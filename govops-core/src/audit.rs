@@ -25,7 +25,8 @@
 //! `hash`), when (`timestamp`), the trace and span ids, the contract's fields (service,
 //! environment, owner, cost center, data classification, session and user, operation, models,
 //! provider, tool or agent, token counts, `latency_ms`, `decision`, `violations`, `error_type`),
-//! the exact cost as a decimal string (`cost_usd`, absent when unpriced, never `"0"`), the model
+//! a `model_drift` trip's score and signals (`drift`), the moves between providers during the
+//! call (`failovers`: kind, from, to, reason), the exact cost as a decimal string (`cost_usd`, absent when unpriced, never `"0"`), the model
 //! parameters (`temperature`, `top_p`, `seed`, `max_tokens`), the SHA-256 of prompt and response
 //! (`prompt_sha256`, `response_sha256`), the content only when the caller passes it, and
 //! `config`, the SHA-256 of the run's [`ConfigFingerprint`].
@@ -109,7 +110,9 @@ mod writer;
 pub use chain::{record_hash, seal, sha256_hex, to_hex};
 pub use error::AuditError;
 pub use fingerprint::ConfigFingerprint;
-pub use record::{AuditRecord, Content, GENESIS, OpenReason, RecordKind, SCHEMA_VERSION};
+pub use record::{
+    AuditRecord, Content, DriftTrip, FailoverMove, GENESIS, OpenReason, RecordKind, SCHEMA_VERSION,
+};
 pub use time::Timestamp;
 pub use verify::{FileSummary, Finding, FindingKind, Report, verify};
 pub use writer::{AuditLog, AuditOptions, DEFAULT_QUEUE};

@@ -41,7 +41,9 @@ use crate::intern::{intern, intern_debug};
 use crate::metrics::{Instruments, Recorded};
 use crate::precheck::{Prechecks, Tripped, call_hash, figures, for_call};
 use crate::redact::Scan;
-use govops_core::audit::{AuditLog, AuditRecord, Content, Timestamp, sha256_hex};
+use govops_core::audit::{
+    AuditLog, AuditRecord, Content, DriftTrip, FailoverMove, Timestamp, sha256_hex,
+};
 use govops_core::budget::{Charge, Ledger as BudgetLedger, Reservation};
 use govops_core::content::Findings;
 use govops_core::drift::{DriftRegistry, Observation};
@@ -1288,6 +1290,12 @@ impl ContractLayer {
             attributes.push(KeyValue::new(attr::ERROR_TYPE, "_OTHER"));
         }
 
+        // The audit record keeps the trip's figures as the span event gives them.
+        let drift_trip = shared
+            .audit
+            .as_ref()
+            .and_then(|_| trips.iter().find(|(v, _)| *v == Violation::ModelDrift))
+            .map(|(_, figures)| drift_trip(figures));
         for (violation, mut figures) in trips {
             figures.insert(0, KeyValue::new("govops.violation", violation.code()));
             events.push((event::GUARD_TRIPPED, figures));
@@ -1321,6 +1329,7 @@ impl ContractLayer {
                 latency,
                 decision,
                 violations: &violations,
+                drift: drift_trip,
                 ended: ended.wall,
             }
             .record(scan);
@@ -1398,6 +1407,7 @@ struct Audited<'a> {
     latency: std::time::Duration,
     decision: Decision,
     violations: &'a Violations,
+    drift: Option<DriftTrip>,
     ended: std::time::SystemTime,
 }
 
@@ -1454,6 +1464,17 @@ impl Audited<'_> {
             decision: Some(self.decision),
             violations: self.violations.iter().collect(),
             error_type: state.error.as_ref().map(|_| "_OTHER".to_owned()),
+            drift: self.drift,
+            failovers: state
+                .moves
+                .iter()
+                .map(|m| FailoverMove {
+                    kind: m.kind.to_owned(),
+                    from: m.from.as_str().to_owned(),
+                    to: m.to.as_str().to_owned(),
+                    reason: m.reason.to_owned(),
+                })
+                .collect(),
             temperature: audit.and_then(|a| a.temperature),
             top_p: audit.and_then(|a| a.top_p),
             seed: audit.and_then(|a| a.seed),
@@ -1476,6 +1497,21 @@ fn drift_figures(update: &govops_core::DriftUpdate) -> Vec<KeyValue> {
         KeyValue::new(attr::DRIFT_SCORE, update.score),
         KeyValue::new(attr::DRIFT_SIGNALS, Value::Array(Array::String(moved))),
     ]
+}
+
+/// A `model_drift` trip's figures ([`drift_figures`]) as the audit record holds them.
+fn drift_trip(figures: &[KeyValue]) -> DriftTrip {
+    let mut trip = DriftTrip::default();
+    for kv in figures {
+        match (kv.key.as_str(), &kv.value) {
+            (attr::DRIFT_SCORE, Value::F64(score)) => trip.score = *score,
+            (attr::DRIFT_SIGNALS, Value::Array(Array::String(signals))) => {
+                trip.signals = signals.iter().map(|s| s.as_str().to_owned()).collect();
+            }
+            _ => {}
+        }
+    }
+    trip
 }
 
 /// The attributes settlement adds, on the stack: the span's own vector already has room for them.

@@ -590,7 +590,7 @@ pub(crate) fn page(summary: &Summary, top: usize) -> String {
         }
         out.push_str("</tbody></table>");
     }
-    out.push_str("<h3>Failover (telemetry)</h3>");
+    out.push_str("<h3>Failover</h3>");
     if summary.failover.is_empty() {
         out.push_str("<p class=\"note\">None.</p>");
     } else {

@@ -81,12 +81,12 @@ pub(crate) enum Source {
 /// A `model_drift` trip.
 pub(crate) struct Drift {
     pub(crate) time: Option<u64>,
-    /// The score (telemetry only: the audit log records the code, not the figures).
+    /// The score (absent from audit records written before they held it).
     pub(crate) score: Option<f64>,
     pub(crate) signals: Vec<Sym>,
 }
 
-/// A `govops.failover` span event (telemetry only).
+/// A `govops.failover` span event, or one of an audit record's `failovers`.
 pub(crate) struct Failover {
     pub(crate) time: Option<u64>,
     pub(crate) kind: Sym,
@@ -452,8 +452,24 @@ impl Input {
             .filter(|v| v.code() == "model_drift")
             .map(|_| Drift {
                 time,
-                score: None,
-                signals: Vec::new(),
+                score: record.drift.as_ref().map(|d| d.score),
+                signals: record
+                    .drift
+                    .iter()
+                    .flat_map(|d| &d.signals)
+                    .map(|signal| names.intern(signal))
+                    .collect(),
+            })
+            .collect();
+        let failovers = record
+            .failovers
+            .iter()
+            .map(|m| Failover {
+                time,
+                kind: names.intern(&m.kind),
+                from: names.intern(&m.from),
+                to: names.intern(&m.to),
+                reason: names.intern(&m.reason),
             })
             .collect();
         let model = record
@@ -479,7 +495,7 @@ impl Input {
             latency_ms: record.latency_ms,
             violations,
             drift,
-            failovers: Vec::new(),
+            failovers,
         });
     }
 
@@ -577,12 +593,38 @@ impl Input {
         self.calls.push(call);
     }
 
+    /// What an audit record written before records held drift figures and failovers lacks, from
+    /// the telemetry span of the same call: its failover events and its trip's score and signals.
+    fn fill_from_span(&mut self, span: usize, record: usize) {
+        if span == record {
+            return;
+        }
+        let (span, record) = if span < record {
+            let (head, tail) = self.calls.split_at_mut(record);
+            (&mut head[span], &mut tail[0])
+        } else {
+            let (head, tail) = self.calls.split_at_mut(span);
+            (&mut tail[0], &mut head[record])
+        };
+        if record.failovers.is_empty() {
+            record.failovers = std::mem::take(&mut span.failovers);
+        }
+        for (kept, seen) in record.drift.iter_mut().zip(&mut span.drift) {
+            if kept.score.is_none() {
+                kept.score = seen.score;
+                kept.signals = std::mem::take(&mut seen.signals);
+            }
+        }
+    }
+
     /// Removes the telemetry spans of calls an audit log also holds (same trace and span id), and
     /// repeated records of one call (a file given twice): the audit record, exact, is kept.
     /// How many were removed.
     pub(crate) fn dedupe(&mut self) -> u64 {
         let mut seen: HashMap<(u128, u64), usize> = HashMap::new();
         let mut drop = vec![false; self.calls.len()];
+        // (telemetry span, audit record) of one call.
+        let mut merges: Vec<(usize, usize)> = Vec::new();
         let mut removed = 0;
         for (i, call) in self.calls.iter().enumerate() {
             let Some(id) = call.id else { continue };
@@ -596,11 +638,20 @@ impl Input {
                     {
                         drop[kept] = true;
                         seen.insert(id, i);
+                        merges.push((kept, i));
                     } else {
+                        if self.calls[i].source == Source::Telemetry
+                            && self.calls[kept].source == Source::Audit
+                        {
+                            merges.push((i, kept));
+                        }
                         drop[i] = true;
                     }
                 }
             }
+        }
+        for (span, record) in merges {
+            self.fill_from_span(span, record);
         }
         if removed > 0 {
             let mut flags = drop.into_iter();

@@ -93,7 +93,7 @@ pub(crate) struct DriftRow {
     pub(crate) model: String,
     pub(crate) provider: String,
     pub(crate) events: u64,
-    /// The highest score among the trips that carry one (telemetry).
+    /// The highest score among the trips that carry one.
     pub(crate) max_score: Option<f64>,
     pub(crate) first: Option<u64>,
     pub(crate) last: Option<u64>,

@@ -272,7 +272,7 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
         }
     }
     writeln!(out)?;
-    writeln!(out, "failover events (telemetry)")?;
+    writeln!(out, "failover events")?;
     if summary.failover.is_empty() {
         writeln!(out, "  (none)")?;
     }

@@ -66,6 +66,32 @@ pub struct Content {
     pub response: Option<String>,
 }
 
+/// A `model_drift` trip's figures (`drift`): what the call's `govops.guard.tripped` event carries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DriftTrip {
+    /// `govops.drift.score`, the model's composite score in 0..1 when the call tripped.
+    pub score: f64,
+    /// `govops.drift.signals`: the signals that moved, as `signal:direction`
+    /// (`"output_tokens:up"`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<String>,
+}
+
+/// One move of a call's traffic between providers (`failovers`): what its `govops.failover`
+/// span event carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverMove {
+    /// `govops.failover.kind`: `failover` or `failback` when the router moved its traffic, `retry`
+    /// when this call's attempt failed and the next went elsewhere.
+    pub kind: String,
+    /// `govops.failover.from`: the provider traffic left.
+    pub from: String,
+    /// `govops.failover.to`: the provider traffic went to.
+    pub to: String,
+    /// `govops.failover.reason`: why (`breaker_open`, `error`, `recovered`, ...).
+    pub reason: String,
+}
+
 /// One record of the audit log, one JSON object per line with these keys, in this order.
 ///
 /// Build a call record with `AuditRecord { .. Default::default() }` and hand it to
@@ -172,6 +198,12 @@ pub struct AuditRecord {
     /// `error.type`, when the call failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_type: Option<String>,
+    /// The `model_drift` trip's figures, when the call carries that code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftTrip>,
+    /// The moves between providers during the call, in order; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failovers: Vec<FailoverMove>,
     /// The request's temperature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
