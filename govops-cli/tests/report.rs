@@ -371,22 +371,34 @@ fn span_line(trace: &str, span: &str, cost: &str, end_nanos: u64) -> String {
     )
 }
 
-#[test]
-fn a_call_in_both_an_audit_log_and_telemetry_counts_once_from_the_audit_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("audit.jsonl");
-    let log = AuditLog::open(&path, AuditOptions::default()).unwrap();
+/// `dir/audit.jsonl` holding one gpt-4o call, `record`, at [`MONDAY`] with the trace id (returned)
+/// and span id `b7ad6b7169203331`, for a telemetry span of the same call.
+fn one_call_log(dir: &Path, record: AuditRecord) -> (PathBuf, &'static str) {
+    let path = dir.join("audit.jsonl");
     let trace = "0af7651916cd43dd8448eb211c80319c";
+    let log = AuditLog::open(&path, AuditOptions::default()).unwrap();
     log.append(AuditRecord {
         trace_id: Some(trace.into()),
         span_id: Some("b7ad6b7169203331".into()),
         request_model: Some("gpt-4o".into()),
-        cost_usd: Some(Decimal::from_str("0.000000123456789012345678").unwrap()),
         timestamp: Some(Timestamp::from_unix(MONDAY, 0)),
-        ..AuditRecord::default()
+        ..record
     })
     .unwrap();
     log.shutdown().unwrap();
+    (path, trace)
+}
+
+#[test]
+fn a_call_in_both_an_audit_log_and_telemetry_counts_once_from_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, trace) = one_call_log(
+        dir.path(),
+        AuditRecord {
+            cost_usd: Some(Decimal::from_str("0.000000123456789012345678").unwrap()),
+            ..AuditRecord::default()
+        },
+    );
     let telemetry = dir.path().join("telemetry.jsonl");
     let end = MONDAY * 1_000_000_000;
     fs::write(
@@ -501,20 +513,14 @@ fn an_audit_log_alone_gives_drift_scores_and_failover_events() {
 fn an_older_audit_record_takes_drift_and_failover_figures_from_its_calls_span() {
     // A record as written before records held `drift` and `failovers`: the code only.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("audit.jsonl");
-    let log = AuditLog::open(&path, AuditOptions::default()).unwrap();
-    let trace = "0af7651916cd43dd8448eb211c80319c";
-    log.append(AuditRecord {
-        trace_id: Some(trace.into()),
-        span_id: Some("b7ad6b7169203331".into()),
-        request_model: Some("gpt-4o".into()),
-        violations: vec![Violation::ModelDrift],
-        cost_usd: Some(Decimal::from_str("0.0045").unwrap()),
-        timestamp: Some(Timestamp::from_unix(MONDAY, 0)),
-        ..AuditRecord::default()
-    })
-    .unwrap();
-    log.shutdown().unwrap();
+    let (path, trace) = one_call_log(
+        dir.path(),
+        AuditRecord {
+            violations: vec![Violation::ModelDrift],
+            cost_usd: Some(Decimal::from_str("0.0045").unwrap()),
+            ..AuditRecord::default()
+        },
+    );
     let events = r#""events":[{"name":"govops.guard.tripped","attributes":[{"key":"govops.violation","value":{"stringValue":"model_drift"}},{"key":"govops.drift.score","value":{"doubleValue":0.64}},{"key":"govops.drift.signals","value":{"arrayValue":{"values":[{"stringValue":"latency:up"}]}}}]},{"name":"govops.failover","attributes":[{"key":"govops.failover.from","value":{"stringValue":"openai"}},{"key":"govops.failover.to","value":{"stringValue":"anthropic"}},{"key":"govops.failover.reason","value":{"stringValue":"unavailable"}},{"key":"govops.failover.kind","value":{"stringValue":"retry"}}]}]"#;
     let telemetry = dir.path().join("telemetry.jsonl");
     let line = span_line(trace, "b7ad6b7169203331", "0.0045", MONDAY * 1_000_000_000).replacen(
