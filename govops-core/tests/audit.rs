@@ -268,6 +268,112 @@ fn reopening_continues_the_chain() {
 }
 
 #[test]
+fn a_second_writer_of_the_same_log_is_refused_until_the_first_shuts_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let first = AuditLog::open(&path, options()).unwrap();
+    first.append(call(1)).unwrap();
+    first.flush().unwrap();
+    let refused = AuditLog::open(&path, options()).unwrap_err();
+    assert!(
+        matches!(&refused, AuditError::InUse { path: p, .. } if p == &path),
+        "{refused:?}"
+    );
+    let message = refused.to_string();
+    assert!(message.contains("audit.jsonl"), "{message}");
+    assert!(message.contains("one writer per log"), "{message}");
+    // The refused writer touched nothing, and the first goes on.
+    first.append(call(2)).unwrap();
+    first.shutdown().unwrap();
+    let second = AuditLog::open(&path, options()).unwrap();
+    second.append(call(3)).unwrap();
+    second.shutdown().unwrap();
+    let report = verify(&[&path]).unwrap();
+    assert!(report.is_intact() && report.closed, "{report:?}");
+    assert_eq!(
+        report.records, 7,
+        "open, 2 calls, close, open, 1 call, close"
+    );
+    // The lock file is hidden from `audit.jsonl*`.
+    assert_eq!(glob(dir.path(), "audit.jsonl"), [path]);
+    assert!(dir.path().join(".audit.jsonl.lock").exists());
+}
+
+/// Run by [`holder`] in a child process: opens the log named by `GOVOPS_TEST_HOLD_LOG`, appends
+/// `GOVOPS_TEST_HOLD_CALLS` calls (1 by default), says [`HOLDING`] on stdout once they are in the
+/// file, and holds the log until its stdin closes.
+/// What the child process says once it holds the log.
+const HOLDING: &str = "holding the audit log";
+
+#[test]
+#[ignore = "a child process of a_log_another_process_writes_is_refused"]
+fn hold_the_log_until_stdin_closes() {
+    use std::io::{Read as _, Write as _};
+    let Some(path) = std::env::var_os("GOVOPS_TEST_HOLD_LOG") else {
+        return;
+    };
+    let calls: u64 = std::env::var("GOVOPS_TEST_HOLD_CALLS").map_or(1, |n| n.parse().unwrap());
+    let log = AuditLog::open(&path, options()).unwrap();
+    for i in 0..calls {
+        log.append(call(i)).unwrap();
+    }
+    log.flush().unwrap();
+    let mut stdout = std::io::stdout();
+    // On a line of its own: libtest has written `test NAME ... ` before it.
+    writeln!(stdout, "\n{HOLDING}").unwrap();
+    stdout.flush().unwrap();
+    let mut rest = Vec::new();
+    std::io::stdin().read_to_end(&mut rest).unwrap();
+    log.shutdown().unwrap();
+}
+
+/// A child process (this test binary) that holds the log at `path` with `calls` calls in it.
+fn holder(path: &Path, calls: u64) -> std::process::Child {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "hold_the_log_until_stdin_closes",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("GOVOPS_TEST_HOLD_LOG", path)
+        .env("GOVOPS_TEST_HOLD_CALLS", calls.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while line.trim() != HOLDING {
+        line.clear();
+        assert_ne!(out.read_line(&mut line).unwrap(), 0, "the child ended");
+    }
+    // The rest it writes (libtest's result) must not meet a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    child
+}
+
+#[test]
+fn a_log_another_process_writes_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut child = holder(&path, 1);
+    let refused = AuditLog::open(&path, options()).unwrap_err();
+    assert!(matches!(refused, AuditError::InUse { .. }), "{refused:?}");
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let log = AuditLog::open(&path, options()).unwrap();
+    log.append(call(2)).unwrap();
+    log.shutdown().unwrap();
+    let report = verify(&[&path]).unwrap();
+    assert!(report.is_intact() && report.closed, "{report:?}");
+    assert_eq!(report.records, 6);
+}
+
+#[test]
 fn rotation_keeps_the_chain_across_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
@@ -348,13 +454,10 @@ fn rotation_keeps_the_chain_across_files() {
 fn a_crash_leaves_a_truncated_line_and_reopening_goes_on_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
-    let log = AuditLog::open(&path, options()).unwrap();
-    for i in 0..10 {
-        log.append(call(i)).unwrap();
-    }
-    log.flush().unwrap();
-    // The crash: the process dies in the middle of writing record seq 10.
-    std::mem::forget(log);
+    // The crash: a process that wrote 10 calls is killed in the middle of writing seq 11.
+    let mut child = holder(&path, 10);
+    child.kill().unwrap();
+    child.wait().unwrap();
     let text = fs::read_to_string(&path).unwrap();
     let partial = &call(10);
     let mut cut = serde_json::to_string(partial).unwrap();

@@ -42,7 +42,13 @@ pub fn write_log(
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.to_str().unwrap().contains("audit.jsonl"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("audit.jsonl")
+        })
         .collect();
     files.sort();
     files

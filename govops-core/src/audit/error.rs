@@ -37,6 +37,19 @@ pub enum AuditError {
         #[source]
         source: io::Error,
     },
+    /// Another writer, in this process or another, has the log open: two writers would break its
+    /// chain.
+    #[error(
+        "audit log {}: is being written by another AuditLog (its lock {} is held); accepted: one writer per log: shut the other down first, or give this one its own file",
+        path.display(),
+        lock.display()
+    )]
+    InUse {
+        /// The log's active file.
+        path: PathBuf,
+        /// The lock file beside it.
+        lock: PathBuf,
+    },
     /// A file exists but is not an audit log.
     #[error("{}:{line}: not an audit log: {problem}; accepted: {ACCEPTED}", path.display())]
     NotAuditLog {

@@ -132,11 +132,15 @@ impl AuditLog {
     /// only be a cut `open` record). If the file is missing or empty but rotated files `NAME.SEQ`
     /// are beside it, the chain goes on from the newest of them.
     ///
-    /// One writer per log: two processes appending to the same file break its chain.
+    /// One writer per log: the writer holds an advisory lock on `.NAME.lock` beside the file (a
+    /// hidden file, so `NAME*` does not list it) for as long as it runs, and a second `open` of the
+    /// same log, in this process or another, fails with [`AuditError::InUse`] rather than break
+    /// the chain. On a file system that cannot lock, the log opens unlocked.
     ///
     /// # Errors
     ///
-    /// [`AuditError::Open`] when the file cannot be created or opened for appending,
+    /// [`AuditError::InUse`] when another writer has the log open,
+    /// [`AuditError::Open`] when the file (or its lock file) cannot be created or opened,
     /// [`AuditError::Read`] when an existing one cannot be read, [`AuditError::NotAuditLog`] when
     /// it is not an audit log, [`AuditError::Damaged`] when its last record does not match its
     /// hash, [`AuditError::UnsupportedVersion`], [`AuditError::Rotate`] when a crashed file cannot
@@ -580,11 +584,15 @@ struct Writer {
     lost: u64,
     /// A write failed: the file's state is read again before the next record.
     broken: bool,
+    /// The log's lock, released when the writer ends.
+    _lock: Option<File>,
 }
 
 impl Writer {
     /// Locates the chain, opens the file and writes the `open` record, on the caller's thread.
     fn start(path: PathBuf, options: AuditOptions) -> Result<Writer, AuditError> {
+        // Before the file is read: a line another writer is writing would look like a crash's.
+        let lock = lock(&path)?;
         let start = locate(&path)?;
         let file = open_append(&path)?;
         let config = options.fingerprint.as_ref().map(ConfigFingerprint::sha256);
@@ -607,6 +615,7 @@ impl Writer {
             lost: 0,
             broken: false,
             path,
+            _lock: lock,
         };
         writer.push_open(start.reason, None);
         writer.write_out();
@@ -894,6 +903,36 @@ impl Writer {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// Takes the log's lock, `.NAME.lock` beside it, held until the returned file is dropped (when the
+/// writer thread ends). `None` where the file system cannot lock.
+fn lock(path: &Path) -> Result<Option<File>, AuditError> {
+    let Some(name) = path.file_name() else {
+        return Err(AuditError::Open {
+            path: path.to_owned(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
+        });
+    };
+    let lock = path.with_file_name(format!(".{}.lock", name.to_string_lossy()));
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|source| AuditError::Open {
+            path: lock.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Err(AuditError::InUse {
+            path: path.to_owned(),
+            lock,
+        }),
+        Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => Ok(None),
+        Err(fs::TryLockError::Error(source)) => Err(AuditError::Open { path: lock, source }),
     }
 }
 
