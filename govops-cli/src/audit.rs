@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use govops_core::audit::{self, Report};
+use govops_core::audit::{self, GENESIS, Report, Start};
 
 use crate::Format;
 
@@ -14,9 +14,14 @@ const BAD_INPUT: u8 = 2;
 
 /// Runs the verification and prints the report; the exit code is 0 when the chain is intact (an
 /// incomplete last line is a warning), 1 when a record was tampered with, 2 when a file cannot be
-/// read or is not an audit log.
-pub(crate) fn verify(files: &[PathBuf], format: Format) -> ExitCode {
-    let report = match audit::verify(files) {
+/// read or is not an audit log. `partial`: the chain begins at the first file's `open` record.
+pub(crate) fn verify(files: &[PathBuf], format: Format, partial: bool) -> ExitCode {
+    let start = if partial {
+        Start::FirstRecord
+    } else {
+        Start::Genesis
+    };
+    let report = match audit::verify_from(files, start) {
         Ok(report) => report,
         Err(error) => {
             eprintln!("govops audit verify: {error}");
@@ -64,6 +69,14 @@ fn print_text(report: &Report) {
         "ok: {}, chain intact across {files}",
         plural(report.records, "record", "records")
     );
+    if let (Some(seq), Some(prev)) = (report.first_seq, &report.first_prev)
+        && prev != GENESIS
+    {
+        println!(
+            "first record: seq {seq}, chained to hash {prev}: the {} before it were not checked (compare that hash with one kept from an earlier verification)",
+            plural(seq, "record", "records")
+        );
+    }
     for file in report.files.iter().filter(|f| f.records == 0) {
         println!("note: {} holds no complete record", file.path.display());
     }

@@ -154,6 +154,11 @@ enum AuditCommand {
         /// The report's format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Checks the recent files of a log whose older files were archived or removed: the chain
+        /// begins at the first file's `open` record instead of seq 0. The report gives the hash
+        /// that record chains to, to compare with a last hash kept from an earlier verification.
+        #[arg(long)]
+        partial: bool,
     },
 }
 
@@ -229,8 +234,13 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Audit {
-            what: AuditCommand::Verify { files, format },
-        } => audit::verify(&files, format),
+            what:
+                AuditCommand::Verify {
+                    files,
+                    format,
+                    partial,
+                },
+        } => audit::verify(&files, format, partial),
         Command::Cost(args) => cost_command(args),
         Command::Report(args) => report::run(&report::Request {
             files: args.files,

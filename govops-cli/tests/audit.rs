@@ -108,6 +108,48 @@ fn an_intact_log_passes_and_a_crash_is_a_warning() {
     );
 }
 
+#[test]
+fn partial_checks_the_files_left_after_the_oldest_were_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = write_log(dir.path(), 300, Some(16 * 1024));
+    assert!(files.len() >= 3);
+    // Retention removed the oldest rotated file (a shell lists the active file first).
+    let oldest = files.remove(1);
+    let anchor: AuditRecord =
+        serde_json::from_str(fs::read_to_string(&oldest).unwrap().lines().last().unwrap()).unwrap();
+    fs::remove_file(&oldest).unwrap();
+
+    let (code, out, _) = verify(&files, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("deleted") && out.contains("--partial"),
+        "{out}"
+    );
+
+    let (code, out, _) = verify(&files, &["--partial"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("ok: "), "{out}");
+    let first = format!(
+        "first record: seq {}, chained to hash {}",
+        anchor.seq + 1,
+        anchor.hash
+    );
+    assert!(out.contains(&first), "{out}");
+
+    let (code, out, _) = verify(&files, &["--partial", "--format", "json"]);
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["first_seq"], anchor.seq + 1);
+    assert_eq!(report["first_prev"], anchor.hash);
+
+    // A whole log verified with --partial is checked from seq 0, as without it.
+    let whole = tempfile::tempdir().unwrap();
+    let files = write_log(whole.path(), 10, None);
+    let (code, out, _) = verify(&files, &["--partial"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("first record"), "{out}");
+}
+
 /// The log's lines per file, in chain order (by first seq).
 fn read(files: &[PathBuf]) -> Vec<(PathBuf, Vec<String>)> {
     let mut out: Vec<(PathBuf, Vec<String>)> = files

@@ -98,6 +98,11 @@
 //! last record when it is re-hashed (nothing after it holds its hash), and a rewrite of every
 //! record from some point on (anyone can compute SHA-256). Keeping [`Report::last_hash`] outside
 //! the log turns all three into a mismatch.
+//!
+//! A log whose oldest files were archived or removed no longer begins at seq 0: [`verify`]
+//! reports that as `deleted` at the first line left. [`verify_from`] with [`Start::FirstRecord`]
+//! checks what is left from the first file's `open` record, and [`Report::first_prev`] gives the
+//! hash that record chains to, to compare with a [`Report::last_hash`] kept from before.
 
 mod chain;
 mod error;
@@ -114,5 +119,5 @@ pub use record::{
     AuditRecord, Content, DriftTrip, FailoverMove, GENESIS, OpenReason, RecordKind, SCHEMA_VERSION,
 };
 pub use time::Timestamp;
-pub use verify::{FileSummary, Finding, FindingKind, Report, verify};
+pub use verify::{FileSummary, Finding, FindingKind, Report, Start, verify, verify_from};
 pub use writer::{AuditLog, AuditOptions, DEFAULT_QUEUE};

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use govops_core::audit::{
     AuditError, AuditLog, AuditOptions, AuditRecord, ConfigFingerprint, Content, FindingKind,
-    GENESIS, OpenReason, RecordKind, Report, Timestamp, record_hash, seal, verify,
+    GENESIS, OpenReason, RecordKind, Report, Start, Timestamp, record_hash, seal, verify,
+    verify_from,
 };
 use govops_core::{Decision, Violation, Violations};
 use rust_decimal::Decimal;
@@ -448,6 +449,85 @@ fn rotation_keeps_the_chain_across_files() {
     );
     let report = verify(&glob(dir.path(), "audit.jsonl")).unwrap();
     assert!(report.is_intact(), "{report:?}");
+}
+
+#[test]
+fn the_files_left_after_the_oldest_were_removed_verify_from_their_first_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::open(
+        &path,
+        AuditOptions {
+            rotate_bytes: Some(8 * 1024),
+            ..options()
+        },
+    )
+    .unwrap();
+    for i in 0..300 {
+        log.append(call(i)).unwrap();
+    }
+    log.shutdown().unwrap();
+    let mut files = glob(dir.path(), "audit.jsonl");
+    assert!(files.len() >= 4, "{files:?}");
+    // Retention removed the two oldest files (a shell lists the active file first).
+    files[1..].sort();
+    let removed: Vec<PathBuf> = files.drain(1..3).collect();
+    let anchor = records(&removed[1]).last().unwrap().hash.clone();
+    for file in &removed {
+        fs::remove_file(file).unwrap();
+    }
+    let kept: Vec<PathBuf> = files.clone();
+    let first_kept = kept[1..].iter().min().unwrap().clone();
+    let first_record = records(&first_kept)[0].clone();
+    assert_eq!(first_record.kind, RecordKind::Open);
+
+    // From seq 0, the missing files are a deletion at the first line left, with the way out.
+    let whole = verify(&kept).unwrap();
+    let problem = whole.problem.unwrap();
+    assert_eq!(
+        (problem.kind, &problem.file, problem.line),
+        (FindingKind::Deleted, &first_kept, 1)
+    );
+    assert!(problem.detail.contains("--partial"), "{}", problem.detail);
+
+    // From the first record left: intact, and it says where it began and what it chains to.
+    let partial = verify_from(&kept, Start::FirstRecord).unwrap();
+    assert!(partial.is_intact() && partial.closed, "{partial:?}");
+    assert_eq!(partial.first_seq, Some(first_record.seq));
+    assert_eq!(partial.first_prev.as_deref(), Some(anchor.as_str()));
+    let left: u64 = kept.iter().map(|f| lines(f).len() as u64).sum();
+    assert_eq!(partial.records, left);
+
+    // Tampering is still found: a record edited in the files left, ...
+    let text = lines(&first_kept);
+    let mut edited_lines = text.clone();
+    edited_lines[5] = edited(&text[5], false);
+    fs::write(&first_kept, edited_lines.join("\n") + "\n").unwrap();
+    let report = verify_from(&kept, Start::FirstRecord).unwrap();
+    let problem = report.problem.unwrap();
+    assert_eq!(
+        (problem.kind, &problem.file, problem.line),
+        (FindingKind::Modified, &first_kept, 6)
+    );
+    // ... and the first file's open record removed: a file never begins with a call.
+    fs::write(&first_kept, text[1..].join("\n") + "\n").unwrap();
+    let report = verify_from(&kept, Start::FirstRecord).unwrap();
+    let problem = report.problem.unwrap();
+    assert_eq!(
+        (problem.kind, &problem.file, problem.line),
+        (FindingKind::Deleted, &first_kept, 1)
+    );
+    // ... or edited.
+    let mut opened = text.clone();
+    opened[0] = opened[0].replacen("\"reason\":\"rotate\"", "\"reason\":\"reopen\"", 1);
+    assert_ne!(opened[0], text[0]);
+    fs::write(&first_kept, opened.join("\n") + "\n").unwrap();
+    let report = verify_from(&kept, Start::FirstRecord).unwrap();
+    let problem = report.problem.unwrap();
+    assert_eq!(
+        (problem.kind, &problem.file, problem.line),
+        (FindingKind::Modified, &first_kept, 1)
+    );
 }
 
 #[test]

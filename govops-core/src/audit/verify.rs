@@ -114,6 +114,28 @@ pub struct Report {
     pub last_hash: Option<String>,
     /// Whether the last record is a `close` record (the writer was shut down cleanly).
     pub closed: bool,
+    /// Seq of the first record checked: 0, or with [`Start::FirstRecord`] the seq of the first
+    /// file's `open` record.
+    pub first_seq: Option<u64>,
+    /// The hash the first record checked chains to ([`GENESIS`](super::GENESIS) from seq 0): with
+    /// [`Start::FirstRecord`], compare it with a hash kept from an earlier verification.
+    pub first_prev: Option<String>,
+}
+
+/// Where [`verify_from`] expects the chain to begin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Start {
+    /// At seq 0, whose `prev` is [`GENESIS`](super::GENESIS): the whole log. What [`verify`]
+    /// checks.
+    #[default]
+    Genesis,
+    /// At the first record of the files given, which must be an intact `open` record (every file
+    /// begins with one): the recent files of a log whose older files were archived or removed.
+    /// The records before it are not checked, so a change to them cannot be seen; the report's
+    /// [`Report::first_prev`] is the hash of the record before it, to compare with one kept
+    /// elsewhere.
+    FirstRecord,
 }
 
 impl Report {
@@ -140,6 +162,18 @@ impl Report {
 /// [`AuditError::NotAuditLog`] for a file with lines but no audit record;
 /// [`AuditError::UnsupportedVersion`] for an intact record of another schema version.
 pub fn verify<P: AsRef<Path>>(files: &[P]) -> Result<Report, AuditError> {
+    verify_from(files, Start::Genesis)
+}
+
+/// Like [`verify`], with the chain expected to begin at `start`: [`Start::FirstRecord`] checks the
+/// recent files of a log whose older files are gone. The first record must then be an intact
+/// `open` record: anything else is the problem (`modified` when its hash does not match, `deleted`
+/// when it is another kind, since no file begins with one).
+///
+/// # Errors
+///
+/// As [`verify`].
+pub fn verify_from<P: AsRef<Path>>(files: &[P], start: Start) -> Result<Report, AuditError> {
     if files.is_empty() {
         return Err(AuditError::NoFiles);
     }
@@ -161,10 +195,55 @@ pub fn verify<P: AsRef<Path>>(files: &[P]) -> Result<Report, AuditError> {
         last_seq: None,
         last_hash: None,
         closed: false,
+        first_seq: None,
+        first_prev: None,
     };
     let mut expect = Expect::GENESIS;
     let mut last: Option<(Rec, Expect)> = None;
-    while let Some(cur) = stream.next_rec()? {
+    let mut first = stream.next_rec()?;
+    if start == Start::FirstRecord
+        && let Some(rec) = &first
+    {
+        match &rec.sealed {
+            Ok(s) if s.intact && s.kind == RecordKind::Open => {
+                expect = Expect {
+                    seq: s.seq,
+                    prev: s.prev,
+                };
+            }
+            Ok(s) if s.intact => {
+                report.problem = Some(finding(
+                    &files,
+                    rec,
+                    FindingKind::Deleted,
+                    format!(
+                        "the first record given is a {} record (seq {}), yet every file begins with an open record: records before it in this file are missing",
+                        s.kind.as_str(),
+                        s.seq
+                    ),
+                ));
+                first = None;
+            }
+            _ => {
+                report.problem = Some(finding(
+                    &files,
+                    rec,
+                    FindingKind::Modified,
+                    "the first line given is not an intact record (its hash does not match its content, or it is not a record): a partial log must begin with its first file's open record".to_owned(),
+                ));
+                first = None;
+            }
+        }
+    }
+    if report.problem.is_none() {
+        report.first_seq = Some(expect.seq);
+        report.first_prev = Some(to_hex(&expect.prev));
+    }
+    while let Some(cur) = match first.take() {
+        Some(rec) => Some(rec),
+        None if report.problem.is_none() => stream.next_rec()?,
+        None => None,
+    } {
         if let Ok(s) = cur.intact_link(expect) {
             if s.schema_version != u64::from(SCHEMA_VERSION) {
                 return Err(AuditError::UnsupportedVersion {
@@ -434,7 +513,7 @@ fn classify(
                 }
                 if expect.seq == 0 {
                     detail.push_str(
-                        "; a log begins at seq 0: was its first file left out, or its first records removed?",
+                        "; a log begins at seq 0: was its first file left out, or its first records removed? (to check only the files that are left: `govops audit verify --partial`, `Start::FirstRecord`)",
                     );
                 }
                 return Ok(finding(files, cur, FindingKind::Deleted, detail));
