@@ -74,6 +74,24 @@ fn records(path: &Path) -> Vec<AuditRecord> {
         .collect()
 }
 
+/// A log of `calls` calls at `dir/audit.jsonl`, rotated at `rotate_bytes` and shut down; its files
+/// as [`glob`] lists them.
+fn rotated_log(dir: &Path, calls: u64, rotate_bytes: u64) -> Vec<PathBuf> {
+    let log = AuditLog::open(
+        dir.join("audit.jsonl"),
+        AuditOptions {
+            rotate_bytes: Some(rotate_bytes),
+            ..options()
+        },
+    )
+    .unwrap();
+    for i in 0..calls {
+        log.append(call(i)).unwrap();
+    }
+    log.shutdown().unwrap();
+    glob(dir, "audit.jsonl")
+}
+
 /// The log's files as a shell's `audit.jsonl*` lists them: the active file first.
 fn glob(dir: &Path, name: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
@@ -379,19 +397,7 @@ fn rotation_keeps_the_chain_across_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
     let limit = 8 * 1024;
-    let log = AuditLog::open(
-        &path,
-        AuditOptions {
-            rotate_bytes: Some(limit),
-            ..options()
-        },
-    )
-    .unwrap();
-    for i in 0..300 {
-        log.append(call(i)).unwrap();
-    }
-    log.shutdown().unwrap();
-    let files = glob(dir.path(), "audit.jsonl");
+    let files = rotated_log(dir.path(), 300, limit);
     assert!(files.len() >= 3, "{files:?}");
     assert_eq!(
         files[0], path,
@@ -454,30 +460,16 @@ fn rotation_keeps_the_chain_across_files() {
 #[test]
 fn the_files_left_after_the_oldest_were_removed_verify_from_their_first_record() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("audit.jsonl");
-    let log = AuditLog::open(
-        &path,
-        AuditOptions {
-            rotate_bytes: Some(8 * 1024),
-            ..options()
-        },
-    )
-    .unwrap();
-    for i in 0..300 {
-        log.append(call(i)).unwrap();
-    }
-    log.shutdown().unwrap();
-    let mut files = glob(dir.path(), "audit.jsonl");
-    assert!(files.len() >= 4, "{files:?}");
-    // Retention removed the two oldest files (a shell lists the active file first).
-    files[1..].sort();
-    let removed: Vec<PathBuf> = files.drain(1..3).collect();
+    let mut kept = rotated_log(dir.path(), 300, 8 * 1024);
+    assert!(kept.len() >= 4, "{kept:?}");
+    // Retention removed the two oldest files (a shell lists the active file first, then the
+    // rotated ones oldest first).
+    let removed: Vec<PathBuf> = kept.drain(1..3).collect();
     let anchor = records(&removed[1]).last().unwrap().hash.clone();
     for file in &removed {
         fs::remove_file(file).unwrap();
     }
-    let kept: Vec<PathBuf> = files.clone();
-    let first_kept = kept[1..].iter().min().unwrap().clone();
+    let first_kept = kept[1].clone();
     let first_record = records(&first_kept)[0].clone();
     assert_eq!(first_record.kind, RecordKind::Open);
 
@@ -798,20 +790,7 @@ fn expect_problem(report: &Report, kind: FindingKind, file: &Path, line: usize, 
 }
 
 fn ten_thousand(dir: &Path) -> Vec<PathBuf> {
-    let path = dir.join("audit.jsonl");
-    let log = AuditLog::open(
-        &path,
-        AuditOptions {
-            rotate_bytes: Some(1024 * 1024),
-            ..options()
-        },
-    )
-    .unwrap();
-    for i in 0..10_000 {
-        log.append(call(i)).unwrap();
-    }
-    log.shutdown().unwrap();
-    glob(dir, "audit.jsonl")
+    rotated_log(dir, 10_000, 1024 * 1024)
 }
 
 #[test]
@@ -1027,20 +1006,7 @@ fn original_last_hash(log: &Log) -> Option<String> {
 #[test]
 fn every_position_of_a_small_rotated_log_is_classified_and_located() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("audit.jsonl");
-    let log = AuditLog::open(
-        &path,
-        AuditOptions {
-            rotate_bytes: Some(4 * 1024),
-            ..options()
-        },
-    )
-    .unwrap();
-    for i in 0..40 {
-        log.append(call(i)).unwrap();
-    }
-    log.shutdown().unwrap();
-    let files = glob(dir.path(), "audit.jsonl");
+    let files = rotated_log(dir.path(), 40, 4 * 1024);
     assert!(files.len() >= 4, "{files:?}");
     let original = Log::read(&files);
     let pos = original.positions();

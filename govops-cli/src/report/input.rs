@@ -596,23 +596,17 @@ impl Input {
     /// What an audit record written before records held drift figures and failovers lacks, from
     /// the telemetry span of the same call: its failover events and its trip's score and signals.
     fn fill_from_span(&mut self, span: usize, record: usize) {
-        if span == record {
-            return;
-        }
-        let (span, record) = if span < record {
-            let (head, tail) = self.calls.split_at_mut(record);
-            (&mut head[span], &mut tail[0])
-        } else {
-            let (head, tail) = self.calls.split_at_mut(span);
-            (&mut tail[0], &mut head[record])
-        };
+        // The span is dropped after this: what the record lacks is moved out of it.
+        let failovers = std::mem::take(&mut self.calls[span].failovers);
+        let drift = std::mem::take(&mut self.calls[span].drift);
+        let record = &mut self.calls[record];
         if record.failovers.is_empty() {
-            record.failovers = std::mem::take(&mut span.failovers);
+            record.failovers = failovers;
         }
-        for (kept, seen) in record.drift.iter_mut().zip(&mut span.drift) {
+        for (kept, seen) in record.drift.iter_mut().zip(drift) {
             if kept.score.is_none() {
                 kept.score = seen.score;
-                kept.signals = std::mem::take(&mut seen.signals);
+                kept.signals = seen.signals;
             }
         }
     }

@@ -204,38 +204,14 @@ pub fn verify_from<P: AsRef<Path>>(files: &[P], start: Start) -> Result<Report, 
     if start == Start::FirstRecord
         && let Some(rec) = &first
     {
-        match &rec.sealed {
-            Ok(s) if s.intact && s.kind == RecordKind::Open => {
-                expect = Expect {
-                    seq: s.seq,
-                    prev: s.prev,
-                };
-            }
-            Ok(s) if s.intact => {
-                report.problem = Some(finding(
-                    &files,
-                    rec,
-                    FindingKind::Deleted,
-                    format!(
-                        "the first record given is a {} record (seq {}), yet every file begins with an open record: records before it in this file are missing",
-                        s.kind.as_str(),
-                        s.seq
-                    ),
-                ));
-                first = None;
-            }
-            _ => {
-                report.problem = Some(finding(
-                    &files,
-                    rec,
-                    FindingKind::Modified,
-                    "the first line given is not an intact record (its hash does not match its content, or it is not a record): a partial log must begin with its first file's open record".to_owned(),
-                ));
-                first = None;
-            }
+        match partial_start(&files, rec) {
+            Ok(at) => expect = at,
+            Err(problem) => report.problem = Some(problem),
         }
     }
-    if report.problem.is_none() {
+    if report.problem.is_some() {
+        first = None;
+    } else {
         report.first_seq = Some(expect.seq);
         report.first_prev = Some(to_hex(&expect.prev));
     }
@@ -298,6 +274,33 @@ pub fn verify_from<P: AsRef<Path>>(files: &[P], start: Start) -> Result<Report, 
         report.closed = s.kind == RecordKind::Close;
     }
     Ok(report)
+}
+
+/// Where a partial log's chain begins: at its first record, which must be an intact `open`
+/// record; otherwise the problem with it.
+fn partial_start(files: &[PathBuf], rec: &Rec) -> Result<Expect, Finding> {
+    match &rec.sealed {
+        Ok(s) if s.intact && s.kind == RecordKind::Open => Ok(Expect {
+            seq: s.seq,
+            prev: s.prev,
+        }),
+        Ok(s) if s.intact => Err(finding(
+            files,
+            rec,
+            FindingKind::Deleted,
+            format!(
+                "the first record given is a {} record (seq {}), yet every file begins with an open record: records before it in this file are missing",
+                s.kind.as_str(),
+                s.seq
+            ),
+        )),
+        _ => Err(finding(
+            files,
+            rec,
+            FindingKind::Modified,
+            "the first line given is not an intact record (its hash does not match its content, or it is not a record): a partial log must begin with its first file's open record".to_owned(),
+        )),
+    }
 }
 
 /// What the next record must be.
