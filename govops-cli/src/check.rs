@@ -17,13 +17,15 @@ struct Report<'a> {
 pub(crate) fn env(env_file: Option<&Path>, format: Format) -> ExitCode {
     let (source, mut gaps) = match env_file {
         None => (EnvSource::from_process(), Vec::new()),
-        Some(path) => match std::fs::read(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => EnvSource::from_dotenv(&text, &path.display().to_string()),
-                Err(_) => return unreadable(path, "it is not valid UTF-8"),
-            },
-            Err(error) => return unreadable(path, &error.to_string()),
-        },
+        Some(path) => {
+            match govops_core::input::read_bounded(path, govops_core::input::ENV_FILE_MAX) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => EnvSource::from_dotenv(&text, &path.display().to_string()),
+                    Err(_) => return unreadable(path, "it is not valid UTF-8"),
+                },
+                Err(error) => return unreadable(path, &error.reason()),
+            }
+        }
     };
     let config = Config::from_env(&source);
     if let Err(config_gaps) = &config {

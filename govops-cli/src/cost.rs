@@ -26,13 +26,11 @@ pub(crate) fn table(path: Option<&Path>) -> Result<Arc<PriceTable>, ExitCode> {
         (None, Some(p)) => (Path::new(p), vars::PRICE_TABLE),
         (None, None) => return Ok(PriceTable::embedded()),
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        eprintln!(
-            "govops: cannot read the price table {} ({origin}): {e}",
-            path.display()
-        );
-        ExitCode::from(BAD_INPUT)
-    })?;
+    let text = govops_core::input::read_text_bounded(path, govops_core::input::PRICE_TABLE_MAX)
+        .map_err(|e| {
+            eprintln!("govops: cannot read the price table ({origin}): {e}",);
+            ExitCode::from(BAD_INPUT)
+        })?;
     PriceTable::parse(&text).map(Arc::new).map_err(|problems| {
         eprintln!(
             "govops: {} ({origin}) is not a valid price table:",

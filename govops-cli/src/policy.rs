@@ -296,16 +296,14 @@ pub(crate) fn check(
     prices: &PriceTable,
     format: Format,
 ) -> ExitCode {
-    let text = match std::fs::read_to_string(policy_path) {
-        Ok(text) => text,
-        Err(error) => {
-            eprintln!(
-                "govops: cannot read --policy {}: {error}; a TOML policy file is accepted",
-                policy_path.display()
-            );
-            return ExitCode::from(BAD_INPUT);
-        }
-    };
+    let text =
+        match govops_core::input::read_text_bounded(policy_path, govops_core::input::POLICY_MAX) {
+            Ok(text) => text,
+            Err(error) => {
+                eprintln!("govops: cannot read --policy {error}; a TOML policy file is accepted",);
+                return ExitCode::from(BAD_INPUT);
+            }
+        };
     let shown = policy_path.display().to_string();
     let (policy, problems) = match Policy::parse_in(&text, prices, policy_path.parent()) {
         Ok(policy) => (Some(policy), Vec::new()),
@@ -322,16 +320,16 @@ pub(crate) fn check(
     };
     let mut outcomes = Vec::new();
     if let (Some(policy), Some(cases)) = (&policy, cases) {
-        let cases_text = match std::fs::read_to_string(cases) {
-            Ok(text) => text,
-            Err(error) => {
-                eprintln!(
-                    "govops: cannot read --cases {}: {error}; JSON lines of calls are accepted",
-                    cases.display()
-                );
-                return ExitCode::from(BAD_INPUT);
-            }
-        };
+        let cases_text =
+            match govops_core::input::read_text_bounded(cases, govops_core::input::DATA_MAX) {
+                Ok(text) => text,
+                Err(error) => {
+                    eprintln!(
+                        "govops: cannot read --cases {error}; JSON lines of calls are accepted",
+                    );
+                    return ExitCode::from(BAD_INPUT);
+                }
+            };
         for (index, line) in cases_text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;

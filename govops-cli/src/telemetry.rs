@@ -187,12 +187,11 @@ fn nested<'a>(value: &'a Value, outer: &str, inner: &str, items: &str) -> Vec<&'
 /// credential, 1 with each failing span named, 2 when the file cannot be read or a line is not
 /// JSON.
 pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
-    let text = match std::fs::read_to_string(path) {
+    let text = match govops_core::input::read_text_bounded(path, govops_core::input::DATA_MAX) {
         Ok(text) => text,
         Err(error) => {
             eprintln!(
-                "govops: cannot read {}: {error}; a JSON-lines telemetry file (the govops sink's) is accepted",
-                path.display()
+                "govops: cannot read {error}; a JSON-lines telemetry file (the govops sink's) is accepted",
             );
             return ExitCode::from(BAD_INPUT);
         }

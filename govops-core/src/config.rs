@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -813,29 +812,18 @@ fn cost_center_rule(value: &str) -> Rule<String> {
     Ok(value.to_owned())
 }
 
-fn io_problem(path: &str, error: &io::Error) -> (GapKind, String) {
-    let why = match error.kind() {
-        io::ErrorKind::NotFound => "does not exist".to_owned(),
-        io::ErrorKind::PermissionDenied => "cannot be read: permission denied".to_owned(),
-        io::ErrorKind::IsADirectory => "is a directory, not a file".to_owned(),
-        _ => format!("cannot be read: {error}"),
-    };
-    (GapKind::Unreadable, format!("{} {why}", shown(path)))
-}
-
-fn read_file(path: &str) -> Rule<Vec<u8>> {
-    if Path::new(path).is_dir() {
-        return Err((
+fn read_file(path: &str, limit: u64) -> Rule<Vec<u8>> {
+    crate::input::read_bounded(Path::new(path), limit).map_err(|e| {
+        (
             GapKind::Unreadable,
-            format!("{} is a directory, not a file", shown(path)),
-        ));
-    }
-    fs::read(path).map_err(|e| io_problem(path, &e))
+            format!("{} {}", shown(path), e.reason()),
+        )
+    })
 }
 
 fn policy_rule(path: &str, prices: &PriceTable) -> Rule<(PolicyRef, Arc<Policy>)> {
     const SHOWN: usize = 10;
-    let content = read_file(path)?;
+    let content = read_file(path, crate::input::POLICY_MAX)?;
     let name = Path::new(path)
         .file_name()
         .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned());
@@ -881,7 +869,7 @@ fn policy_rule(path: &str, prices: &PriceTable) -> Rule<(PolicyRef, Arc<Policy>)
 
 fn price_table_rule(path: &str) -> Rule<(PathBuf, Arc<PriceTable>)> {
     const SHOWN: usize = 10;
-    let content = read_file(path)?;
+    let content = read_file(path, crate::input::PRICE_TABLE_MAX)?;
     let Ok(text) = String::from_utf8(content) else {
         return Err((
             GapKind::Unparseable,

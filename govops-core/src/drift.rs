@@ -959,10 +959,13 @@ impl DriftRegistry {
     /// many pairs were restored.
     pub fn restore(&self, path: impl AsRef<Path>) -> Result<usize, DriftError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| DriftError::Io {
-            file: path.to_owned(),
-            source,
-        })?;
+        let text =
+            crate::input::read_text_bounded(path, crate::input::BASELINE_MAX).map_err(|e| {
+                DriftError::Io {
+                    file: path.to_owned(),
+                    source: std::io::Error::other(e.reason()),
+                }
+            })?;
         let format_error = |problem: String| DriftError::Format {
             file: path.to_owned(),
             problem,

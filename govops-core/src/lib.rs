@@ -14,6 +14,7 @@ pub mod drift;
 pub mod env;
 pub mod failover;
 pub mod gap;
+pub mod input;
 pub mod ledger;
 pub mod loops;
 pub mod money;
