@@ -22,6 +22,7 @@ pub mod policy;
 pub mod prices;
 pub mod rego;
 pub mod schema;
+pub mod terminal;
 pub mod tokens;
 pub mod usage;
 pub mod violation;

@@ -60,6 +60,8 @@ impl Fields<'_> {
         }
         let separator = if self.first { "" } else { " " };
         self.first = false;
+        // A message or a value may hold escape sequences the terminal would run.
+        let value = govops_core::terminal::escape_controls(value);
         self.result = if field.name() == "message" {
             write!(self.writer, "{separator}{value}")
         } else {
@@ -200,5 +202,33 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains("govops.prompt="), "{line}");
+    }
+
+    #[test]
+    fn escape_sequences_in_messages_and_values_are_shown_not_run() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(ConsoleFields::new(&govops_core::Policy::default()))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let session = "s-1\u{1b}]0;owned\u{7}";
+            tracing::info!(session = %session, "user \u{202e}txt.exe\r\u{1b}[2K");
+        });
+        let line = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            !line
+                .trim_end_matches('\n')
+                .chars()
+                .any(govops_core::terminal::is_unsafe),
+            "{line:?}"
+        );
+        assert!(
+            line.contains("user \\u{202e}txt.exe\\r\\u{1b}[2K"),
+            "{line}"
+        );
+        assert!(line.contains("session=s-1\\u{1b}]0;owned\\u{7}"), "{line}");
     }
 }

@@ -1,0 +1,63 @@
+//! Text from an input on its way to a terminal.
+//!
+//! A session id, a span name, a log message or a token quoted in an error can hold escape
+//! sequences that a terminal would run: move the cursor, rewrite earlier lines, set the window
+//! title, or reverse the text's direction to hide what it says. [`escape_controls`] makes them
+//! visible instead, for every line govops writes to a terminal.
+//!
+//! ```
+//! use govops_core::terminal::escape_controls;
+//! assert_eq!(escape_controls("s-1\u{1b}[2Jx"), "s-1\\u{1b}[2Jx");
+//! assert_eq!(escape_controls("plain text"), "plain text");
+//! ```
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Whether a terminal would act on `c` rather than show it: C0 and C1 controls, DEL, and the
+/// Unicode bidirectional overrides and isolates.
+#[must_use]
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every character a terminal would act on written as `\u{..}` (`\n`, `\r` and `\t`
+/// as themselves escaped: `\\n`), and every backslash kept; borrowed when there is nothing to
+/// escape, which is the common case.
+#[must_use]
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_control_and_direction_override_is_shown_not_run() {
+        let hostile = "a\u{1b}]0;pwned\u{7}b\u{9b}31mc\u{202e}d\re\u{8}f\u{7f}";
+        let shown = escape_controls(hostile);
+        assert!(!shown.chars().any(is_unsafe), "{shown}");
+        assert_eq!(
+            shown,
+            "a\\u{1b}]0;pwned\\u{7}b\\u{9b}31mc\\u{202e}d\\re\\u{8}f\\u{7f}"
+        );
+        assert!(matches!(escape_controls("été ✓"), Cow::Borrowed(_)));
+    }
+}
