@@ -236,6 +236,9 @@ fn run_case(policy: &Policy, prices: &PriceTable, line: usize, text: &str) -> Ou
         passed: false,
         why: Some(why),
     };
+    if let Err(error) = govops_core::json::unique_keys(text) {
+        return failed(format!("line {line}"), format!("not a valid case: {error}"));
+    }
     let case: Case = match serde_json::from_str(text) {
         Ok(case) => case,
         Err(error) => return failed(format!("line {line}"), format!("not a valid case: {error}")),

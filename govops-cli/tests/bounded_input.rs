@@ -113,3 +113,34 @@ fn env_file_policy_cases_telemetry_and_price_table_refuse_devices_fifos_director
         }
     }
 }
+
+#[test]
+fn a_case_that_names_a_key_twice_fails_naming_the_key_not_the_last_value_winning() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policy/policy.toml");
+    let cases = dir.path().join("cases.jsonl");
+    // Read with the last value winning, this case would pass as an allowed gpt-4o call.
+    std::fs::write(
+        &cases,
+        r#"{"name": "two models", "environment": "prod", "session": "s-1", "user": "u-1", "kind": "chat", "model": "gpt-4o-mini", "model": "gpt-4o", "expect": "allow"}"#,
+    )
+    .unwrap();
+    let output = govops(
+        &[
+            "check",
+            "policy",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--cases",
+            cases.to_str().unwrap(),
+        ],
+        &[],
+        dir.path(),
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  line 1 (line 1): not a valid case: duplicate key \"model\" in $"),
+        "{text}"
+    );
+}

@@ -970,6 +970,7 @@ impl DriftRegistry {
             file: path.to_owned(),
             problem,
         };
+        crate::json::unique_keys(&text).map_err(|e| format_error(e.to_string()))?;
         let header: Header = serde_json::from_str(&text)
             .map_err(|e| format_error(format!("not a JSON object: {e}")))?;
         if header.format.as_deref() != Some(FILE_FORMAT) {

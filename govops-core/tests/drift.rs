@@ -292,6 +292,10 @@ fn bad_files_are_clear_errors() {
             "no models",
             r#"{"format": "govops-drift-baseline", "version": 1}"#,
         ),
+        (
+            "a key twice",
+            r#"{"format": "govops-drift-baseline", "version": 1, "models": [], "models": []}"#,
+        ),
     ];
     for (name, text) in cases {
         let file = dir.path().join(format!("{name}.json"));
@@ -304,6 +308,9 @@ fn bad_files_are_clear_errors() {
         );
         assert!(message.contains(&*file.to_string_lossy()), "{message}");
         assert!(message.contains("\"version\": 1"), "{message}");
+        if name == "a key twice" {
+            assert!(message.contains("duplicate key \"models\""), "{message}");
+        }
         if name == "wrong version" {
             assert!(message.contains("version 2 is not supported"), "{message}");
         }
