@@ -5,9 +5,12 @@
 //! the hash chain of an audit log. `govops report` sums cost, waste, guard trips, drift and
 //! failover over audit logs and telemetry files.
 
-// A command's output is its product: printing to stdout is the point here.
-#![allow(clippy::print_stdout)]
+// Every write to stdout or stderr goes through `out`, which survives a closed pipe.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod out;
+
+mod amount;
 mod audit;
 mod check;
 mod cost;

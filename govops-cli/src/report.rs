@@ -10,12 +10,13 @@ mod summary;
 mod text;
 pub(crate) mod time;
 
-use std::io::{self, BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
 
+use crate::out::{self, err, esc};
 use input::Input;
 use summary::Summary;
 
@@ -49,7 +50,7 @@ pub(crate) fn run(request: &Request) -> ExitCode {
     if let (Some(since), Some(until)) = (request.since, request.until)
         && since >= until
     {
-        eprintln!(
+        err!(
             "govops report: --since ({}) is not before --until ({}): no instant is in the window; --since is inclusive, --until exclusive",
             time::rfc3339(since),
             time::rfc3339(until)
@@ -59,30 +60,30 @@ pub(crate) fn run(request: &Request) -> ExitCode {
     let input = match Input::read(&request.files) {
         Ok(input) => input,
         Err(error) => {
-            eprintln!("govops report: {error}");
+            err!("govops report: {}", esc(&error.to_string()));
             return ExitCode::from(BAD_INPUT);
         }
     };
     let summary = Summary::new(input, request.since, request.until);
     for warning in &summary.warnings {
-        eprintln!("govops report: warning: {warning}");
+        err!("govops report: warning: {}", esc(warning));
     }
     if let Some(path) = &request.html {
         let page = html::page(&summary, request.top);
         if let Err(error) = std::fs::write(path, page) {
-            eprintln!(
+            err!(
                 "govops report: cannot write the page {}: {error}",
-                path.display()
+                esc(&path.display().to_string())
             );
             return ExitCode::from(BAD_INPUT);
         }
     }
-    let mut out = BufWriter::new(io::stdout().lock());
+    let mut out = out::stdout();
     let written = match (request.format, &request.html) {
         (None, Some(path)) => writeln!(
             out,
             "wrote {}: {} call{}, ${}",
-            path.display(),
+            esc(&path.display().to_string()),
             summary.total.calls,
             if summary.total.calls == 1 { "" } else { "s" },
             summary.total.cost_or_zero().normalize()
@@ -91,7 +92,5 @@ pub(crate) fn run(request: &Request) -> ExitCode {
         (Some(ReportFormat::Json), _) => data::write_json(&mut out, &summary),
         (Some(ReportFormat::Csv), _) => data::write_csv(&mut out, &summary),
     };
-    // A reader that stops early (`| head`) is not an error.
-    let _ = written.and_then(|()| out.flush());
-    ExitCode::SUCCESS
+    out::finish(&mut out, written, ExitCode::SUCCESS)
 }
