@@ -68,6 +68,19 @@ pub(crate) fn run(request: &Request) -> ExitCode {
     for warning in &summary.warnings {
         err!("govops report: warning: {}", esc(warning));
     }
+    // A cost left out of the totals is said where a pipeline's log shows it, whatever the format.
+    for issue in summary.cost_problems.iter().take(10) {
+        err!(
+            "govops report: warning: {}: left out of every cost total",
+            esc(&issue.to_string())
+        );
+    }
+    if summary.cost_problems.len() > 10 {
+        err!(
+            "govops report: warning: and {} more calls whose cost is not accepted (all in --format json and csv)",
+            summary.cost_problems.len() - 10
+        );
+    }
     if let Some(path) = &request.html {
         let page = html::page(&summary, request.top);
         if let Err(error) = std::fs::write(path, page) {

@@ -5,16 +5,21 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use govops_core::audit::{AuditRecord, RecordKind};
+use govops_core::input::open_regular;
+
+use crate::amount::{self, CostProblem};
 use rust_decimal::Decimal;
 use serde::de::{self, IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+
+/// The longest line read: an OTLP-JSON export request of a full batch of spans with captured
+/// content fits many times over; a file without newlines cannot take more memory than this.
+pub(crate) const LINE_MAX: u64 = 64 << 20;
 
 /// What a line must be, for messages.
 pub(crate) const ACCEPTED: &str = "accepted: audit log records (GOVOPS_AUDIT_LOG: a JSON object \
@@ -107,14 +112,31 @@ pub(crate) struct Call {
     pub(crate) session: Sym,
     pub(crate) user: Sym,
     pub(crate) cost_center: Sym,
-    /// Exact for audit records; for telemetry, the double's JSON text read as a decimal.
+    /// Exact for audit records; for telemetry, the double's JSON text read as a decimal. `None`
+    /// when the call carries none, or one that is not accepted ([`Call::cost_problem`]).
     pub(crate) cost: Option<Decimal>,
+    /// A cost the call carries that is not accepted: left out of every total, and named.
+    pub(crate) cost_problem: Option<Box<CostIssue>>,
     pub(crate) input_tokens: Option<u64>,
     pub(crate) output_tokens: Option<u64>,
     pub(crate) latency_ms: Option<f64>,
     pub(crate) violations: Vec<Sym>,
     pub(crate) drift: Vec<Drift>,
     pub(crate) failovers: Vec<Failover>,
+}
+
+/// A call's cost that is not accepted, and where the call is.
+#[derive(Debug, Clone)]
+pub(crate) struct CostIssue {
+    /// `FILE:LINE`.
+    pub(crate) at: String,
+    pub(crate) problem: CostProblem,
+}
+
+impl fmt::Display for CostIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.at, self.problem)
+    }
 }
 
 /// What one file held.
@@ -162,9 +184,12 @@ impl fmt::Display for InputError {
     }
 }
 
-/// The keys that tell the kinds apart, and nothing else.
+/// The keys that tell the kinds apart, and an audit record's cost as written (checked before the
+/// record is read, so that a cost that is not accepted is named rather than failing the line).
 #[derive(Deserialize)]
-struct Probe {
+struct Probe<'a> {
+    #[serde(default, borrow)]
+    cost_usd: Option<&'a RawValue>,
     #[serde(rename = "resourceSpans")]
     spans: Option<IgnoredAny>,
     #[serde(rename = "resourceLogs")]
@@ -248,6 +273,13 @@ struct AnyValue<'a> {
     double: Option<&'a RawValue>,
     #[serde(rename = "arrayValue", default, borrow)]
     array: Option<ArrayValue<'a>>,
+    /// The other kinds, only to name them when a number was expected.
+    #[serde(rename = "boolValue", default)]
+    boolean: Option<IgnoredAny>,
+    #[serde(rename = "kvlistValue", default)]
+    kvlist: Option<IgnoredAny>,
+    #[serde(rename = "bytesValue", default)]
+    bytes: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize, Default)]
@@ -298,18 +330,33 @@ impl AnyValue<'_> {
             .or_else(|| self.int.as_ref().map(|i| i.0 as f64))
     }
 
-    /// The number exactly as written: a double's JSON text (`0.00816`, `1e-05`) or an integer.
-    fn decimal(&self) -> Option<Decimal> {
+    /// A cost: a double (its JSON text, or what the protobuf JSON mapping writes in a string:
+    /// `"NaN"`, `"Infinity"`) or an integer, within what [`amount`] accepts.
+    fn cost(&self) -> Result<Decimal, CostProblem> {
         if let Some(raw) = self.double {
             let text = raw.get();
-            return Decimal::from_str(text)
-                .or_else(|_| Decimal::from_scientific(text))
-                .ok();
+            return match serde_json::from_str::<String>(text) {
+                Ok(unquoted) => amount::from_text(&unquoted),
+                Err(_) => amount::from_text(text),
+            };
         }
-        self.int
-            .as_ref()
-            .and_then(|i| i64::try_from(i.0).ok())
-            .map(Decimal::from)
+        if let Some(i) = &self.int {
+            return amount::from_text(&i.0.to_string());
+        }
+        let what = if let Some(s) = &self.string {
+            format!("the string {s:?}")
+        } else if self.array.is_some() {
+            "a list".to_owned()
+        } else if self.boolean.is_some() {
+            "a boolean".to_owned()
+        } else if self.kvlist.is_some() {
+            "a key-value list".to_owned()
+        } else if self.bytes.is_some() {
+            "bytes".to_owned()
+        } else {
+            "no value".to_owned()
+        };
+        Err(CostProblem::NotANumber(what))
     }
 
     fn strings(&self) -> impl Iterator<Item = &str> {
@@ -318,6 +365,50 @@ impl AnyValue<'_> {
             .flat_map(|a| a.values.iter())
             .filter_map(AnyValue::str)
     }
+}
+
+/// An audit record's cost as written: a decimal string (a JSON number is read the same way).
+fn audit_cost(raw: &RawValue) -> Result<Decimal, CostProblem> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') => match serde_json::from_str::<String>(text) {
+            Ok(unquoted) => amount::from_text(&unquoted),
+            Err(_) => Err(CostProblem::NotANumber(text.to_owned())),
+        },
+        Some(b'-' | b'0'..=b'9') => amount::from_text(text),
+        _ => Err(CostProblem::NotANumber(text.chars().take(64).collect())),
+    }
+}
+
+/// Reads an audit record whose cost was checked apart: a cost that is not accepted, or not in the
+/// form the record's type reads, is taken out before the rest is read, so that only the cost is
+/// left out. The record's `cost_usd` is the checked cost.
+fn audit_record(
+    line: &str,
+    cost: Option<&Result<Decimal, CostProblem>>,
+) -> Result<AuditRecord, String> {
+    let not_audit = |e: serde_json::Error| format!("not an audit record ({e}); {ACCEPTED}");
+    let first = match cost {
+        Some(Err(_)) => None,
+        _ => Some(serde_json::from_str::<AuditRecord>(line)),
+    };
+    let mut record = match first {
+        Some(Ok(record)) => record,
+        Some(Err(e)) if cost.is_none() => return Err(not_audit(e)),
+        other => {
+            let without = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
+                .and_then(|mut object| {
+                    object.remove("cost_usd");
+                    serde_json::from_value::<AuditRecord>(serde_json::Value::Object(object))
+                });
+            match (without, other) {
+                (Ok(record), _) => record,
+                (Err(_), Some(Err(e))) | (Err(e), _) => return Err(not_audit(e)),
+            }
+        }
+    };
+    record.cost_usd = cost.and_then(|c| c.as_ref().ok()).copied();
+    Ok(record)
 }
 
 fn find<'v, 'a>(attributes: &'v [KeyValue<'a>], key: &str) -> Option<&'v AnyValue<'a>> {
@@ -366,10 +457,8 @@ impl Input {
         let cannot = |e: &dyn fmt::Display| {
             InputError(format!("cannot read {}: {e}; {ACCEPTED}", path.display()))
         };
-        let file = File::open(path).map_err(|e| cannot(&e))?;
-        if file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(cannot(&"it is a directory"));
-        }
+        // A FIFO, a device or a directory is refused at once; a regular file is streamed.
+        let file = open_regular(path).map_err(|e| cannot(&e.reason()))?;
         let mut reader = BufReader::with_capacity(1 << 16, file);
         let mut summary = FileSummary {
             path: path.to_owned(),
@@ -378,7 +467,8 @@ impl Input {
         let mut buffer = Vec::new();
         loop {
             buffer.clear();
-            let read = reader
+            let read = (&mut reader)
+                .take(LINE_MAX + 1)
                 .read_until(b'\n', &mut buffer)
                 .map_err(|e| cannot(&e))?;
             if read == 0 {
@@ -388,9 +478,15 @@ impl Input {
             let complete = buffer.last() == Some(&b'\n');
             let line_no = summary.lines;
             let at = || format!("{}:{line_no}", path.display());
+            if !complete && buffer.len() as u64 > LINE_MAX {
+                return Err(InputError(format!(
+                    "{}: a line longer than {LINE_MAX} bytes (64 MiB); lines of at most 64 MiB are accepted, {ACCEPTED}",
+                    at()
+                )));
+            }
             let result = std::str::from_utf8(&buffer)
                 .map_err(|e| format!("not UTF-8 text ({e})"))
-                .and_then(|line| self.read_line(line.trim(), &mut summary));
+                .and_then(|line| self.read_line(line.trim(), &mut summary, &at));
             match result {
                 Ok(()) => {}
                 Err(problem) if !complete => {
@@ -406,7 +502,12 @@ impl Input {
         Ok(())
     }
 
-    fn read_line(&mut self, line: &str, summary: &mut FileSummary) -> Result<(), String> {
+    fn read_line(
+        &mut self,
+        line: &str,
+        summary: &mut FileSummary,
+        at: &dyn Fn() -> String,
+    ) -> Result<(), String> {
         if line.is_empty() {
             return Ok(());
         }
@@ -416,16 +517,22 @@ impl Input {
             let export: Export<'_> = serde_json::from_str(line)
                 .map_err(|e| format!("not an OTLP-JSON export request ({e}); {ACCEPTED}"))?;
             summary.export_requests += 1;
-            summary.calls += self.add_export(&export);
+            summary.calls += self.add_export(&export, at);
             return Ok(());
         }
         if probe.kind.is_some() && probe.prev.is_some() {
-            let record: AuditRecord = serde_json::from_str(line)
-                .map_err(|e| format!("not an audit record ({e}); {ACCEPTED}"))?;
+            let cost = probe
+                .cost_usd
+                .filter(|raw| raw.get() != "null")
+                .map(audit_cost);
+            let record = audit_record(line, cost.as_ref())?;
             summary.audit_records += 1;
             if record.kind == RecordKind::Call {
                 self.add_record(&record);
                 summary.calls += 1;
+                if let (Some(call), Some(Err(problem))) = (self.calls.last_mut(), cost) {
+                    call.cost_problem = Some(Box::new(CostIssue { at: at(), problem }));
+                }
             } else {
                 self.open_close += 1;
             }
@@ -490,6 +597,7 @@ impl Input {
             user: names.opt(record.user_id.as_deref()),
             cost_center: names.opt(record.cost_center.as_deref()),
             cost: record.cost_usd,
+            cost_problem: None,
             input_tokens: record.input_tokens,
             output_tokens: record.output_tokens,
             latency_ms: record.latency_ms,
@@ -500,7 +608,7 @@ impl Input {
     }
 
     /// Adds the governed spans of one export request; how many.
-    fn add_export(&mut self, export: &Export<'_>) -> u64 {
+    fn add_export(&mut self, export: &Export<'_>, at: &dyn Fn() -> String) -> u64 {
         let mut added = 0;
         for resource_spans in &export.resource_spans {
             let resource = resource_spans
@@ -516,14 +624,19 @@ impl Input {
                     self.ungoverned_spans += 1;
                     continue;
                 }
-                self.add_span(span, resource_cost_center);
+                self.add_span(span, resource_cost_center, at);
                 added += 1;
             }
         }
         added
     }
 
-    fn add_span(&mut self, span: &Span<'_>, resource_cost_center: Option<&str>) {
+    fn add_span(
+        &mut self,
+        span: &Span<'_>,
+        resource_cost_center: Option<&str>,
+        at: &dyn Fn() -> String,
+    ) {
         let names = &mut self.names;
         let attrs = &span.attributes[..];
         let text = |key: &str| find(attrs, key).and_then(AnyValue::str);
@@ -573,6 +686,11 @@ impl Input {
             });
         let model = text("gen_ai.request.model").or(text("gen_ai.response.model"));
         let cost_center = text("govops.cost_center").or(resource_cost_center);
+        let (cost, cost_problem) = match find(attrs, "govops.cost.total_usd").map(AnyValue::cost) {
+            None => (None, None),
+            Some(Ok(cost)) => (Some(cost), None),
+            Some(Err(problem)) => (None, Some(Box::new(CostIssue { at: at(), problem }))),
+        };
         let call = Call {
             source: Source::Telemetry,
             time: end,
@@ -582,7 +700,8 @@ impl Input {
             session: names.opt(text("session.id")),
             user: names.opt(text("user.id")),
             cost_center: names.opt(cost_center),
-            cost: find(attrs, "govops.cost.total_usd").and_then(AnyValue::decimal),
+            cost,
+            cost_problem,
             input_tokens: find(attrs, "gen_ai.usage.input_tokens").and_then(AnyValue::u64),
             output_tokens: find(attrs, "gen_ai.usage.output_tokens").and_then(AnyValue::u64),
             latency_ms,
