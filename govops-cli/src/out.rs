@@ -151,13 +151,13 @@ pub(crate) fn json(
             &mut *out,
             SafeJson(serde_json::ser::PrettyFormatter::new()),
         );
-        value.serialize(&mut ser).map_err(io::Error::other)?;
+        value.serialize(&mut ser).map_err(io::Error::from)?;
     } else {
         let mut ser = serde_json::Serializer::with_formatter(
             &mut *out,
             SafeJson(serde_json::ser::CompactFormatter),
         );
-        value.serialize(&mut ser).map_err(io::Error::other)?;
+        value.serialize(&mut ser).map_err(io::Error::from)?;
     }
     writeln!(out)
 }
