@@ -206,7 +206,7 @@ fn check_telemetry_fails_attributes_that_are_not_a_list_and_costs_out_of_bounds(
         let file = write(dir.path(), "cost.jsonl", &[telemetry_line(cost, None)]);
         let (code, text) = check_telemetry(&file);
         assert_eq!(code, Some(1), "{cost}: {text}");
-        assert!(text.contains(&format!("govops.cost.total_usd: ")), "{text}");
+        assert!(text.contains("govops.cost.total_usd: "), "{text}");
         assert!(text.contains(named), "{cost}: {text}");
         assert!(text.contains("accepted: a number of US dollars"), "{text}");
     }

@@ -380,34 +380,31 @@ fn audit_cost(raw: &RawValue) -> Result<Decimal, CostProblem> {
     }
 }
 
-/// Reads an audit record whose cost was checked apart: a cost that is not accepted, or not in the
-/// form the record's type reads, is taken out before the rest is read, so that only the cost is
-/// left out. The record's `cost_usd` is the checked cost.
+/// Reads an audit record whose cost was checked apart. A cost that is not accepted, or is not
+/// the decimal string the record's type reads, is replaced by `null` in the line before the
+/// record is read (the same strict reading: a duplicate key is still an error), so that only the
+/// cost is left out. The record's `cost_usd` is the checked cost.
 fn audit_record(
     line: &str,
-    cost: Option<&Result<Decimal, CostProblem>>,
+    cost: Option<(&RawValue, &Result<Decimal, CostProblem>)>,
 ) -> Result<AuditRecord, String> {
     let not_audit = |e: serde_json::Error| format!("not an audit record ({e}); {ACCEPTED}");
-    let first = match cost {
-        Some(Err(_)) => None,
-        _ => Some(serde_json::from_str::<AuditRecord>(line)),
-    };
-    let mut record = match first {
-        Some(Ok(record)) => record,
-        Some(Err(e)) if cost.is_none() => return Err(not_audit(e)),
-        other => {
-            let without = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
-                .and_then(|mut object| {
-                    object.remove("cost_usd");
-                    serde_json::from_value::<AuditRecord>(serde_json::Value::Object(object))
-                });
-            match (without, other) {
-                (Ok(record), _) => record,
-                (Err(_), Some(Err(e))) | (Err(e), _) => return Err(not_audit(e)),
-            }
+    let mut record = match cost {
+        Some((raw, checked)) if checked.is_err() || !raw.get().starts_with('"') => {
+            // The raw value borrows from the line: where it is in it.
+            let start = (raw.get().as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+            let end = start.saturating_add(raw.get().len());
+            let (Some(before), Some(after)) = (line.get(..start), line.get(end..)) else {
+                return Err(format!(
+                    "not an audit record (its cost cannot be read); {ACCEPTED}"
+                ));
+            };
+            serde_json::from_str::<AuditRecord>(&format!("{before}null{after}"))
+                .map_err(not_audit)?
         }
+        _ => serde_json::from_str::<AuditRecord>(line).map_err(not_audit)?,
     };
-    record.cost_usd = cost.and_then(|c| c.as_ref().ok()).copied();
+    record.cost_usd = cost.and_then(|(_, c)| c.as_ref().ok()).copied();
     Ok(record)
 }
 
@@ -521,11 +518,9 @@ impl Input {
             return Ok(());
         }
         if probe.kind.is_some() && probe.prev.is_some() {
-            let cost = probe
-                .cost_usd
-                .filter(|raw| raw.get() != "null")
-                .map(audit_cost);
-            let record = audit_record(line, cost.as_ref())?;
+            let raw = probe.cost_usd.filter(|raw| raw.get() != "null");
+            let cost = raw.map(audit_cost);
+            let record = audit_record(line, raw.zip(cost.as_ref()))?;
             summary.audit_records += 1;
             if record.kind == RecordKind::Call {
                 self.add_record(&record);
