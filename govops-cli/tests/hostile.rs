@@ -388,3 +388,64 @@ fn a_fifo_is_refused_and_a_line_without_a_newline_is_bounded() {
         "{stderr}"
     );
 }
+
+#[test]
+fn cost_jsonl_bounds_a_line_and_carries_on() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_govops"))
+        .args(["cost", "--jsonl"])
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write as _;
+        let long = vec![b'x'; 3 << 20];
+        stdin.write_all(&long).unwrap();
+        stdin
+            .write_all(b"\n{\"model\":\"gpt-4o\",\"provider\":null,\"input_tokens\":10}\n")
+            .unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains("a line longer than 1048576 bytes"),
+        "{text}"
+    );
+    assert!(lines[1].contains("\"cost_usd\""), "{text}");
+}
+
+#[test]
+fn check_env_and_usage_errors_escape_what_they_quote() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join(".env");
+    fs::write(&env, "GOVOPS_ENVIRONMENT=\u{1b}[2J\u{9b}31mprod\u{202e}\n").unwrap();
+    for format in ["text", "json"] {
+        let out = govops(&[
+            "check",
+            "env",
+            "--env-file",
+            env.to_str().unwrap(),
+            "--format",
+            format,
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        for stream in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            for bad in ['\u{1b}', '\u{9b}', '\u{202e}'] {
+                assert!(!text.contains(bad), "{format}: {bad:?} raw in {text:?}");
+            }
+        }
+    }
+    let out = govops(&["report", "--format", "\u{9b}2J", "x.jsonl"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\u{9b}'), "{stderr:?}");
+    assert!(stderr.contains("\\u{9b}2J"), "{stderr}");
+}
