@@ -6,6 +6,7 @@
 mod data;
 mod html;
 mod input;
+mod otlp;
 mod summary;
 mod text;
 pub(crate) mod time;

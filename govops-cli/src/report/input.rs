@@ -2,7 +2,6 @@
 //! JSON-lines telemetry (`GOVOPS_TELEMETRY_FILE`, one OTLP-JSON export request per line), told
 //! apart line by line, into one list of calls.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
@@ -11,11 +10,13 @@ use std::path::{Path, PathBuf};
 use govops_core::audit::{AuditRecord, RecordKind};
 use govops_core::input::open_regular;
 
-use crate::amount::{self, CostProblem};
 use rust_decimal::Decimal;
-use serde::de::{self, IgnoredAny, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
+
+use super::otlp::{AnyValue, Export, Span, find, ids, nanos};
+use crate::amount::{self, CostProblem};
 
 /// The longest line read: an OTLP-JSON export request of a full batch of spans with captured
 /// content fits many times over; a file without newlines cannot take more memory than this.
@@ -200,173 +201,6 @@ struct Probe<'a> {
     prev: Option<IgnoredAny>,
 }
 
-/// The part of an OTLP-JSON export request the report reads.
-#[derive(Deserialize)]
-struct Export<'a> {
-    #[serde(rename = "resourceSpans", default, borrow)]
-    resource_spans: Vec<ResourceSpans<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ResourceSpans<'a> {
-    #[serde(default, borrow)]
-    resource: Option<Attributes<'a>>,
-    #[serde(rename = "scopeSpans", default, borrow)]
-    scope_spans: Vec<ScopeSpans<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Attributes<'a> {
-    #[serde(default, borrow)]
-    attributes: Vec<KeyValue<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ScopeSpans<'a> {
-    #[serde(default, borrow)]
-    spans: Vec<Span<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Span<'a> {
-    #[serde(rename = "traceId", default, borrow)]
-    trace_id: Cow<'a, str>,
-    #[serde(rename = "spanId", default, borrow)]
-    span_id: Cow<'a, str>,
-    #[serde(rename = "startTimeUnixNano", default)]
-    start: Option<Int>,
-    #[serde(rename = "endTimeUnixNano", default)]
-    end: Option<Int>,
-    #[serde(default, borrow)]
-    attributes: Vec<KeyValue<'a>>,
-    #[serde(default, borrow)]
-    events: Vec<Event<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Event<'a> {
-    #[serde(rename = "timeUnixNano", default)]
-    time: Option<Int>,
-    #[serde(default, borrow)]
-    name: Cow<'a, str>,
-    #[serde(default, borrow)]
-    attributes: Vec<KeyValue<'a>>,
-}
-
-#[derive(Deserialize)]
-struct KeyValue<'a> {
-    #[serde(borrow)]
-    key: Cow<'a, str>,
-    #[serde(default, borrow)]
-    value: AnyValue<'a>,
-}
-
-/// An OTLP `AnyValue`: the kinds the report reads (others are ignored).
-#[derive(Deserialize, Default)]
-struct AnyValue<'a> {
-    #[serde(rename = "stringValue", default, borrow)]
-    string: Option<Cow<'a, str>>,
-    #[serde(rename = "intValue", default)]
-    int: Option<Int>,
-    /// The double's JSON text, so that a cost is read as the decimal it was written as.
-    #[serde(rename = "doubleValue", default, borrow)]
-    double: Option<&'a RawValue>,
-    #[serde(rename = "arrayValue", default, borrow)]
-    array: Option<ArrayValue<'a>>,
-    /// The other kinds, only to name them when a number was expected.
-    #[serde(rename = "boolValue", default)]
-    boolean: Option<IgnoredAny>,
-    #[serde(rename = "kvlistValue", default)]
-    kvlist: Option<IgnoredAny>,
-    #[serde(rename = "bytesValue", default)]
-    bytes: Option<IgnoredAny>,
-}
-
-#[derive(Deserialize, Default)]
-struct ArrayValue<'a> {
-    #[serde(default, borrow)]
-    values: Vec<AnyValue<'a>>,
-}
-
-/// A 64-bit integer, written as a JSON number or (the protobuf JSON mapping) a string.
-struct Int(i128);
-
-impl<'de> Deserialize<'de> for Int {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct IntVisitor;
-        impl Visitor<'_> for IntVisitor {
-            type Value = Int;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an integer, or an integer in a string")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
-                Ok(Int(i128::from(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
-                Ok(Int(i128::from(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Int, E> {
-                v.parse()
-                    .map(Int)
-                    .map_err(|_| E::custom(format!("{v:?} is not an integer")))
-            }
-        }
-        deserializer.deserialize_any(IntVisitor)
-    }
-}
-
-impl AnyValue<'_> {
-    fn str(&self) -> Option<&str> {
-        self.string.as_deref()
-    }
-
-    fn u64(&self) -> Option<u64> {
-        self.int.as_ref().and_then(|i| u64::try_from(i.0).ok())
-    }
-
-    fn f64(&self) -> Option<f64> {
-        self.double
-            .and_then(|raw| raw.get().parse().ok())
-            .or_else(|| self.int.as_ref().map(|i| i.0 as f64))
-    }
-
-    /// A cost: a double (its JSON text, or what the protobuf JSON mapping writes in a string:
-    /// `"NaN"`, `"Infinity"`) or an integer, within what [`amount`] accepts.
-    fn cost(&self) -> Result<Decimal, CostProblem> {
-        if let Some(raw) = self.double {
-            let text = raw.get();
-            return match serde_json::from_str::<String>(text) {
-                Ok(unquoted) => amount::from_text(&unquoted),
-                Err(_) => amount::from_text(text),
-            };
-        }
-        if let Some(i) = &self.int {
-            return amount::from_text(&i.0.to_string());
-        }
-        let what = if let Some(s) = &self.string {
-            format!("the string {s:?}")
-        } else if self.array.is_some() {
-            "a list".to_owned()
-        } else if self.boolean.is_some() {
-            "a boolean".to_owned()
-        } else if self.kvlist.is_some() {
-            "a key-value list".to_owned()
-        } else if self.bytes.is_some() {
-            "bytes".to_owned()
-        } else {
-            "no value".to_owned()
-        };
-        Err(CostProblem::NotANumber(what))
-    }
-
-    fn strings(&self) -> impl Iterator<Item = &str> {
-        self.array
-            .iter()
-            .flat_map(|a| a.values.iter())
-            .filter_map(AnyValue::str)
-    }
-}
-
 /// An audit record's cost as written: a decimal string (a JSON number is read the same way).
 fn audit_cost(raw: &RawValue) -> Result<Decimal, CostProblem> {
     let text = raw.get();
@@ -406,25 +240,6 @@ fn audit_record(
     };
     record.cost_usd = cost.and_then(|(_, c)| c.as_ref().ok()).copied();
     Ok(record)
-}
-
-fn find<'v, 'a>(attributes: &'v [KeyValue<'a>], key: &str) -> Option<&'v AnyValue<'a>> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .map(|kv| &kv.value)
-}
-
-fn nanos(value: Option<&Int>) -> Option<u64> {
-    value
-        .and_then(|i| u64::try_from(i.0).ok())
-        .filter(|&n| n > 0)
-}
-
-fn ids(trace: &str, span: &str) -> Option<(u128, u64)> {
-    let trace = u128::from_str_radix(trace, 16).ok().filter(|&t| t != 0)?;
-    let span = u64::from_str_radix(span, 16).ok().filter(|&s| s != 0)?;
-    Some((trace, span))
 }
 
 impl Input {
