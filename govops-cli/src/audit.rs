@@ -2,12 +2,14 @@
 //! its rotated files) and names the first modified, inserted, deleted or reordered record by file
 //! and line.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use govops_core::audit::{self, GENESIS, Report, Start};
 
 use crate::Format;
+use crate::out::{self, err, esc, esc_lines};
 
 const TAMPERED: u8 = 1;
 const BAD_INPUT: u8 = 2;
@@ -24,71 +26,78 @@ pub(crate) fn verify(files: &[PathBuf], format: Format, partial: bool) -> ExitCo
     let report = match audit::verify_from(files, start) {
         Ok(report) => report,
         Err(error) => {
-            eprintln!("govops audit verify: {error}");
+            err!("govops audit verify: {}", esc_lines(&error.to_string()));
             return ExitCode::from(BAD_INPUT);
         }
     };
-    match format {
-        Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
-            Err(error) => {
-                eprintln!("govops audit verify: cannot encode the report as JSON: {error}");
-                return ExitCode::from(BAD_INPUT);
-            }
-        },
-        Format::Text => print_text(&report),
-    }
-    if report.is_intact() {
+    let mut stdout = out::stdout();
+    let written = match format {
+        Format::Json => out::json(&mut stdout, &report, true),
+        Format::Text => write_text(&mut stdout, &report),
+    };
+    let code = if report.is_intact() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(TAMPERED)
-    }
+    };
+    out::finish(&mut stdout, written, code)
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn print_text(report: &Report) {
+fn write_text(out: &mut impl Write, report: &Report) -> io::Result<()> {
     for truncated in &report.truncated {
-        println!("warning: {truncated}");
+        writeln!(out, "warning: {}", esc_lines(&truncated.to_string()))?;
     }
     let files = plural(report.files.len() as u64, "file", "files");
     if let Some(problem) = &report.problem {
-        println!("{problem}");
-        println!(
+        writeln!(out, "{}", esc_lines(&problem.to_string()))?;
+        return writeln!(
+            out,
             "FAILED: the chain is broken at {}:{} ({}); {} before it are intact ({files} given)",
-            problem.file.display(),
+            esc(&problem.file.display().to_string()),
             problem.line,
-            problem.kind,
+            esc(&problem.kind.to_string()),
             plural(report.records, "record", "records"),
         );
-        return;
     }
-    println!(
+    writeln!(
+        out,
         "ok: {}, chain intact across {files}",
         plural(report.records, "record", "records")
-    );
+    )?;
     if let (Some(seq), Some(prev)) = (report.first_seq, &report.first_prev)
         && prev != GENESIS
     {
-        println!(
-            "first record: seq {seq}, chained to hash {prev}: the {} before it were not checked (compare that hash with one kept from an earlier verification)",
+        writeln!(
+            out,
+            "first record: seq {seq}, chained to hash {}: the {} before it were not checked (compare that hash with one kept from an earlier verification)",
+            esc(prev),
             plural(seq, "record", "records")
-        );
+        )?;
     }
     for file in report.files.iter().filter(|f| f.records == 0) {
-        println!("note: {} holds no complete record", file.path.display());
+        writeln!(
+            out,
+            "note: {} holds no complete record",
+            esc(&file.path.display().to_string())
+        )?;
     }
     if let (Some(seq), Some(hash)) = (report.last_seq, &report.last_hash) {
-        println!(
-            "last record: seq {seq}, hash {hash}{}",
+        writeln!(
+            out,
+            "last record: seq {seq}, hash {}{}",
+            esc(hash),
             if report.closed { " (close)" } else { "" }
-        );
+        )?;
     }
     if !report.closed && report.records > 0 {
-        println!(
+        writeln!(
+            out,
             "note: the log does not end with a close record: its writer is still running or stopped without shutting down (or records were removed from its end: compare the last hash with one kept elsewhere)"
-        );
+        )?;
     }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! `govops check env`.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -7,6 +8,7 @@ use govops_core::{Config, EnvSource, Gap};
 use serde::Serialize;
 
 use crate::Format;
+use crate::out::{self, err, esc, esc_lines};
 
 /// The JSON report: `{"gaps": [{"variable", "problem", "accepted"}]}`.
 #[derive(Serialize)]
@@ -31,37 +33,39 @@ pub(crate) fn env(env_file: Option<&Path>, format: Format) -> ExitCode {
     if let Err(config_gaps) = &config {
         gaps.extend(config_gaps.iter().cloned());
     }
-    match format {
-        Format::Json => match serde_json::to_string_pretty(&Report { gaps: &gaps }) {
-            Ok(json) => println!("{json}"),
-            Err(error) => {
-                eprintln!("govops: cannot encode the report as JSON: {error}");
-                return ExitCode::from(2);
-            }
-        },
+    let mut stdout = out::stdout();
+    let written = match format {
+        Format::Json => out::json(&mut stdout, &Report { gaps: &gaps }, true),
         Format::Text => match (&config, gaps.is_empty()) {
-            (Ok(config), true) => println!(
+            (Ok(config), true) => writeln!(
+                stdout,
                 "govops: the start-up metadata is complete: {} in {}, owned by {}, cost center {}, {} data",
-                config.app_name,
-                config.environment,
-                config.owner,
-                config.cost_center,
-                config.data_classification
+                esc(&config.app_name),
+                esc(&config.environment.to_string()),
+                esc(&config.owner),
+                esc(&config.cost_center),
+                esc(&config.data_classification.to_string())
             ),
-            _ => println!("{}", govops_core::Gaps::new(gaps.clone())),
+            _ => writeln!(
+                stdout,
+                "{}",
+                esc_lines(&govops_core::Gaps::new(gaps.clone()).to_string())
+            ),
         },
-    }
-    if gaps.is_empty() {
+    };
+    let code = if gaps.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    }
+    };
+    out::finish(&mut stdout, written, code)
 }
 
 fn unreadable(path: &Path, why: &str) -> ExitCode {
-    eprintln!(
-        "govops: cannot read --env-file {}: {why}; a dotenv file of KEY=VALUE lines is accepted",
-        path.display()
+    err!(
+        "govops: cannot read --env-file {}: {}; a dotenv file of KEY=VALUE lines is accepted",
+        esc(&path.display().to_string()),
+        esc(why)
     );
     ExitCode::from(2)
 }

@@ -1,6 +1,6 @@
 //! `govops cost` and `govops models`: exact prices from the price table.
 
-use std::io::{self, BufRead, BufWriter, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Format;
+use crate::out::{self, err, esc};
 
 /// Exit code for a model the table cannot price.
 const UNPRICED: u8 = 3;
@@ -28,16 +29,19 @@ pub(crate) fn table(path: Option<&Path>) -> Result<Arc<PriceTable>, ExitCode> {
     };
     let text = govops_core::input::read_text_bounded(path, govops_core::input::PRICE_TABLE_MAX)
         .map_err(|e| {
-            eprintln!("govops: cannot read the price table ({origin}): {e}",);
+            err!(
+                "govops: cannot read the price table ({origin}): {}",
+                esc(&e.to_string())
+            );
             ExitCode::from(BAD_INPUT)
         })?;
     PriceTable::parse(&text).map(Arc::new).map_err(|problems| {
-        eprintln!(
+        err!(
             "govops: {} ({origin}) is not a valid price table:",
-            path.display()
+            esc(&path.display().to_string())
         );
         for problem in problems {
-            eprintln!("  - {problem}");
+            err!("  - {}", esc(&problem.to_string()));
         }
         ExitCode::from(BAD_INPUT)
     })
@@ -90,63 +94,73 @@ pub(crate) fn one(table: &PriceTable, call: &Call<'_>, format: Format) -> ExitCo
     let pricing = match table.price(call.model, call.provider, &call.usage, call.tier) {
         Ok(pricing) => pricing,
         Err(error) => {
-            eprintln!("govops: cannot price this usage: {error}");
+            err!(
+                "govops: cannot price this usage: {}",
+                esc(&error.to_string())
+            );
             return ExitCode::from(BAD_INPUT);
         }
     };
+    let mut stdout = out::stdout();
     match pricing {
         Pricing::Priced(cost) => {
-            match format {
-                Format::Json => println!("{}", priced_json(&cost)),
-                Format::Text => print_text(&cost),
-            }
-            ExitCode::SUCCESS
+            let written = match format {
+                Format::Json => out::json(&mut stdout, &priced_json(&cost), false),
+                Format::Text => write_text(&mut stdout, &cost),
+            };
+            out::finish(&mut stdout, written, ExitCode::SUCCESS)
         }
         Pricing::Unpriced(why) => {
             let nearest = table.nearest(call.model, 5);
+            let mut written = Ok(());
             if format == Format::Json {
                 let mut value = unpriced_json();
                 value["nearest"] = json!(nearest);
-                println!("{value}");
+                written = out::json(&mut stdout, &value, false);
             }
-            eprintln!(
-                "govops: {:?} is unpriced: {why}; it is never priced at $0.",
-                call.model
+            err!(
+                "govops: {} is unpriced: {}; it is never priced at $0.",
+                esc(&format!("{:?}", call.model)),
+                esc(&why.to_string())
             );
             if table.lookup(call.model, call.provider).is_none() {
-                eprintln!(
+                let nearest: Vec<_> = nearest.iter().map(|k| esc(k)).collect();
+                err!(
                     "govops: the nearest keys in the price table: {}",
                     nearest.join(", ")
                 );
             }
-            ExitCode::from(UNPRICED)
+            out::finish(&mut stdout, written, ExitCode::from(UNPRICED))
         }
     }
 }
 
-fn print_text(cost: &Cost<'_>) {
+fn write_text(out: &mut impl Write, cost: &Cost<'_>) -> io::Result<()> {
     let provider = cost
         .model
         .provider()
-        .map(|p| format!(" ({p})"))
+        .map(|p| format!(" ({})", esc(p)))
         .unwrap_or_default();
-    println!(
+    writeln!(
+        out,
         "{}{provider}, {} tier: ${}",
-        cost.model.key(),
+        esc(cost.model.key()),
         cost.service_tier,
         decimal(cost.total_usd)
-    );
+    )?;
     for line in cost.lines.iter().filter(|l| l.tokens > 0) {
         let key = line.rate.map(|k| k.to_string()).unwrap_or_default();
-        println!(
-            "  {:<18} {:>10} × {:<14} = {:<14} {key}",
+        writeln!(
+            out,
+            "  {:<18} {:>10} × {:<14} = {:<14} {}",
             line.component.name(),
             line.tokens,
             decimal(line.rate_usd),
-            decimal(line.cost_usd)
-        );
+            decimal(line.cost_usd),
+            esc(&key)
+        )?;
     }
-    println!("  price table sha256 {}", cost.table_sha256);
+    writeln!(out, "  price table sha256 {}", cost.table_sha256)
 }
 
 /// One line of `--jsonl` input.
@@ -207,30 +221,61 @@ fn jsonl_line(table: &PriceTable, line: &str) -> Value {
 }
 
 pub(crate) fn jsonl(table: &PriceTable) -> ExitCode {
-    let stdin = io::stdin().lock();
-    let mut out = BufWriter::new(io::stdout().lock());
-    for line in stdin.lines() {
-        let value = match line {
-            Ok(line) if line.trim().is_empty() => json!({"error": "empty line"}),
-            Ok(line) => jsonl_line(table, &line),
+    let mut stdin = io::stdin().lock();
+    let mut stdout = out::stdout();
+    let written = jsonl_lines(table, &mut stdin, &mut stdout);
+    out::finish(&mut stdout, written, ExitCode::SUCCESS)
+}
+
+/// The longest `--jsonl` request line: a request is a few hundred bytes, and a line without a
+/// newline must not take unbounded memory.
+pub(crate) const JSONL_LINE_MAX: u64 = 1 << 20;
+
+fn jsonl_lines(
+    table: &PriceTable,
+    input: &mut impl BufRead,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = input
+            .by_ref()
+            .take(JSONL_LINE_MAX + 1)
+            .read_until(b'\n', &mut line);
+        let value = match read {
+            Ok(0) => return Ok(()),
+            Ok(_) if !line.ends_with(b"\n") && line.len() as u64 > JSONL_LINE_MAX => {
+                skip_line(input)?;
+                json!({"error": format!("a line longer than {JSONL_LINE_MAX} bytes; one JSON request per line is accepted")})
+            }
+            Ok(_) => match std::str::from_utf8(&line) {
+                Ok(text) if text.trim().is_empty() => json!({"error": "empty line"}),
+                Ok(text) => jsonl_line(table, text.trim_end_matches(['\n', '\r'])),
+                Err(e) => json!({"error": format!("unreadable line: not UTF-8 ({e})")}),
+            },
             Err(e) => json!({"error": format!("unreadable line: {e}")}),
         };
-        if writeln!(out, "{value}").is_err() {
-            // The reader went away (a closed pipe): nothing left to write to.
-            return ExitCode::from(BAD_INPUT);
+        out::json(out, &value, false)?;
+    }
+}
+
+/// Skips the rest of an over-long line, to its newline, in bounded pieces.
+fn skip_line(input: &mut impl BufRead) -> io::Result<()> {
+    let mut rest = Vec::new();
+    loop {
+        rest.clear();
+        let read = input.by_ref().take(1 << 16).read_until(b'\n', &mut rest)?;
+        if read == 0 || rest.ends_with(b"\n") {
+            return Ok(());
         }
     }
-    if out.flush().is_err() {
-        return ExitCode::from(BAD_INPUT);
-    }
-    ExitCode::SUCCESS
 }
 
 pub(crate) fn models(table: &PriceTable, format: Format) -> ExitCode {
-    let mut out = BufWriter::new(io::stdout().lock());
-    // A reader that stops early (`| head`) is not an error.
-    let _ = write_models(&mut out, table, format).and_then(|()| out.flush());
-    ExitCode::SUCCESS
+    let mut stdout = out::stdout();
+    let written = write_models(&mut stdout, table, format);
+    out::finish(&mut stdout, written, ExitCode::SUCCESS)
 }
 
 fn write_models(out: &mut impl Write, table: &PriceTable, format: Format) -> io::Result<()> {
@@ -252,10 +297,10 @@ fn write_models(out: &mut impl Write, table: &PriceTable, format: Format) -> io:
                     })
                 })
                 .collect();
-            writeln!(
+            out::json(
                 out,
-                "{}",
-                json!({"price_table_sha256": table.sha256(), "models": list})
+                &json!({"price_table_sha256": table.sha256(), "models": list}),
+                false,
             )
         }
         Format::Text => {
@@ -277,8 +322,8 @@ fn write_models(out: &mut impl Write, table: &PriceTable, format: Format) -> io:
                 writeln!(
                     out,
                     "{:<48} {:<28} {:>14} {:>14} {:>10}",
-                    m.key(),
-                    m.provider().unwrap_or("-"),
+                    esc(m.key()),
+                    esc(m.provider().unwrap_or("-")),
                     per_million(m.base_rate(Rate::Input)),
                     per_million(m.base_rate(Rate::Output)),
                     m.max_input_tokens()

@@ -5,9 +5,12 @@
 //! the hash chain of an audit log. `govops report` sums cost, waste, guard trips, drift and
 //! failover over audit logs and telemetry files.
 
-// A command's output is its product: printing to stdout is the point here.
-#![allow(clippy::print_stdout)]
+// Every write to stdout or stderr goes through `out`, which survives a closed pipe.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod out;
+
+mod amount;
 mod audit;
 mod check;
 mod cost;
@@ -21,7 +24,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Governance for GenAI and agent workloads: checks for CI pipelines and people.
 #[derive(Debug, Parser)]
-#[command(name = "govops", version, about)]
+#[command(
+    name = "govops",
+    version,
+    about,
+    after_help = "A subcommand whose reader closes stdout (`| head -0`) stops without a word and \
+    exits 141, as a shell reports a command a closed pipe ended. Text from an input that reaches \
+    the terminal has its control characters (ESC, C1, bidi overrides) written as \\u{..}."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,7 +60,10 @@ enum Command {
         after_help = "Audit costs are exact decimals and sum exactly; telemetry costs are \
         doubles, read from their JSON text, so their totals are as exact as the doubles. A call \
         found in both an audit log and a telemetry file (same trace and span id) counts once, \
-        from the audit log. Audit open/close records and spans that are not governed are skipped."
+        from the audit log. Audit open/close records and spans that are not governed are skipped. \
+        A cost that is negative, not finite, not a number or above $1000000000000 is named (file and \
+        line, on stderr and in the report) and left out of every cost total: each total counts \
+        those calls (rejected_cost_calls). Lines are read up to 64 MiB each."
     )]
     Report(ReportArgs),
     /// Lists the models the price table prices.
@@ -213,7 +226,10 @@ enum Format {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage(&error),
+    };
     match cli.command {
         Command::Check {
             what: CheckCommand::Env { env_file, format },
@@ -257,6 +273,23 @@ fn main() -> ExitCode {
             Ok(table) => cost::models(&table, format),
             Err(code) => code,
         },
+    }
+}
+
+/// A command line clap refused, or `--help` and `--version`: through the one writer (a closed
+/// stdout ends quietly), plain text, and an argument it quotes escaped like any other input (clap
+/// strips ESC sequences but not an 8-bit CSI).
+fn usage(error: &clap::Error) -> ExitCode {
+    use std::io::Write as _;
+    let code = ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+    let text = error.render().to_string();
+    if error.use_stderr() {
+        out::err!("{}", out::esc_lines(text.trim_end()));
+        code
+    } else {
+        let mut stdout = out::stdout();
+        let written = write!(stdout, "{text}");
+        out::finish(&mut stdout, written, code)
     }
 }
 

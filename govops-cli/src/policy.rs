@@ -18,6 +18,7 @@
 //! decision other than allow, flag or deny) fails the case.
 
 use std::collections::BTreeSet;
+use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -26,6 +27,7 @@ use govops_core::{Decision, Environment, Policy, PriceTable, Usage, Violation};
 use serde::{Deserialize, Serialize};
 
 use crate::Format;
+use crate::out::{self, err, esc, esc_lines};
 
 const BAD_INPUT: u8 = 2;
 
@@ -303,7 +305,10 @@ pub(crate) fn check(
         match govops_core::input::read_text_bounded(policy_path, govops_core::input::POLICY_MAX) {
             Ok(text) => text,
             Err(error) => {
-                eprintln!("govops: cannot read --policy {error}; a TOML policy file is accepted",);
+                err!(
+                    "govops: cannot read --policy {}; a TOML policy file is accepted",
+                    esc(&error.to_string())
+                );
                 return ExitCode::from(BAD_INPUT);
             }
         };
@@ -327,8 +332,9 @@ pub(crate) fn check(
             match govops_core::input::read_text_bounded(cases, govops_core::input::DATA_MAX) {
                 Ok(text) => text,
                 Err(error) => {
-                    eprintln!(
-                        "govops: cannot read --cases {error}; JSON lines of calls are accepted",
+                    err!(
+                        "govops: cannot read --cases {}; JSON lines of calls are accepted",
+                        esc(&error.to_string())
                     );
                     return ExitCode::from(BAD_INPUT);
                 }
@@ -341,49 +347,62 @@ pub(crate) fn check(
         }
     }
     let passed = problems.is_empty() && outcomes.iter().all(|o| o.passed);
-    match format {
-        Format::Json => {
-            let report = Report {
+    let mut stdout = out::stdout();
+    let written = match format {
+        Format::Json => out::json(
+            &mut stdout,
+            &Report {
                 policy: &shown,
                 problems,
                 cases: outcomes,
-            };
-            match serde_json::to_string_pretty(&report) {
-                Ok(json) => println!("{json}"),
-                Err(error) => {
-                    eprintln!("govops: cannot encode the report as JSON: {error}");
-                    return ExitCode::from(BAD_INPUT);
-                }
-            }
-        }
-        Format::Text => {
-            if problems.is_empty() {
-                println!("govops: {shown} is a valid policy");
-            } else {
-                println!("govops: {shown} is not a valid policy:");
-                for problem in &problems {
-                    println!("  - {problem}");
-                }
-            }
-            for o in &outcomes {
-                match &o.why {
-                    None => println!("  ok    {} ({})", o.name, o.decision),
-                    Some(why) => println!("  FAIL  {} (line {}): {why}", o.name, o.line),
-                }
-            }
-            if !outcomes.is_empty() {
-                let failed = outcomes.iter().filter(|o| !o.passed).count();
-                println!(
-                    "govops: {} case(s), {} passed, {failed} failed",
-                    outcomes.len(),
-                    outcomes.len() - failed
-                );
-            }
-        }
-    }
-    if passed {
+            },
+            true,
+        ),
+        Format::Text => write_text(&mut stdout, &shown, &problems, &outcomes),
+    };
+    let code = if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    };
+    out::finish(&mut stdout, written, code)
+}
+
+fn write_text(
+    out: &mut impl Write,
+    shown: &str,
+    problems: &[String],
+    outcomes: &[Outcome],
+) -> io::Result<()> {
+    let shown = esc(shown);
+    if problems.is_empty() {
+        writeln!(out, "govops: {shown} is a valid policy")?;
+    } else {
+        writeln!(out, "govops: {shown} is not a valid policy:")?;
+        for problem in problems {
+            writeln!(out, "  - {}", esc_lines(problem))?;
+        }
     }
+    for o in outcomes {
+        match &o.why {
+            None => writeln!(out, "  ok    {} ({})", esc(&o.name), o.decision)?,
+            Some(why) => writeln!(
+                out,
+                "  FAIL  {} (line {}): {}",
+                esc(&o.name),
+                o.line,
+                esc(why)
+            )?,
+        }
+    }
+    if !outcomes.is_empty() {
+        let failed = outcomes.iter().filter(|o| !o.passed).count();
+        writeln!(
+            out,
+            "govops: {} case(s), {} passed, {failed} failed",
+            outcomes.len(),
+            outcomes.len() - failed
+        )?;
+    }
+    Ok(())
 }

@@ -6,16 +6,18 @@
 mod data;
 mod html;
 mod input;
+mod otlp;
 mod summary;
 mod text;
 pub(crate) mod time;
 
-use std::io::{self, BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
 
+use crate::out::{self, err, esc};
 use input::Input;
 use summary::Summary;
 
@@ -49,7 +51,7 @@ pub(crate) fn run(request: &Request) -> ExitCode {
     if let (Some(since), Some(until)) = (request.since, request.until)
         && since >= until
     {
-        eprintln!(
+        err!(
             "govops report: --since ({}) is not before --until ({}): no instant is in the window; --since is inclusive, --until exclusive",
             time::rfc3339(since),
             time::rfc3339(until)
@@ -59,30 +61,43 @@ pub(crate) fn run(request: &Request) -> ExitCode {
     let input = match Input::read(&request.files) {
         Ok(input) => input,
         Err(error) => {
-            eprintln!("govops report: {error}");
+            err!("govops report: {}", esc(&error.to_string()));
             return ExitCode::from(BAD_INPUT);
         }
     };
     let summary = Summary::new(input, request.since, request.until);
     for warning in &summary.warnings {
-        eprintln!("govops report: warning: {warning}");
+        err!("govops report: warning: {}", esc(warning));
+    }
+    // A cost left out of the totals is said where a pipeline's log shows it, whatever the format.
+    for issue in summary.cost_problems.iter().take(10) {
+        err!(
+            "govops report: warning: {}: left out of every cost total",
+            esc(&issue.to_string())
+        );
+    }
+    if summary.cost_problems.len() > 10 {
+        err!(
+            "govops report: warning: and {} more calls whose cost is not accepted (all in --format json and csv)",
+            summary.cost_problems.len() - 10
+        );
     }
     if let Some(path) = &request.html {
         let page = html::page(&summary, request.top);
         if let Err(error) = std::fs::write(path, page) {
-            eprintln!(
+            err!(
                 "govops report: cannot write the page {}: {error}",
-                path.display()
+                esc(&path.display().to_string())
             );
             return ExitCode::from(BAD_INPUT);
         }
     }
-    let mut out = BufWriter::new(io::stdout().lock());
+    let mut out = out::stdout();
     let written = match (request.format, &request.html) {
         (None, Some(path)) => writeln!(
             out,
             "wrote {}: {} call{}, ${}",
-            path.display(),
+            esc(&path.display().to_string()),
             summary.total.calls,
             if summary.total.calls == 1 { "" } else { "s" },
             summary.total.cost_or_zero().normalize()
@@ -91,7 +106,5 @@ pub(crate) fn run(request: &Request) -> ExitCode {
         (Some(ReportFormat::Json), _) => data::write_json(&mut out, &summary),
         (Some(ReportFormat::Csv), _) => data::write_csv(&mut out, &summary),
     };
-    // A reader that stops early (`| head`) is not an error.
-    let _ = written.and_then(|()| out.flush());
-    ExitCode::SUCCESS
+    out::finish(&mut out, written, ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 //! string a span (its events and links), log record, metric data point or resource carries
 //! (nested values included) for credentials.
 
+use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -13,6 +14,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::Format;
+use crate::amount;
+use crate::out::{self, err, esc};
 
 const BAD_INPUT: u8 = 2;
 
@@ -172,6 +175,67 @@ fn credentials(item: &Value) -> Vec<String> {
         .collect()
 }
 
+/// What is wrong with the shape of `item`'s `attributes` (OTLP JSON: a list of `{key, value}`
+/// pairs, each key once): a span whose attributes cannot be read cannot be checked, so it fails.
+fn attribute_shape(item: &Value, what: &str) -> Vec<String> {
+    let accepted =
+        "accepted: a list of {\"key\": string, \"value\": AnyValue} objects, each key once";
+    let Some(attributes) = item.get("attributes") else {
+        return Vec::new();
+    };
+    let Some(list) = attributes.as_array() else {
+        return vec![format!(
+            "{what}attributes: is {}, not a list; {accepted}",
+            kind_of(attributes)
+        )];
+    };
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, kv) in list.iter().enumerate() {
+        match (kv.get("key").and_then(Value::as_str), kv.get("value")) {
+            (Some(key), Some(value)) if value.is_object() => {
+                if !seen.insert(key) {
+                    problems.push(format!(
+                        "{what}attributes: the key {key:?} appears more than once; {accepted}"
+                    ));
+                }
+            }
+            _ => problems.push(format!(
+                "{what}attributes[{i}]: is not a {{key, value}} pair; {accepted}"
+            )),
+        }
+    }
+    problems
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The problem with a governed span's cost, when it is not a number of dollars within bounds.
+fn cost_problem(value: &Value) -> Option<amount::CostProblem> {
+    let number = value
+        .get("doubleValue")
+        .or_else(|| value.get("intValue"))
+        .and_then(|n| match n {
+            Value::Number(n) => Some(n.to_string()),
+            // The protobuf JSON mapping: "NaN", "Infinity", "-Infinity", or a number as a string.
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        });
+    match number {
+        Some(text) => amount::from_text(&text).err(),
+        None => Some(amount::CostProblem::NotANumber(value.to_string())),
+    }
+}
+
 fn nested<'a>(value: &'a Value, outer: &str, inner: &str, items: &str) -> Vec<&'a Value> {
     value
         .get(outer)
@@ -190,8 +254,9 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
     let text = match govops_core::input::read_text_bounded(path, govops_core::input::DATA_MAX) {
         Ok(text) => text,
         Err(error) => {
-            eprintln!(
-                "govops: cannot read {error}; a JSON-lines telemetry file (the govops sink's) is accepted",
+            err!(
+                "govops: cannot read {}; a JSON-lines telemetry file (the govops sink's) is accepted",
+                esc(&error.to_string())
             );
             return ExitCode::from(BAD_INPUT);
         }
@@ -210,9 +275,10 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
         let value: Value = match serde_json::from_str(line) {
             Ok(value) => value,
             Err(error) => {
-                eprintln!(
-                    "govops: {}:{number} is not JSON ({error}); one OTLP JSON export request per line is accepted",
-                    path.display()
+                err!(
+                    "govops: {}:{number} is not JSON ({}); one OTLP JSON export request per line is accepted",
+                    esc(&path.display().to_string()),
+                    esc(&error.to_string())
                 );
                 return ExitCode::from(BAD_INPUT);
             }
@@ -223,7 +289,8 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
             .flatten()
             .filter_map(|r| r.get("resource"))
         {
-            let problems = credentials(resource);
+            let mut problems = attribute_shape(resource, "resource ");
+            problems.extend(credentials(resource));
             if !problems.is_empty() {
                 report.failures.push(Failure {
                     line: number,
@@ -237,10 +304,33 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
             report.spans += 1;
             let attrs = attributes(span);
             let get = |key: &str| attrs.iter().find(|(k, _)| *k == key).map(|(_, v)| attr(v));
-            let mut problems: Vec<String> = Vec::new();
+            let mut problems: Vec<String> = attribute_shape(span, "");
+            for event in span
+                .get("events")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let name = event.get("name").and_then(Value::as_str).unwrap_or("?");
+                problems.extend(attribute_shape(event, &format!("event {name}: ")));
+            }
             if get(govops_core::contract::attr::CONTRACT_VERSION).is_some() {
                 report.governed_spans += 1;
-                problems.extend(schema::problems(get).iter().map(ToString::to_string));
+                let cost_key = govops_core::contract::attr::COST_TOTAL_USD;
+                let cost = attrs
+                    .iter()
+                    .find(|(k, _)| *k == cost_key)
+                    .and_then(|(_, v)| cost_problem(v));
+                problems.extend(
+                    schema::problems(get)
+                        .iter()
+                        // A cost that is not accepted is named once, below, with what is.
+                        .filter(|p| cost.is_none() || p.key != cost_key)
+                        .map(ToString::to_string),
+                );
+                if let Some(cost) = cost {
+                    problems.push(format!("{cost_key}: {cost}"));
+                }
             }
             problems.extend(credentials(span));
             if !problems.is_empty() {
@@ -285,7 +375,8 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
         }
         for record in nested(&value, "resourceLogs", "scopeLogs", "logRecords") {
             report.logs += 1;
-            let problems = credentials(record);
+            let mut problems = attribute_shape(record, "");
+            problems.extend(credentials(record));
             if !problems.is_empty() {
                 report.failures.push(Failure {
                     line: number,
@@ -303,46 +394,52 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
     // A file with nothing in it proves nothing: a pipeline that ran its workload expects spans.
     let empty = report.spans == 0 && report.logs == 0;
     let passed = report.failures.is_empty() && !empty;
-    match format {
-        Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
-            Err(error) => {
-                eprintln!("govops: cannot encode the report as JSON: {error}");
-                return ExitCode::from(BAD_INPUT);
-            }
-        },
-        Format::Text => {
-            for f in &report.failures {
-                println!(
-                    "govops: {}:{}: {} ({}):",
-                    path.display(),
-                    f.line,
-                    f.span,
-                    f.span_id
-                );
-                for p in &f.problems {
-                    println!("  - {p}");
-                }
-            }
-            println!(
-                "govops: {} span(s), {} governed, {} log record(s): {}",
-                report.spans,
-                report.governed_spans,
-                report.logs,
-                if empty {
-                    "no OTLP spans or logs found: not a govops telemetry file, or nothing ran"
-                        .to_owned()
-                } else if passed {
-                    "every governed span honours the contract, no credential found".to_owned()
-                } else {
-                    format!("{} failing", report.failures.len())
-                }
-            );
-        }
-    }
-    if passed {
+    let mut stdout = out::stdout();
+    let written = match format {
+        Format::Json => out::json(&mut stdout, &report, true),
+        Format::Text => write_text(&mut stdout, path, &report, empty, passed),
+    };
+    let code = if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    };
+    out::finish(&mut stdout, written, code)
+}
+
+fn write_text(
+    out: &mut impl Write,
+    path: &Path,
+    report: &Report,
+    empty: bool,
+    passed: bool,
+) -> io::Result<()> {
+    let shown = path.display().to_string();
+    let shown = esc(&shown);
+    for f in &report.failures {
+        writeln!(
+            out,
+            "govops: {shown}:{}: {} ({}):",
+            f.line,
+            esc(&f.span),
+            esc(&f.span_id)
+        )?;
+        for p in &f.problems {
+            writeln!(out, "  - {}", esc(p))?;
+        }
     }
+    writeln!(
+        out,
+        "govops: {} span(s), {} governed, {} log record(s): {}",
+        report.spans,
+        report.governed_spans,
+        report.logs,
+        if empty {
+            "no OTLP spans or logs found: not a govops telemetry file, or nothing ran".to_owned()
+        } else if passed {
+            "every governed span honours the contract, no credential found".to_owned()
+        } else {
+            format!("{} failing", report.failures.len())
+        }
+    )
 }

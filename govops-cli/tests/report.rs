@@ -207,7 +207,9 @@ fn the_total_is_the_exact_sum_of_the_audit_records_costs() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("dimension,key,calls,cost_usd,priced_calls,unpriced_calls,input_tokens,output_tokens")
+        Some(
+            "dimension,key,calls,cost_usd,priced_calls,unpriced_calls,input_tokens,output_tokens,rejected_cost_calls"
+        )
     );
     let total: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(&total[..3], ["total", "all", "2000"]);
@@ -603,7 +605,7 @@ fn a_key_with_a_comma_or_quote_is_quoted_in_csv() {
     let out = govops(&["report", "--format", "csv", path.to_str().unwrap()]);
     let csv = String::from_utf8(out.stdout).unwrap();
     assert!(
-        csv.contains("\nsession,\"a,\"\"b\"\"\",1,0.5,1,0,0,0\n"),
+        csv.contains("\nsession,\"a,\"\"b\"\"\",1,0.5,1,0,0,0,0\n"),
         "{csv}"
     );
 }

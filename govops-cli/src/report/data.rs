@@ -2,6 +2,7 @@
 //! columns are documented in README.md ("Reports") and are stable: new keys may be added, none is
 //! renamed or removed without a new `report_version`.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde_json::{Value, json};
@@ -28,6 +29,7 @@ fn bucket_json(bucket: &Bucket) -> serde_json::Map<String, Value> {
         "cost_usd": cost(bucket),
         "priced_calls": bucket.priced_calls,
         "unpriced_calls": bucket.unpriced_calls,
+        "rejected_cost_calls": bucket.rejected_calls,
         "input_tokens": bucket.input_tokens,
         "output_tokens": bucket.output_tokens,
     });
@@ -78,6 +80,22 @@ pub(crate) fn json(summary: &Summary) -> Value {
     totals.insert("telemetry_calls".into(), json!(summary.telemetry_calls));
     totals.insert("cost_exact".into(), json!(summary.exact()));
     report.insert("totals".into(), Value::Object(totals));
+    report.insert(
+        "cost_problems".into(),
+        summary
+            .cost_problems
+            .iter()
+            .map(|issue| {
+                json!({
+                    "at": issue.at,
+                    "problem": issue.problem.kind(),
+                    "value": issue.problem.value(),
+                    "message": issue.problem.to_string(),
+                    "accepted": crate::amount::ACCEPTED,
+                })
+            })
+            .collect(),
+    );
     let s = &summary.skipped;
     report.insert(
         "skipped".into(),
@@ -173,39 +191,53 @@ pub(crate) fn json(summary: &Summary) -> Value {
 }
 
 pub(crate) fn write_json(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &json(summary))?;
-    writeln!(out)
+    crate::out::json(out, &json(summary), true)
 }
 
-/// A CSV field, quoted when it must be (RFC 4180).
-fn field(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains([',', '"', '\n', '\r']) {
+/// A CSV text cell: control characters escaped (as in the terminal), a cell a spreadsheet would
+/// run as a formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) prefixed with
+/// a single quote (OWASP's CSV injection advice), and quoted when it must be (RFC 4180; also at a
+/// `;`, the separator of some locales, so no cell can start after one).
+///
+/// Only text from the input (keys, file names) passes here. The number columns are written from
+/// counts and from costs that are never negative (a negative cost is rejected when read), so they
+/// hold only digits and a point: left as numbers, never prefixed, so that a spreadsheet sums them.
+fn field(text: &str) -> Cow<'_, str> {
+    let text = crate::out::esc(text);
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let text: Cow<'_, str> = if formula {
+        format!("'{text}").into()
+    } else {
+        text
+    };
+    if text.contains([',', '"', '\n', '\r', ';']) || formula {
         format!("\"{}\"", text.replace('"', "\"\"")).into()
     } else {
-        text.into()
+        text
     }
 }
 
 /// The CSV columns.
-pub(crate) const CSV_HEADER: &str =
-    "dimension,key,calls,cost_usd,priced_calls,unpriced_calls,input_tokens,output_tokens";
+pub(crate) const CSV_HEADER: &str = "dimension,key,calls,cost_usd,priced_calls,unpriced_calls,input_tokens,output_tokens,rejected_cost_calls";
 
 /// One row per (dimension, key): `total`, each `by_*` dimension, `waste`, `violation` (per
-/// code) and `heatmap` (per `weekday HH` cell, all 168). An empty `cost_usd` is a key whose calls
-/// are all unpriced.
+/// code), `heatmap` (per `weekday HH` cell, all 168) and `cost_problem` (per call whose cost is
+/// not accepted: the key is `FILE:LINE: why`). An empty `cost_usd` is a key whose calls are all
+/// unpriced or have a cost that is not accepted; `rejected_cost_calls` counts the latter.
 pub(crate) fn write_csv(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
     writeln!(out, "{CSV_HEADER}")?;
     let mut row = |dimension: &str, key: &str, b: &Bucket| {
         writeln!(
             out,
-            "{dimension},{},{},{},{},{},{},{}",
+            "{dimension},{},{},{},{},{},{},{},{}",
             field(key),
             b.calls,
             b.cost_usd().map(|d| d.to_string()).unwrap_or_default(),
             b.priced_calls,
             b.unpriced_calls,
             b.input_tokens,
-            b.output_tokens
+            b.output_tokens,
+            b.rejected_calls
         )
     };
     row("total", "all", &summary.total)?;
@@ -226,6 +258,23 @@ pub(crate) fn write_csv(out: &mut impl Write, summary: &Summary) -> io::Result<(
         for (hour, bucket) in hours.iter().enumerate() {
             row("heatmap", &format!("{weekday} {hour:02}"), bucket)?;
         }
+    }
+    let rejected = Bucket {
+        calls: 1,
+        rejected_calls: 1,
+        ..Bucket::default()
+    };
+    for issue in &summary.cost_problems {
+        row(
+            "cost_problem",
+            &format!(
+                "{}: {} is {}",
+                issue.at,
+                issue.problem.value(),
+                issue.problem.kind()
+            ),
+            &rejected,
+        )?;
     }
     Ok(())
 }

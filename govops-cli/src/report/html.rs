@@ -27,8 +27,9 @@ fn failed(error: impl std::fmt::Display) -> String {
     error.to_string()
 }
 
-/// Text for HTML, escaped.
+/// Text for HTML, escaped; control characters written as `\u{..}` first, as in the terminal.
 fn esc(text: &str) -> String {
+    let text = crate::out::esc(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -48,9 +49,11 @@ fn money(d: Decimal) -> String {
 }
 
 fn cost(bucket: &Bucket) -> String {
-    bucket
-        .cost_usd()
-        .map_or_else(|| "unpriced".to_owned(), money)
+    match bucket.cost_usd() {
+        Some(d) => money(d),
+        None if bucket.unpriced_calls > 0 => "unpriced".to_owned(),
+        None => "cost rejected".to_owned(),
+    }
 }
 
 fn float(d: Decimal) -> f64 {
@@ -359,25 +362,26 @@ fn top_bars(summary: &Summary, dimension: Dimension, id: &str, top: usize) -> St
 fn table_of(out: &mut String, title: &str, rows: &[(String, Bucket)], top: usize) {
     let _ = write!(
         out,
-        "<table><thead><tr><th>{}</th><th>calls</th><th>cost</th><th>input tokens</th><th>output tokens</th><th>unpriced</th></tr></thead><tbody>",
+        "<table><thead><tr><th>{}</th><th>calls</th><th>cost</th><th>input tokens</th><th>output tokens</th><th>unpriced</th><th>cost rejected</th></tr></thead><tbody>",
         esc(title)
     );
     for (key, b) in rows.iter().take(top) {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(key),
             b.calls,
             esc(&cost(b)),
             b.input_tokens,
             b.output_tokens,
-            b.unpriced_calls
+            b.unpriced_calls,
+            b.rejected_calls
         );
     }
     if rows.len() > top {
         let _ = write!(
             out,
-            "<tr><td colspan=\"6\" class=\"note\">and {} more (all of them are in --format json and csv)</td></tr>",
+            "<tr><td colspan=\"7\" class=\"note\">and {} more (all of them are in --format json and csv)</td></tr>",
             rows.len() - top
         );
     }
@@ -405,7 +409,8 @@ fn legend(summary: &Summary) -> String {
     let max = summary.heatmap_max();
     let mut out = String::from("<p class=\"legend\">$0 <i style=\"background:#eef0f3\"></i>");
     for quarter in 1..=4 {
-        let c = heat(max * Decimal::from(quarter) / Decimal::from(4), max);
+        let part = (max / Decimal::from(4)).checked_mul(Decimal::from(quarter));
+        let c = heat(part.unwrap_or(max), max);
         let _ = write!(
             out,
             "<i style=\"background:rgb({},{},{})\"></i>",
@@ -489,6 +494,10 @@ pub(crate) fn page(summary: &Summary, top: usize) -> String {
             total.unpriced_calls.to_string(),
             "unpriced calls (no cost, never $0)".to_owned(),
         ),
+        (
+            total.rejected_calls.to_string(),
+            "calls whose cost is not accepted (left out of every cost)".to_owned(),
+        ),
     ];
     for (value, label) in cards {
         let _ = write!(
@@ -499,6 +508,13 @@ pub(crate) fn page(summary: &Summary, top: usize) -> String {
         );
     }
     out.push_str("</div>\n");
+    if !summary.cost_problems.is_empty() {
+        out.push_str("<section id=\"cost-problems\"><h2>Costs not accepted (left out of every cost)</h2><ul>");
+        for issue in &summary.cost_problems {
+            let _ = write!(out, "<li>{}</li>", esc(&issue.to_string()));
+        }
+        out.push_str("</ul></section>\n");
+    }
 
     out.push_str("<section id=\"heatmap-section\"><h2>Cost heatmap: weekday by hour (UTC)</h2>");
     out.push_str(&heatmap(summary));

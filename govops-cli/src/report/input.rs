@@ -2,19 +2,25 @@
 //! JSON-lines telemetry (`GOVOPS_TELEMETRY_FILE`, one OTLP-JSON export request per line), told
 //! apart line by line, into one list of calls.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use govops_core::audit::{AuditRecord, RecordKind};
+use govops_core::input::open_regular;
+
 use rust_decimal::Decimal;
-use serde::de::{self, IgnoredAny, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
+
+use super::otlp::{AnyValue, Export, Span, find, ids, nanos};
+use crate::amount::{self, CostProblem};
+
+/// The longest line read: an OTLP-JSON export request of a full batch of spans with captured
+/// content fits many times over; a file without newlines cannot take more memory than this.
+pub(crate) const LINE_MAX: u64 = 64 << 20;
 
 /// What a line must be, for messages.
 pub(crate) const ACCEPTED: &str = "accepted: audit log records (GOVOPS_AUDIT_LOG: a JSON object \
@@ -107,14 +113,31 @@ pub(crate) struct Call {
     pub(crate) session: Sym,
     pub(crate) user: Sym,
     pub(crate) cost_center: Sym,
-    /// Exact for audit records; for telemetry, the double's JSON text read as a decimal.
+    /// Exact for audit records; for telemetry, the double's JSON text read as a decimal. `None`
+    /// when the call carries none, or one that is not accepted ([`Call::cost_problem`]).
     pub(crate) cost: Option<Decimal>,
+    /// A cost the call carries that is not accepted: left out of every total, and named.
+    pub(crate) cost_problem: Option<Box<CostIssue>>,
     pub(crate) input_tokens: Option<u64>,
     pub(crate) output_tokens: Option<u64>,
     pub(crate) latency_ms: Option<f64>,
     pub(crate) violations: Vec<Sym>,
     pub(crate) drift: Vec<Drift>,
     pub(crate) failovers: Vec<Failover>,
+}
+
+/// A call's cost that is not accepted, and where the call is.
+#[derive(Debug, Clone)]
+pub(crate) struct CostIssue {
+    /// `FILE:LINE`.
+    pub(crate) at: String,
+    pub(crate) problem: CostProblem,
+}
+
+impl fmt::Display for CostIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.at, self.problem)
+    }
 }
 
 /// What one file held.
@@ -162,9 +185,12 @@ impl fmt::Display for InputError {
     }
 }
 
-/// The keys that tell the kinds apart, and nothing else.
+/// The keys that tell the kinds apart, and an audit record's cost as written (checked before the
+/// record is read, so that a cost that is not accepted is named rather than failing the line).
 #[derive(Deserialize)]
-struct Probe {
+struct Probe<'a> {
+    #[serde(default, borrow)]
+    cost_usd: Option<&'a RawValue>,
     #[serde(rename = "resourceSpans")]
     spans: Option<IgnoredAny>,
     #[serde(rename = "resourceLogs")]
@@ -175,168 +201,45 @@ struct Probe {
     prev: Option<IgnoredAny>,
 }
 
-/// The part of an OTLP-JSON export request the report reads.
-#[derive(Deserialize)]
-struct Export<'a> {
-    #[serde(rename = "resourceSpans", default, borrow)]
-    resource_spans: Vec<ResourceSpans<'a>>,
+/// An audit record's cost as written: a decimal string (a JSON number is read the same way).
+fn audit_cost(raw: &RawValue) -> Result<Decimal, CostProblem> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') => match serde_json::from_str::<String>(text) {
+            Ok(unquoted) => amount::from_text(&unquoted),
+            Err(_) => Err(CostProblem::NotANumber(text.to_owned())),
+        },
+        Some(b'-' | b'0'..=b'9') => amount::from_text(text),
+        _ => Err(CostProblem::NotANumber(text.chars().take(64).collect())),
+    }
 }
 
-#[derive(Deserialize)]
-struct ResourceSpans<'a> {
-    #[serde(default, borrow)]
-    resource: Option<Attributes<'a>>,
-    #[serde(rename = "scopeSpans", default, borrow)]
-    scope_spans: Vec<ScopeSpans<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Attributes<'a> {
-    #[serde(default, borrow)]
-    attributes: Vec<KeyValue<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ScopeSpans<'a> {
-    #[serde(default, borrow)]
-    spans: Vec<Span<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Span<'a> {
-    #[serde(rename = "traceId", default, borrow)]
-    trace_id: Cow<'a, str>,
-    #[serde(rename = "spanId", default, borrow)]
-    span_id: Cow<'a, str>,
-    #[serde(rename = "startTimeUnixNano", default)]
-    start: Option<Int>,
-    #[serde(rename = "endTimeUnixNano", default)]
-    end: Option<Int>,
-    #[serde(default, borrow)]
-    attributes: Vec<KeyValue<'a>>,
-    #[serde(default, borrow)]
-    events: Vec<Event<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Event<'a> {
-    #[serde(rename = "timeUnixNano", default)]
-    time: Option<Int>,
-    #[serde(default, borrow)]
-    name: Cow<'a, str>,
-    #[serde(default, borrow)]
-    attributes: Vec<KeyValue<'a>>,
-}
-
-#[derive(Deserialize)]
-struct KeyValue<'a> {
-    #[serde(borrow)]
-    key: Cow<'a, str>,
-    #[serde(default, borrow)]
-    value: AnyValue<'a>,
-}
-
-/// An OTLP `AnyValue`: the kinds the report reads (others are ignored).
-#[derive(Deserialize, Default)]
-struct AnyValue<'a> {
-    #[serde(rename = "stringValue", default, borrow)]
-    string: Option<Cow<'a, str>>,
-    #[serde(rename = "intValue", default)]
-    int: Option<Int>,
-    /// The double's JSON text, so that a cost is read as the decimal it was written as.
-    #[serde(rename = "doubleValue", default, borrow)]
-    double: Option<&'a RawValue>,
-    #[serde(rename = "arrayValue", default, borrow)]
-    array: Option<ArrayValue<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-struct ArrayValue<'a> {
-    #[serde(default, borrow)]
-    values: Vec<AnyValue<'a>>,
-}
-
-/// A 64-bit integer, written as a JSON number or (the protobuf JSON mapping) a string.
-struct Int(i128);
-
-impl<'de> Deserialize<'de> for Int {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct IntVisitor;
-        impl Visitor<'_> for IntVisitor {
-            type Value = Int;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an integer, or an integer in a string")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
-                Ok(Int(i128::from(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
-                Ok(Int(i128::from(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Int, E> {
-                v.parse()
-                    .map(Int)
-                    .map_err(|_| E::custom(format!("{v:?} is not an integer")))
-            }
+/// Reads an audit record whose cost was checked apart. A cost that is not accepted, or is not
+/// the decimal string the record's type reads, is replaced by `null` in the line before the
+/// record is read (the same strict reading: a duplicate key is still an error), so that only the
+/// cost is left out. The record's `cost_usd` is the checked cost.
+fn audit_record(
+    line: &str,
+    cost: Option<(&RawValue, &Result<Decimal, CostProblem>)>,
+) -> Result<AuditRecord, String> {
+    let not_audit = |e: serde_json::Error| format!("not an audit record ({e}); {ACCEPTED}");
+    let mut record = match cost {
+        Some((raw, checked)) if checked.is_err() || !raw.get().starts_with('"') => {
+            // The raw value borrows from the line: where it is in it.
+            let start = (raw.get().as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+            let end = start.saturating_add(raw.get().len());
+            let (Some(before), Some(after)) = (line.get(..start), line.get(end..)) else {
+                return Err(format!(
+                    "not an audit record (its cost cannot be read); {ACCEPTED}"
+                ));
+            };
+            serde_json::from_str::<AuditRecord>(&format!("{before}null{after}"))
+                .map_err(not_audit)?
         }
-        deserializer.deserialize_any(IntVisitor)
-    }
-}
-
-impl AnyValue<'_> {
-    fn str(&self) -> Option<&str> {
-        self.string.as_deref()
-    }
-
-    fn u64(&self) -> Option<u64> {
-        self.int.as_ref().and_then(|i| u64::try_from(i.0).ok())
-    }
-
-    fn f64(&self) -> Option<f64> {
-        self.double
-            .and_then(|raw| raw.get().parse().ok())
-            .or_else(|| self.int.as_ref().map(|i| i.0 as f64))
-    }
-
-    /// The number exactly as written: a double's JSON text (`0.00816`, `1e-05`) or an integer.
-    fn decimal(&self) -> Option<Decimal> {
-        if let Some(raw) = self.double {
-            let text = raw.get();
-            return Decimal::from_str(text)
-                .or_else(|_| Decimal::from_scientific(text))
-                .ok();
-        }
-        self.int
-            .as_ref()
-            .and_then(|i| i64::try_from(i.0).ok())
-            .map(Decimal::from)
-    }
-
-    fn strings(&self) -> impl Iterator<Item = &str> {
-        self.array
-            .iter()
-            .flat_map(|a| a.values.iter())
-            .filter_map(AnyValue::str)
-    }
-}
-
-fn find<'v, 'a>(attributes: &'v [KeyValue<'a>], key: &str) -> Option<&'v AnyValue<'a>> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .map(|kv| &kv.value)
-}
-
-fn nanos(value: Option<&Int>) -> Option<u64> {
-    value
-        .and_then(|i| u64::try_from(i.0).ok())
-        .filter(|&n| n > 0)
-}
-
-fn ids(trace: &str, span: &str) -> Option<(u128, u64)> {
-    let trace = u128::from_str_radix(trace, 16).ok().filter(|&t| t != 0)?;
-    let span = u64::from_str_radix(span, 16).ok().filter(|&s| s != 0)?;
-    Some((trace, span))
+        _ => serde_json::from_str::<AuditRecord>(line).map_err(not_audit)?,
+    };
+    record.cost_usd = cost.and_then(|(_, c)| c.as_ref().ok()).copied();
+    Ok(record)
 }
 
 impl Input {
@@ -366,10 +269,8 @@ impl Input {
         let cannot = |e: &dyn fmt::Display| {
             InputError(format!("cannot read {}: {e}; {ACCEPTED}", path.display()))
         };
-        let file = File::open(path).map_err(|e| cannot(&e))?;
-        if file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(cannot(&"it is a directory"));
-        }
+        // A FIFO, a device or a directory is refused at once; a regular file is streamed.
+        let file = open_regular(path).map_err(|e| cannot(&e.reason()))?;
         let mut reader = BufReader::with_capacity(1 << 16, file);
         let mut summary = FileSummary {
             path: path.to_owned(),
@@ -378,7 +279,8 @@ impl Input {
         let mut buffer = Vec::new();
         loop {
             buffer.clear();
-            let read = reader
+            let read = (&mut reader)
+                .take(LINE_MAX + 1)
                 .read_until(b'\n', &mut buffer)
                 .map_err(|e| cannot(&e))?;
             if read == 0 {
@@ -388,9 +290,15 @@ impl Input {
             let complete = buffer.last() == Some(&b'\n');
             let line_no = summary.lines;
             let at = || format!("{}:{line_no}", path.display());
+            if !complete && buffer.len() as u64 > LINE_MAX {
+                return Err(InputError(format!(
+                    "{}: a line longer than {LINE_MAX} bytes (64 MiB); lines of at most 64 MiB are accepted, {ACCEPTED}",
+                    at()
+                )));
+            }
             let result = std::str::from_utf8(&buffer)
                 .map_err(|e| format!("not UTF-8 text ({e})"))
-                .and_then(|line| self.read_line(line.trim(), &mut summary));
+                .and_then(|line| self.read_line(line.trim(), &mut summary, &at));
             match result {
                 Ok(()) => {}
                 Err(problem) if !complete => {
@@ -406,7 +314,12 @@ impl Input {
         Ok(())
     }
 
-    fn read_line(&mut self, line: &str, summary: &mut FileSummary) -> Result<(), String> {
+    fn read_line(
+        &mut self,
+        line: &str,
+        summary: &mut FileSummary,
+        at: &dyn Fn() -> String,
+    ) -> Result<(), String> {
         if line.is_empty() {
             return Ok(());
         }
@@ -416,16 +329,20 @@ impl Input {
             let export: Export<'_> = serde_json::from_str(line)
                 .map_err(|e| format!("not an OTLP-JSON export request ({e}); {ACCEPTED}"))?;
             summary.export_requests += 1;
-            summary.calls += self.add_export(&export);
+            summary.calls += self.add_export(&export, at);
             return Ok(());
         }
         if probe.kind.is_some() && probe.prev.is_some() {
-            let record: AuditRecord = serde_json::from_str(line)
-                .map_err(|e| format!("not an audit record ({e}); {ACCEPTED}"))?;
+            let raw = probe.cost_usd.filter(|raw| raw.get() != "null");
+            let cost = raw.map(audit_cost);
+            let record = audit_record(line, raw.zip(cost.as_ref()))?;
             summary.audit_records += 1;
             if record.kind == RecordKind::Call {
                 self.add_record(&record);
                 summary.calls += 1;
+                if let (Some(call), Some(Err(problem))) = (self.calls.last_mut(), cost) {
+                    call.cost_problem = Some(Box::new(CostIssue { at: at(), problem }));
+                }
             } else {
                 self.open_close += 1;
             }
@@ -490,6 +407,7 @@ impl Input {
             user: names.opt(record.user_id.as_deref()),
             cost_center: names.opt(record.cost_center.as_deref()),
             cost: record.cost_usd,
+            cost_problem: None,
             input_tokens: record.input_tokens,
             output_tokens: record.output_tokens,
             latency_ms: record.latency_ms,
@@ -500,7 +418,7 @@ impl Input {
     }
 
     /// Adds the governed spans of one export request; how many.
-    fn add_export(&mut self, export: &Export<'_>) -> u64 {
+    fn add_export(&mut self, export: &Export<'_>, at: &dyn Fn() -> String) -> u64 {
         let mut added = 0;
         for resource_spans in &export.resource_spans {
             let resource = resource_spans
@@ -516,14 +434,19 @@ impl Input {
                     self.ungoverned_spans += 1;
                     continue;
                 }
-                self.add_span(span, resource_cost_center);
+                self.add_span(span, resource_cost_center, at);
                 added += 1;
             }
         }
         added
     }
 
-    fn add_span(&mut self, span: &Span<'_>, resource_cost_center: Option<&str>) {
+    fn add_span(
+        &mut self,
+        span: &Span<'_>,
+        resource_cost_center: Option<&str>,
+        at: &dyn Fn() -> String,
+    ) {
         let names = &mut self.names;
         let attrs = &span.attributes[..];
         let text = |key: &str| find(attrs, key).and_then(AnyValue::str);
@@ -573,6 +496,11 @@ impl Input {
             });
         let model = text("gen_ai.request.model").or(text("gen_ai.response.model"));
         let cost_center = text("govops.cost_center").or(resource_cost_center);
+        let (cost, cost_problem) = match find(attrs, "govops.cost.total_usd").map(AnyValue::cost) {
+            None => (None, None),
+            Some(Ok(cost)) => (Some(cost), None),
+            Some(Err(problem)) => (None, Some(Box::new(CostIssue { at: at(), problem }))),
+        };
         let call = Call {
             source: Source::Telemetry,
             time: end,
@@ -582,7 +510,8 @@ impl Input {
             session: names.opt(text("session.id")),
             user: names.opt(text("user.id")),
             cost_center: names.opt(cost_center),
-            cost: find(attrs, "govops.cost.total_usd").and_then(AnyValue::decimal),
+            cost,
+            cost_problem,
             input_tokens: find(attrs, "gen_ai.usage.input_tokens").and_then(AnyValue::u64),
             output_tokens: find(attrs, "gen_ai.usage.output_tokens").and_then(AnyValue::u64),
             latency_ms,

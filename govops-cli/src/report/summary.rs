@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use govops_core::money::ExactSum;
 use rust_decimal::Decimal;
 
-use super::input::{Call, FileSummary, Input, NONE, Names, Sym};
+use super::input::{Call, CostIssue, FileSummary, Input, NONE, Names, Sym};
 use super::time;
 
 /// Input:output token ratios above this are waste (contract section 4, `token_waste`).
@@ -57,6 +57,9 @@ pub(crate) struct Bucket {
     pub(crate) priced_calls: u64,
     /// Calls that carry `unpriced_model`: their cost is absent, never counted as $0.
     pub(crate) unpriced_calls: u64,
+    /// Calls whose cost is not accepted (negative, not finite, not a number, too large): counted
+    /// in `calls`, left out of `cost`, and named in [`Summary::cost_problems`].
+    pub(crate) rejected_calls: u64,
     pub(crate) input_tokens: u64,
     pub(crate) output_tokens: u64,
 }
@@ -69,6 +72,7 @@ impl Bucket {
             self.priced_calls += 1;
         }
         self.unpriced_calls += u64::from(unpriced);
+        self.rejected_calls += u64::from(call.cost_problem.is_some());
         self.input_tokens = self
             .input_tokens
             .saturating_add(call.input_tokens.unwrap_or(0));
@@ -77,10 +81,11 @@ impl Bucket {
             .saturating_add(call.output_tokens.unwrap_or(0));
     }
 
-    /// The exact sum of the costs; `None` when every call of the key is unpriced (no cost, not
-    /// $0).
+    /// The exact sum of the costs; `None` when no call of the key has a cost and some are
+    /// unpriced or have a cost that is not accepted (no cost, not $0).
     pub(crate) fn cost_usd(&self) -> Option<Decimal> {
-        (self.priced_calls > 0 || self.unpriced_calls == 0).then(|| self.cost.value().normalize())
+        (self.priced_calls > 0 || (self.unpriced_calls == 0 && self.rejected_calls == 0))
+            .then(|| self.cost.value().normalize())
     }
 
     pub(crate) fn cost_or_zero(&self) -> Decimal {
@@ -145,6 +150,9 @@ pub(crate) struct Summary {
     pub(crate) first: Option<u64>,
     pub(crate) last: Option<u64>,
     pub(crate) total: Bucket,
+    /// The calls in the report whose cost is not accepted, each named by file and line: in
+    /// `total.calls`, left out of every cost.
+    pub(crate) cost_problems: Vec<CostIssue>,
     pub(crate) audit_calls: u64,
     pub(crate) telemetry_calls: u64,
     pub(crate) skipped: Skipped,
@@ -199,6 +207,7 @@ impl Summary {
             ..Skipped::default()
         };
         let mut total = Bucket::default();
+        let mut cost_problems = Vec::new();
         let (mut audit_calls, mut telemetry_calls) = (0, 0);
         let (mut first, mut last) = (None::<u64>, None::<u64>);
         let mut by_sym: [HashMap<Sym, Bucket>; 5] = Default::default();
@@ -225,6 +234,9 @@ impl Summary {
             }
             let unpriced = unpriced_sym.is_some_and(|u| call.violations.contains(&u));
             total.add(call, unpriced);
+            if let Some(issue) = &call.cost_problem {
+                cost_problems.push((**issue).clone());
+            }
             match call.source {
                 super::input::Source::Audit => audit_calls += 1,
                 super::input::Source::Telemetry => telemetry_calls += 1,
@@ -383,6 +395,7 @@ impl Summary {
             first,
             last,
             total,
+            cost_problems,
             audit_calls,
             telemetry_calls,
             skipped,

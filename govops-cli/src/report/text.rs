@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 
 use super::summary::{Bucket, Dimension, Summary, WASTE_RATIO};
 use super::time::{self, WEEKDAYS};
+use crate::out::esc;
 
 /// The heatmap's shades, from no cost to the highest cell; each drawn twice for a square cell.
 pub(crate) const SHADES: [char; 5] = [' ', '░', '▒', '▓', '█'];
@@ -25,7 +26,8 @@ fn money(d: Decimal) -> String {
 fn cost(bucket: &Bucket) -> String {
     match bucket.cost_usd() {
         Some(d) => money(d),
-        None => "unpriced".to_owned(),
+        None if bucket.unpriced_calls > 0 => "unpriced".to_owned(),
+        None => "cost rejected".to_owned(),
     }
 }
 
@@ -33,10 +35,11 @@ fn ts(t: Option<u64>) -> String {
     t.map_or_else(|| "-".to_owned(), time::rfc3339)
 }
 
-/// A key cut to `width` characters.
+/// A key, escaped for a terminal, cut to `width` characters.
 fn clip(key: &str, width: usize) -> String {
+    let key = esc(key);
     if key.chars().count() <= width {
-        key.to_owned()
+        key.into_owned()
     } else {
         let mut clipped: String = key.chars().take(width.saturating_sub(1)).collect();
         clipped.push('…');
@@ -49,7 +52,18 @@ pub(crate) fn shade(cell: Decimal, max: Decimal) -> usize {
     if cell <= Decimal::ZERO || max <= Decimal::ZERO {
         return 0;
     }
-    let quarters = (cell * Decimal::from(4) / max).ceil();
+    // Checked: a cell near `Decimal::MAX` must not overflow (it would panic).
+    let Some(quarters) = cell
+        .checked_mul(Decimal::from(4))
+        .and_then(|c| c.checked_div(max))
+        .or_else(|| {
+            cell.checked_div(max)
+                .and_then(|c| c.checked_mul(Decimal::from(4)))
+        })
+        .map(|q| q.ceil())
+    else {
+        return 4;
+    };
     usize::try_from(quarters.mantissa() / 10i128.pow(quarters.scale()))
         .unwrap_or(4)
         .clamp(1, 4)
@@ -64,7 +78,7 @@ fn table(
     let visible = &rows[shown.clone()];
     let width = visible
         .iter()
-        .map(|(k, _)| k.chars().count())
+        .map(|(k, _)| esc(k).chars().count())
         .max()
         .unwrap_or(0)
         .clamp(title.len(), KEY_WIDTH);
@@ -74,11 +88,17 @@ fn table(
         title, "calls", "cost", "input tok", "output tok"
     )?;
     for (key, b) in visible {
-        let unpriced = if b.unpriced_calls > 0 && b.priced_calls > 0 {
+        let mut unpriced = if b.unpriced_calls > 0 && b.priced_calls > 0 {
             format!("  (+{} unpriced)", b.unpriced_calls)
         } else {
             String::new()
         };
+        if b.rejected_calls > 0 {
+            unpriced.push_str(&format!(
+                "  ({} left out: cost not accepted)",
+                plural(b.rejected_calls, "call", "calls")
+            ));
+        }
         writeln!(
             out,
             "  {:<width$}  {:>8}  {:>16}  {:>12}  {:>12}{unpriced}",
@@ -199,15 +219,39 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
             plural(total.unpriced_calls, "call", "calls")
         )?;
     }
+    if total.rejected_calls > 0 {
+        writeln!(
+            out,
+            "cost left out {} whose cost is not accepted, in no cost total (negative, not finite, not a number or above $1000000000000):",
+            plural(total.rejected_calls, "call", "calls")
+        )?;
+        for issue in summary.cost_problems.iter().take(10) {
+            writeln!(
+                out,
+                "                {}: {} is {}",
+                esc(&issue.at),
+                esc(issue.problem.value()),
+                issue.problem.kind().replace('_', " ")
+            )?;
+        }
+        if summary.cost_problems.len() > 10 {
+            writeln!(
+                out,
+                "                and {} more (all of them are in --format json and csv)",
+                summary.cost_problems.len() - 10
+            )?;
+        }
+    }
     let share = |part: Decimal| -> String {
         let whole = total.cost_or_zero();
-        if whole > Decimal::ZERO {
-            format!(
-                " ({}% of the cost)",
-                (part * Decimal::from(100) / whole).round_dp(1)
-            )
-        } else {
-            String::new()
+        match part
+            .checked_mul(Decimal::from(100))
+            .and_then(|p| p.checked_div(whole))
+        {
+            Some(percent) if whole > Decimal::ZERO => {
+                format!(" ({}% of the cost)", percent.round_dp(1))
+            }
+            _ => String::new(),
         }
     };
     writeln!(
@@ -239,7 +283,8 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
     for (code, b) in &summary.trips {
         writeln!(
             out,
-            "  {code:<20}  {:>12}  {:>16}",
+            "  {:<20}  {:>12}  {:>16}",
+            esc(code),
             plural(b.calls, "call", "calls"),
             cost(b)
         )?;
@@ -256,8 +301,8 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
         writeln!(
             out,
             "  {} ({}): {}{score}, {} to {}",
-            row.model,
-            row.provider,
+            esc(&row.model),
+            esc(&row.provider),
             plural(row.events, "trip", "trips"),
             ts(row.first),
             ts(row.last)
@@ -266,7 +311,7 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
             let signals: Vec<String> = row
                 .signals
                 .iter()
-                .map(|(s, n)| format!("{s} ×{n}"))
+                .map(|(s, n)| format!("{} ×{n}", esc(s)))
                 .collect();
             writeln!(out, "    signals: {}", signals.join(", "))?;
         }
@@ -280,10 +325,10 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
         writeln!(
             out,
             "  {:<8} {} -> {} ({}): {}, {} to {}",
-            row.kind,
-            row.from,
-            row.to,
-            row.reason,
+            esc(&row.kind),
+            esc(&row.from),
+            esc(&row.to),
+            esc(&row.reason),
             plural(row.events, "event", "events"),
             ts(row.first),
             ts(row.last)
@@ -297,7 +342,7 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
         let width = summary
             .latency
             .iter()
-            .map(|r| r.model.chars().count())
+            .map(|r| esc(&r.model).chars().count())
             .max()
             .unwrap_or(0)
             .clamp(5, KEY_WIDTH);
