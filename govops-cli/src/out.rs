@@ -16,6 +16,8 @@ use std::borrow::Cow;
 use std::io::{self, BufWriter, StdoutLock, Write};
 use std::process::ExitCode;
 
+use govops_core::terminal::is_unsafe;
+
 /// Writes one line to stderr. A stderr that cannot be written (a closed pipe) is ignored: there
 /// is nowhere left to say so, and it must not panic.
 macro_rules! err {
@@ -51,35 +53,11 @@ pub(crate) fn finish(out: &mut impl Write, written: io::Result<()>, code: ExitCo
     }
 }
 
-/// Whether a terminal could act on `c` rather than show it: C0 controls (newline and tab
-/// included: one input token never spans lines), DEL, C1 controls (`\u{9b}` is an 8-bit CSI),
-/// the bidirectional overrides, embeddings and isolates, and the line and paragraph separators.
-fn unsafe_char(c: char) -> bool {
-    matches!(c,
-        '\u{0}'..='\u{1f}'
-        | '\u{7f}'..='\u{9f}'
-        | '\u{61c}'
-        | '\u{200e}' | '\u{200f}'
-        | '\u{2028}'..='\u{202e}'
-        | '\u{2066}'..='\u{2069}'
-    )
-}
-
 /// `text` with every character a terminal could act on written as `\u{..}` (ESC is `\u{1b}`);
-/// borrowed when there is none.
+/// borrowed when there is none. The one rule of `govops_core::terminal`, shared with the
+/// library's stderr console.
 pub(crate) fn esc(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(unsafe_char) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if unsafe_char(c) {
-            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    govops_core::terminal::escape_controls(text)
 }
 
 /// [`esc`] on each line of a multi-line text from a library's `Display` (a report of gaps): its
@@ -99,7 +77,7 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeJson<F> {
         fragment: &str,
     ) -> io::Result<()> {
         let mut rest = fragment;
-        while let Some((at, c)) = rest.char_indices().find(|(_, c)| unsafe_char(*c)) {
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| is_unsafe(*c)) {
             writer.write_all(&rest.as_bytes()[..at])?;
             write!(writer, "\\u{:04x}", u32::from(c))?;
             rest = &rest[at + c.len_utf8()..];

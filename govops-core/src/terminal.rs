@@ -14,17 +14,24 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// Whether a terminal would act on `c` rather than show it: C0 and C1 controls, DEL, and the
-/// Unicode bidirectional overrides and isolates.
+/// Whether a terminal could act on `c` rather than show it: C0 controls (newline and tab
+/// included: one input token never spans lines), DEL, C1 controls (`\u{9b}` is an 8-bit CSI),
+/// the bidirectional marks, overrides, embeddings and isolates, and the line and paragraph
+/// separators.
 #[must_use]
 pub fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(c,
+        '\u{0}'..='\u{1f}'
+        | '\u{7f}'..='\u{9f}'
+        | '\u{61c}'
+        | '\u{200e}' | '\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}'
+    )
 }
 
-/// `text` with every character a terminal would act on written as `\u{..}` (`\n`, `\r` and `\t`
-/// as themselves escaped: `\\n`), and every backslash kept; borrowed when there is nothing to
-/// escape, which is the common case.
+/// `text` with every character a terminal could act on written as `\u{..}` (ESC is `\u{1b}`);
+/// borrowed when there is none, which is the common case.
 #[must_use]
 pub fn escape_controls(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_unsafe) {
@@ -32,14 +39,10 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if is_unsafe(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
+        if is_unsafe(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
         }
     }
     Cow::Owned(out)
@@ -56,7 +59,7 @@ mod tests {
         assert!(!shown.chars().any(is_unsafe), "{shown}");
         assert_eq!(
             shown,
-            "a\\u{1b}]0;pwned\\u{7}b\\u{9b}31mc\\u{202e}d\\re\\u{8}f\\u{7f}"
+            "a\\u{1b}]0;pwned\\u{7}b\\u{9b}31mc\\u{202e}d\\u{d}e\\u{8}f\\u{7f}"
         );
         assert!(matches!(escape_controls("été ✓"), Cow::Borrowed(_)));
     }

@@ -226,7 +226,7 @@ mod tests {
             "{line:?}"
         );
         assert!(
-            line.contains("user \\u{202e}txt.exe\\r\\u{1b}[2K"),
+            line.contains("user \\u{202e}txt.exe\\u{d}\\u{1b}[2K"),
             "{line}"
         );
         assert!(line.contains("session=s-1\\u{1b}]0;owned\\u{7}"), "{line}");
