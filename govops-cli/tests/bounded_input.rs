@@ -144,3 +144,55 @@ fn a_case_that_names_a_key_twice_fails_naming_the_key_not_the_last_value_winning
         "{text}"
     );
 }
+
+/// `line` with `"key": value` written again right after its opening brace.
+fn twice(line: &str, key_value: &str) -> String {
+    format!("{{{key_value},{}", &line[1..])
+}
+
+#[test]
+fn telemetry_and_audit_lines_that_repeat_a_key_are_named_not_read_as_their_last_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let telemetry = std::fs::read_to_string(fixtures.join("agent-telemetry.jsonl")).unwrap();
+    let first = telemetry.lines().next().unwrap();
+    std::fs::write(
+        dir.path().join("t.jsonl"),
+        twice(first, r#""resourceSpans":[]"#),
+    )
+    .unwrap();
+    let output = govops(&["check", "telemetry", "t.jsonl"], &[], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("t.jsonl:1 is not JSON (duplicate key \"resourceSpans\" in $)"),
+        "{stderr}"
+    );
+
+    // An audit call record whose cost is written twice: a reader taking the last would total $0.
+    let audit = std::fs::read_to_string(fixtures.join("agent-audit.jsonl")).unwrap();
+    let call = audit
+        .lines()
+        .position(|l| l.contains("\"kind\":\"call\"") && l.contains("\"cost_usd\""))
+        .unwrap();
+    let lines: Vec<String> = audit
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == call {
+                twice(l, r#""cost_usd":"0""#)
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(dir.path().join("a.jsonl"), lines.join("\n") + "\n").unwrap();
+    let output = govops(&["report", "a.jsonl"], &[], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("a.jsonl:{}", call + 1))
+            && stderr.contains("duplicate key \"cost_usd\" in $"),
+        "{stderr}"
+    );
+}
