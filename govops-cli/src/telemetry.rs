@@ -272,9 +272,13 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
         if line.trim().is_empty() {
             continue;
         }
-        let parsed = govops_core::json::unique_keys(line)
+        let parsed = serde_json::from_str::<Value>(line)
             .map_err(|e| e.to_string())
-            .and_then(|()| serde_json::from_str::<Value>(line).map_err(|e| e.to_string()));
+            .and_then(|v| {
+                govops_core::json::unique_keys(line)
+                    .map(|()| v)
+                    .map_err(|e| e.to_string())
+            });
         let value: Value = match parsed {
             Ok(value) => value,
             Err(error) => {

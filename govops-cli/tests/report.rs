@@ -630,11 +630,8 @@ fn bad_input_exits_2_naming_the_file_the_line_and_what_is_accepted() {
     assert!(out.stdout.is_empty());
 
     // A record that is not valid: an unknown violation code.
-    let tampered = good.replacen(
-        "\"kind\":\"call\"",
-        "\"kind\":\"call\",\"violations\":[\"nope\"]",
-        1,
-    );
+    let at = good.find("\"violations\":[").unwrap() + "\"violations\":[".len();
+    let tampered = format!("{}\"nope\",{}", &good[..at], &good[at..]).replacen(",]", "]", 1);
     fs::write(&bad, tampered).unwrap();
     let out = govops(&["report", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));

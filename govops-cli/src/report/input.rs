@@ -323,10 +323,10 @@ impl Input {
         if line.is_empty() {
             return Ok(());
         }
-        // A key written twice would be read as its last value: a cost could hide behind it.
-        govops_core::json::unique_keys(line).map_err(|e| format!("{e}; {ACCEPTED}"))?;
         let probe: Probe = serde_json::from_str(line)
             .map_err(|e| format!("not a JSON object ({e}); {ACCEPTED}"))?;
+        // A key written twice would be read as its last value: a cost could hide behind it.
+        govops_core::json::unique_keys(line).map_err(|e| format!("{e}; {ACCEPTED}"))?;
         if probe.spans.is_some() || probe.logs.is_some() || probe.metrics.is_some() {
             let export: Export<'_> = serde_json::from_str(line)
                 .map_err(|e| format!("not an OTLP-JSON export request ({e}); {ACCEPTED}"))?;
