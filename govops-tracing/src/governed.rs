@@ -86,6 +86,9 @@ pub(crate) struct Shared {
     pub(crate) prices: Arc<PriceTable>,
     /// The policy: guard actions and thresholds, allow-lists, budgets, rules.
     pub(crate) policy: Arc<Policy>,
+    /// Whether message content leaves the process (the policy's `[capture] content`, else
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`, else off).
+    pub(crate) capture: bool,
     pub(crate) deployment: Environment,
     /// The agent-loop guard's per-trace state.
     pub(crate) loops: Loops,
@@ -150,6 +153,7 @@ impl Shared {
             prod: config.environment == Environment::Prod,
             prices: config.prices.clone(),
             policy: config.policy_rules.clone(),
+            capture: config.capture_content,
             deployment: config.environment,
             loops: Loops::default(),
             budgets: BudgetLedger::default(),
@@ -359,17 +363,24 @@ impl Visit for Visiting<'_> {
             }
             attr::OPERATION_NAME => self.fields.operation = Operation::from_name(value),
             PROMPT => {
-                if self.scan.enabled() {
-                    self.fields.prompt_found = self.scan.inspect(value);
-                }
+                // One scan: what it finds decides the call, and what it leaves is all that any
+                // sink (the span, the audit log, its hash) ever gets of the prompt.
+                let mut found = Findings::default();
+                let clean = self
+                    .scan
+                    .enabled()
+                    .then(|| self.scan.text(value, &mut found))
+                    .flatten();
+                self.fields.prompt_found = found;
+                let clean = clean.map_or(Cow::Borrowed(value), Cow::Owned);
                 if self.capture {
-                    self.fields.prompt_text = Some(value.to_owned());
+                    self.fields.prompt_text = Some(clean.clone().into_owned());
                 }
                 let capture = self.capture;
                 if let Some(audit) = self.audit() {
-                    audit.prompt_sha256 = Some(sha256_hex(value.as_bytes()));
+                    audit.prompt_sha256 = Some(sha256_hex(clean.as_bytes()));
                     if capture {
-                        audit.prompt = Some(value.to_owned());
+                        audit.prompt = Some(clean.into_owned());
                     }
                 }
             }
@@ -503,6 +514,65 @@ pub(crate) fn is_scalar_text(s: &str) -> bool {
     number || unit
 }
 
+/// The function's arguments and the prompt, as far as the capture setting lets them leave the
+/// process (contract section 9); the span's redaction pass then scans what is added.
+/// Without capture a model call records no argument value at all, and other calls only values
+/// that cannot hold content (numbers, booleans, unit values: what tells two tool calls apart).
+/// With capture, a tool call's arguments go whole to `gen_ai.tool.call.arguments`, another call's
+/// as attributes of their own, and a declared prompt to `gen_ai.input.messages`.
+fn arguments_into(
+    operation: Operation,
+    capture: bool,
+    arguments: Vec<KeyValue>,
+    prompt: Option<&str>,
+    attributes: &mut Vec<KeyValue>,
+) {
+    if !capture {
+        if !operation.is_model() {
+            attributes.extend(arguments.into_iter().filter(|kv| is_scalar(&kv.value)));
+        }
+        return;
+    }
+    if operation == Operation::ExecuteTool {
+        if !arguments.is_empty() {
+            let object: serde_json::Map<String, serde_json::Value> = arguments
+                .iter()
+                .map(|kv| (kv.key.as_str().to_owned(), json_of(&kv.value)))
+                .collect();
+            attributes.extend(arguments.into_iter().filter(|kv| is_scalar(&kv.value)));
+            attributes.push(KeyValue::new(
+                attr::TOOL_CALL_ARGUMENTS,
+                serde_json::Value::Object(object).to_string(),
+            ));
+        }
+    } else {
+        attributes.extend(arguments);
+    }
+    if let Some(prompt) = prompt {
+        attributes.push(KeyValue::new(
+            attr::INPUT_MESSAGES,
+            messages_json("user", prompt, None),
+        ));
+    }
+}
+
+/// An argument's recorded value as JSON: its `Debug` text read as JSON where it is some (a
+/// string, a number, a list of them), else the text as a JSON string.
+fn json_of(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Bool(b) => serde_json::Value::from(*b),
+        Value::I64(n) => serde_json::Value::from(*n),
+        Value::F64(x) => serde_json::Value::from(*x),
+        Value::String(s) => json_text(s.as_str()),
+        other => serde_json::Value::from(other.to_string()),
+    }
+}
+
+/// `text` as JSON when it is a JSON document, else as a JSON string.
+pub(crate) fn json_text(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::from(text))
+}
+
 /// Message content in the semantic conventions' JSON form: one message of `role` with one text
 /// part.
 fn messages_json(role: &str, text: &str, finish_reason: Option<&str>) -> String {
@@ -538,7 +608,7 @@ where
         };
         let shared = &*self.shared;
         let scan = Scan::new(&shared.policy.guards);
-        let capture = shared.policy.capture_content;
+        let capture = shared.capture;
         let mut fields = Fields {
             audit: shared.audit.is_some().then(Box::default),
             ..Fields::default()
@@ -605,24 +675,13 @@ where
             )
         };
         attributes.append(&mut fields.rest);
-        // Message content leaves the process only when the policy captures it: arguments that
-        // may hold it (text, structures) stay out; numbers, booleans and unit values go.
-        if capture {
-            attributes.append(&mut fields.arguments);
-            if let Some(prompt) = &fields.prompt_text {
-                attributes.push(KeyValue::new(
-                    attr::INPUT_MESSAGES,
-                    messages_json("user", prompt, None),
-                ));
-            }
-        } else {
-            attributes.extend(
-                fields
-                    .arguments
-                    .into_iter()
-                    .filter(|kv| is_scalar(&kv.value)),
-            );
-        }
+        arguments_into(
+            operation,
+            capture,
+            fields.arguments,
+            fields.prompt_text.as_deref(),
+            &mut attributes,
+        );
         // The span's own strings are redacted here rather than at export, so that the decision,
         // the metrics and the rules all know what was found (and export need not look again).
         let mut in_attributes = Findings::default();
@@ -798,7 +857,7 @@ where
         values.record(&mut Visiting {
             static_name: span.metadata().name(),
             scan,
-            capture: self.shared.policy.capture_content,
+            capture: self.shared.capture,
             fields: &mut fields,
         });
         let mut extensions = span.extensions_mut();
@@ -1289,6 +1348,16 @@ impl ContractLayer {
         if state.error.is_some() {
             attributes.push(KeyValue::new(attr::ERROR_TYPE, "_OTHER"));
         }
+        // A tool's result (kept, redacted, only when content is captured), when it succeeded.
+        if identity.operation == Operation::ExecuteTool
+            && state.error.is_none()
+            && let Some(result) = &state.output
+        {
+            attributes.push(KeyValue::new(
+                attr::TOOL_CALL_RESULT,
+                json_text(result).to_string(),
+            ));
+        }
 
         // The audit record keeps the trip's figures as the span event gives them.
         let drift_trip = shared
@@ -1413,8 +1482,10 @@ struct Audited<'a> {
 
 impl Audited<'_> {
     /// The record: the contract's fields as the span carries them (ids redacted as the span's
-    /// are), the exact cost, the model parameters and content hashes; content only when the
-    /// policy captures it. The writer adds the metadata, the configuration's fingerprint and
+    /// are), the exact cost, the model parameters and content hashes; content only when it is
+    /// captured. Content and hashes are of the text as redacted when it was recorded
+    /// (`govops.prompt` at open, `Call::record_output`), so the chained log never holds a
+    /// secret it could not drop. The writer adds the metadata, the configuration's fingerprint and
     /// the chain.
     fn record(self, scan: Scan) -> AuditRecord {
         let identity = &self.cell.identity;
