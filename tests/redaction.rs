@@ -150,8 +150,13 @@ fn arguments_that_may_hold_content_are_captured_only_when_the_policy_says_so() {
     let (capture, _dir) = with_policy("[capture]\ncontent = true\n");
     let on = run(&capture);
     assert_eq!(on.string("order_id"), Some("981"));
-    assert_eq!(on.string("note"), Some("\"call [REDACTED:email]\""));
-    assert_eq!(on.string("tags"), Some("[\"vip\"]"));
+    // A tool's arguments go whole to the semantic conventions' key, redacted.
+    let arguments: serde_json::Value =
+        serde_json::from_str(on.string("gen_ai.tool.call.arguments").unwrap()).unwrap();
+    assert_eq!(arguments["note"], "call [REDACTED:email]");
+    assert_eq!(arguments["tags"], serde_json::json!(["vip"]));
+    assert_eq!(arguments["priority"], "High");
+    assert_eq!(on.attr("note"), None);
     assert_eq!(on.violations(), ["pii_detected"]);
 }
 

@@ -34,7 +34,7 @@ pub const MAX_SPAN_QUEUE_SIZE: usize = 1 << 20;
 pub const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Every variable [`Config::load`] reads, in the order gaps are reported.
-pub const VARIABLES: [&str; 19] = [
+pub const VARIABLES: [&str; 20] = [
     vars::APP_NAME,
     vars::ENVIRONMENT,
     vars::OWNER,
@@ -54,6 +54,7 @@ pub const VARIABLES: [&str; 19] = [
     vars::OTLP_TIMEOUT,
     vars::SPAN_QUEUE_SIZE,
     vars::RESOURCE_ATTRIBUTES,
+    vars::CAPTURE_MESSAGE_CONTENT,
 ];
 
 /// The deployment environment (`GOVOPS_ENVIRONMENT`).
@@ -250,6 +251,10 @@ pub struct Config {
     /// `OTEL_BSP_MAX_QUEUE_SIZE`, or [`DEFAULT_SPAN_QUEUE_SIZE`]: ended spans waiting for export;
     /// past it spans are dropped, counted in `govops.telemetry.dropped` and reported at shutdown.
     pub span_queue_size: usize,
+    /// Whether message content leaves the process (contract section 9): the policy's
+    /// `[capture] content` when it says, else `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`,
+    /// else off. What is captured is redacted first, in every sink.
+    pub capture_content: bool,
 }
 
 /// Values set in code, by variable name. They win over the environment.
@@ -314,6 +319,7 @@ struct Raw {
     otel_exporter_otlp_timeout: Option<String>,
     otel_bsp_max_queue_size: Option<String>,
     otel_resource_attributes: Option<String>,
+    otel_instrumentation_genai_capture_message_content: Option<String>,
 }
 
 const APP_NAME_ACCEPTED: &str =
@@ -334,6 +340,8 @@ const TIMEOUT_ACCEPTED: &str = "a whole number of milliseconds (e.g. 10000)";
 const QUEUE_ACCEPTED: &str = "a whole number of spans from 1 to 1048576 (e.g. 2048)";
 const RESOURCE_ACCEPTED: &str =
     "comma-separated key=value pairs with non-empty keys, values percent-encoded";
+const CAPTURE_ACCEPTED: &str =
+    "true or false (default false; the policy's [capture] content wins when it says)";
 
 impl Config {
     /// Reads and validates the metadata from `env` alone.
@@ -635,6 +643,19 @@ impl Check<'_> {
         let queue = raw.otel_bsp_max_queue_size.filter(|v| !v.trim().is_empty());
         let span_queue_size = self.parsed(vars::SPAN_QUEUE_SIZE, queue, QUEUE_ACCEPTED, queue_rule);
 
+        // The specification reads an empty value as unset; anything but a boolean is a gap,
+        // since a misspelt `ture` silently leaving capture off (or on) would go unnoticed.
+        let capture = raw
+            .otel_instrumentation_genai_capture_message_content
+            .filter(|v| !v.trim().is_empty());
+        let capture = self.parsed(
+            vars::CAPTURE_MESSAGE_CONTENT,
+            capture,
+            CAPTURE_ACCEPTED,
+            capture_rule,
+        );
+        let policy_capture = policy.as_ref().and_then(|(_, rules)| rules.capture_content);
+
         // When any gap was found this value is discarded, so the default cannot hide one.
         let telemetry_file =
             telemetry_file.unwrap_or_else(|| PathBuf::from(DEFAULT_TELEMETRY_FILE));
@@ -656,6 +677,7 @@ impl Check<'_> {
             otlp,
             extra_resource_attributes: extra_resource_attributes.unwrap_or_default(),
             span_queue_size: span_queue_size.unwrap_or(DEFAULT_SPAN_QUEUE_SIZE),
+            capture_content: policy_capture.or(capture).unwrap_or(false),
         })
     }
 
@@ -1073,6 +1095,18 @@ fn queue_rule(value: &str) -> Rule<usize> {
         }
         Ok(n) => Ok(n),
         Err(_) => invalid(format!("{} is not a whole number of spans", shown(value))),
+    }
+}
+
+/// A boolean as the OpenTelemetry specification spells it: `true` or `false`, in any case.
+fn capture_rule(value: &str) -> Rule<bool> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        invalid(format!("{} is neither true nor false", shown(value)))
     }
 }
 

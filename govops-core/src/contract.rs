@@ -45,6 +45,9 @@ pub mod vars {
     pub const SPAN_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
     /// Extra resource attributes, `key=value` pairs separated by commas.
     pub const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
+    /// Whether message content is captured (`true` or `false`), where the policy does not set
+    /// `[capture] content` (contract section 9).
+    pub const CAPTURE_MESSAGE_CONTENT: &str = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
 }
 
 /// Resource attribute keys (contract section 1).
@@ -117,6 +120,11 @@ pub mod attr {
     /// The response, as the semantic conventions' output messages (JSON); only when the policy
     /// captures content.
     pub const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+    /// A tool call's arguments, as a JSON object; only when content is captured, redacted.
+    pub const TOOL_CALL_ARGUMENTS: &str = "gen_ai.tool.call.arguments";
+    /// A tool call's result (what it recorded with `Call::record_output`), as JSON; only when
+    /// content is captured, redacted.
+    pub const TOOL_CALL_RESULT: &str = "gen_ai.tool.call.result";
     /// `gen_ai.request.temperature`: the request's sampling temperature (audit log).
     pub const REQUEST_TEMPERATURE: &str = "gen_ai.request.temperature";
     /// `gen_ai.request.top_p`: the request's nucleus-sampling parameter (audit log).

@@ -10,7 +10,7 @@
 //! ratio = 5                # input:output above this trips
 //!
 //! [capture]
-//! content = false          # message content is never exported unless this is true
+//! content = false          # unset: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT decides (default off)
 //!
 //! [guards.model_drift]
 //! action = "flag"          # "off" stops following drift at all
@@ -194,8 +194,11 @@ pub struct EnvironmentRules {
 pub struct Policy {
     /// Guard actions and thresholds.
     pub guards: Guards,
-    /// Whether message content may be exported.
-    pub capture_content: bool,
+    /// Whether message content may be exported (`[capture] content`): `None` when the policy
+    /// does not say, so that `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` decides
+    /// (contract section 9); [`Config::capture_content`](crate::Config::capture_content) is the
+    /// setting in force.
+    pub capture_content: Option<bool>,
     /// Custom rules in Rego, evaluated on every governed call.
     pub rego: Option<Rego>,
     /// Drift detection settings (`[drift]`).
@@ -859,7 +862,7 @@ impl Policy {
         }
         Ok(Policy {
             guards,
-            capture_content: raw.capture.content.unwrap_or(false),
+            capture_content: raw.capture.content,
             rego,
             drift,
             drift_baseline,

@@ -117,7 +117,7 @@ pub(crate) struct CallState {
     pub(crate) reservation: Option<govops_core::budget::Reservation>,
     /// What the content scan found in what the call inspected or logged, and where.
     pub(crate) content: Vec<(Violation, &'static str)>,
-    /// The response text, kept for export when the policy captures content.
+    /// The response text, redacted, kept for export when content is captured.
     pub(crate) output: Option<String>,
     /// The provider (and its model) that served the call, when a router or the application
     /// said so: it replaces the declared provider on the span, in the price look-up, the
@@ -135,7 +135,7 @@ pub(crate) struct CallState {
 #[derive(Debug, Default)]
 pub(crate) struct AuditCall {
     pub(crate) prompt_sha256: Option<String>,
-    /// The prompt itself, only when the policy captures content.
+    /// The prompt itself, redacted, only when content is captured.
     pub(crate) prompt: Option<String>,
     pub(crate) temperature: Option<f64>,
     pub(crate) top_p: Option<f64>,
@@ -172,7 +172,7 @@ pub(crate) struct CallCell {
     pub(crate) denied: Option<Violation>,
     /// The content scan the policy asks for.
     pub(crate) scan: crate::redact::Scan,
-    /// Whether the policy lets message content be exported.
+    /// Whether message content is exported (the policy, else the standard variable).
     pub(crate) capture: bool,
     /// The audit record's fields from the span, when an audit log is kept.
     pub(crate) audit: Option<Box<AuditCall>>,
@@ -432,23 +432,30 @@ impl Call {
         }
     }
 
-    /// Records the model's response text: it is inspected as [`Call::inspect`] does, and exported
-    /// (redacted) as `gen_ai.output.messages` only when the policy captures content
-    /// (`[capture] content = true`).
+    /// Records the model's response (or a tool's result) text: it is inspected as
+    /// [`Call::inspect`] does, and exported only when content is captured (the policy's
+    /// `[capture] content`, else `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`), redacted,
+    /// as `gen_ai.output.messages` (`gen_ai.tool.call.result` on a tool call) and in the audit
+    /// record. The audit record's `response_sha256` is the hash of the redacted text.
     pub fn record_output(&self, text: &str) {
         let Some(cell) = &self.cell else {
             return;
         };
+        // One scan: what it finds is raised on the call, and only what it leaves reaches a sink
+        // (the span, the audit log and its hash).
+        let mut clean = None;
         if cell.scan.enabled() {
-            cell.inspected(cell.scan.inspect(text), "output");
-        }
-        if cell.capture {
-            let text = text.to_owned();
-            self.with(|s| s.output = Some(text));
+            let mut found = govops_core::content::Findings::default();
+            clean = cell.scan.text(text, &mut found);
+            cell.inspected(found, "output");
         }
         if cell.audit.is_some() {
-            let hash = govops_core::audit::sha256_hex(text.as_bytes());
+            let hash = govops_core::audit::sha256_hex(clean.as_deref().unwrap_or(text).as_bytes());
             self.with(|s| s.response_sha256 = Some(hash));
+        }
+        if cell.capture {
+            let kept = clean.unwrap_or_else(|| text.to_owned());
+            self.with(|s| s.output = Some(kept));
         }
     }
 

@@ -1,6 +1,7 @@
 //! The stderr console keeps export's rules: personal data and credentials are redacted, and a
-//! governed call's prompt and content-bearing arguments are shown only when the policy captures
-//! content. Container platforms collect and ship stderr like any other telemetry.
+//! governed call's prompt and content-bearing arguments are shown only when content is captured;
+//! a model call's arguments not at all without capture (contract section 9). Container platforms
+//! collect and ship stderr like any other telemetry.
 
 use std::fmt::{self, Write as _};
 
@@ -12,6 +13,7 @@ use tracing_subscriber::fmt::format::Writer;
 use crate::governed::{ARGUMENTS, PROMPT, is_scalar_text};
 use crate::redact::Scan;
 use govops_core::content::Findings;
+use govops_core::contract::attr::OPERATION_NAME;
 
 /// Formats the fields of console lines (events and the spans around them).
 pub(crate) struct ConsoleFields {
@@ -20,11 +22,15 @@ pub(crate) struct ConsoleFields {
 }
 
 impl ConsoleFields {
-    pub(crate) fn new(policy: &govops_core::Policy) -> Self {
-        ConsoleFields {
-            scan: Scan::new(&policy.guards),
-            capture: policy.capture_content,
-        }
+    pub(crate) fn new(config: &govops_core::Config) -> Self {
+        Self::with(
+            Scan::new(&config.policy_rules.guards),
+            config.capture_content,
+        )
+    }
+
+    fn with(scan: Scan, capture: bool) -> Self {
+        ConsoleFields { scan, capture }
     }
 }
 
@@ -34,6 +40,7 @@ impl<'writer> FormatFields<'writer> for ConsoleFields {
             writer,
             scan: self.scan,
             capture: self.capture,
+            model_call: false,
             in_arguments: false,
             first: true,
             result: Ok(()),
@@ -47,6 +54,9 @@ struct Fields<'writer> {
     writer: Writer<'writer>,
     scan: Scan,
     capture: bool,
+    /// A governed model call (`chat`, `text_completion`, `embeddings`): without capture its
+    /// arguments are left out entirely, scalars too.
+    model_call: bool,
     /// Past the macro's marker: the function's arguments.
     in_arguments: bool,
     first: bool,
@@ -70,7 +80,7 @@ impl Fields<'_> {
     }
 
     fn text(&mut self, field: &Field, text: &str) {
-        if self.in_arguments && !self.capture && !is_scalar_text(text) {
+        if self.in_arguments && !self.capture && (self.model_call || !is_scalar_text(text)) {
             return;
         }
         let mut found = Findings::default();
@@ -111,6 +121,9 @@ impl Visit for Fields<'_> {
         if field.name() == PROMPT {
             return;
         }
+        if field.name() == OPERATION_NAME {
+            self.model_call = matches!(value, "chat" | "text_completion" | "embeddings");
+        }
         self.text(field, &format!("{value:?}"));
     }
 
@@ -150,13 +163,14 @@ mod tests {
 
     /// What the console prints of a governed call's span (its fields as the macro records them)
     /// and an event inside it.
-    fn printed(capture: bool) -> String {
-        let mut policy = govops_core::Policy::default();
-        policy.capture_content = capture;
+    fn printed(capture: bool, operation: &str) -> String {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
-            .fmt_fields(ConsoleFields::new(&policy))
+            .fmt_fields(ConsoleFields::with(
+                Scan::new(&govops_core::Guards::default()),
+                capture,
+            ))
             .with_writer(move || writer.clone())
             .with_ansi(false)
             .finish();
@@ -165,6 +179,7 @@ mod tests {
             tracing::info_span!(
                 "chat gpt-4o",
                 govops.contract.version = "1",
+                gen_ai.operation.name = operation,
                 gen_ai.request.model = "gpt-4o",
                 govops.prompt = prompt,
                 govops.prompt.estimated_tokens = 8_i64,
@@ -180,7 +195,7 @@ mod tests {
 
     #[test]
     fn the_console_redacts_and_shows_content_only_when_captured() {
-        let line = printed(false);
+        let line = printed(false, "execute_tool");
         assert!(!line.contains("4111"), "{line}");
         assert!(!line.contains("AKIAIOSFODNN7EXAMPLE"), "{line}");
         assert!(!line.contains("govops.prompt="), "{line}");
@@ -195,13 +210,19 @@ mod tests {
             "{line}"
         );
 
-        let line = printed(true);
+        // A model call without capture shows no argument at all, a number neither.
+        let line = printed(false, "chat");
+        assert!(!line.contains("order="), "{line}");
+        assert!(line.contains("govops.prompt.estimated_tokens=8"), "{line}");
+
+        let line = printed(true, "chat");
         assert!(!line.contains("4111"), "{line}");
         assert!(
             line.contains("prompt=\"my card is [REDACTED:card]\""),
             "{line}"
         );
         assert!(!line.contains("govops.prompt="), "{line}");
+        assert!(line.contains("order=981"), "{line}");
     }
 
     #[test]

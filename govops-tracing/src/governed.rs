@@ -86,6 +86,9 @@ pub(crate) struct Shared {
     pub(crate) prices: Arc<PriceTable>,
     /// The policy: guard actions and thresholds, allow-lists, budgets, rules.
     pub(crate) policy: Arc<Policy>,
+    /// Whether message content leaves the process (the policy's `[capture] content`, else
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`, else off).
+    pub(crate) capture: bool,
     pub(crate) deployment: Environment,
     /// The agent-loop guard's per-trace state.
     pub(crate) loops: Loops,
@@ -150,6 +153,7 @@ impl Shared {
             prod: config.environment == Environment::Prod,
             prices: config.prices.clone(),
             policy: config.policy_rules.clone(),
+            capture: config.capture_content,
             deployment: config.environment,
             loops: Loops::default(),
             budgets: BudgetLedger::default(),
@@ -359,17 +363,24 @@ impl Visit for Visiting<'_> {
             }
             attr::OPERATION_NAME => self.fields.operation = Operation::from_name(value),
             PROMPT => {
-                if self.scan.enabled() {
-                    self.fields.prompt_found = self.scan.inspect(value);
-                }
+                // One scan: what it finds decides the call, and what it leaves is all that any
+                // sink (the span, the audit log, its hash) ever gets of the prompt.
+                let mut found = Findings::default();
+                let clean = self
+                    .scan
+                    .enabled()
+                    .then(|| self.scan.text(value, &mut found))
+                    .flatten();
+                self.fields.prompt_found = found;
+                let clean = clean.map_or(Cow::Borrowed(value), Cow::Owned);
                 if self.capture {
-                    self.fields.prompt_text = Some(value.to_owned());
+                    self.fields.prompt_text = Some(clean.clone().into_owned());
                 }
                 let capture = self.capture;
                 if let Some(audit) = self.audit() {
-                    audit.prompt_sha256 = Some(sha256_hex(value.as_bytes()));
+                    audit.prompt_sha256 = Some(sha256_hex(clean.as_bytes()));
                     if capture {
-                        audit.prompt = Some(value.to_owned());
+                        audit.prompt = Some(clean.into_owned());
                     }
                 }
             }
@@ -478,7 +489,7 @@ pub(crate) const ARGUMENTS: &str = "govops.arguments";
 
 /// Whether an argument's recorded value cannot hold message content: a number, a boolean, or the
 /// `Debug` form of one (`42`, `-1.5e3`, `true`) or of a unit value (`High`, `None`).
-fn is_scalar(value: &Value) -> bool {
+pub(crate) fn is_scalar(value: &Value) -> bool {
     match value {
         Value::I64(_) | Value::F64(_) | Value::Bool(_) => true,
         Value::String(s) => is_scalar_text(s.as_str()),
@@ -505,7 +516,7 @@ pub(crate) fn is_scalar_text(s: &str) -> bool {
 
 /// Message content in the semantic conventions' JSON form: one message of `role` with one text
 /// part.
-fn messages_json(role: &str, text: &str, finish_reason: Option<&str>) -> String {
+pub(crate) fn messages_json(role: &str, text: &str, finish_reason: Option<&str>) -> String {
     let mut message = serde_json::json!({
         "role": role,
         "parts": [{"type": "text", "content": text}],
@@ -538,7 +549,7 @@ where
         };
         let shared = &*self.shared;
         let scan = Scan::new(&shared.policy.guards);
-        let capture = shared.policy.capture_content;
+        let capture = shared.capture;
         let mut fields = Fields {
             audit: shared.audit.is_some().then(Box::default),
             ..Fields::default()
@@ -605,24 +616,13 @@ where
             )
         };
         attributes.append(&mut fields.rest);
-        // Message content leaves the process only when the policy captures it: arguments that
-        // may hold it (text, structures) stay out; numbers, booleans and unit values go.
-        if capture {
-            attributes.append(&mut fields.arguments);
-            if let Some(prompt) = &fields.prompt_text {
-                attributes.push(KeyValue::new(
-                    attr::INPUT_MESSAGES,
-                    messages_json("user", prompt, None),
-                ));
-            }
-        } else {
-            attributes.extend(
-                fields
-                    .arguments
-                    .into_iter()
-                    .filter(|kv| is_scalar(&kv.value)),
-            );
-        }
+        crate::capture::arguments_into(
+            operation,
+            capture,
+            fields.arguments,
+            fields.prompt_text.as_deref(),
+            &mut attributes,
+        );
         // The span's own strings are redacted here rather than at export, so that the decision,
         // the metrics and the rules all know what was found (and export need not look again).
         let mut in_attributes = Findings::default();
@@ -798,7 +798,7 @@ where
         values.record(&mut Visiting {
             static_name: span.metadata().name(),
             scan,
-            capture: self.shared.policy.capture_content,
+            capture: self.shared.capture,
             fields: &mut fields,
         });
         let mut extensions = span.extensions_mut();
@@ -1289,6 +1289,16 @@ impl ContractLayer {
         if state.error.is_some() {
             attributes.push(KeyValue::new(attr::ERROR_TYPE, "_OTHER"));
         }
+        // A tool's result (kept, redacted, only when content is captured), when it succeeded.
+        if identity.operation == Operation::ExecuteTool
+            && state.error.is_none()
+            && let Some(result) = &state.output
+        {
+            attributes.push(KeyValue::new(
+                attr::TOOL_CALL_RESULT,
+                crate::capture::json_text(result).to_string(),
+            ));
+        }
 
         // The audit record keeps the trip's figures as the span event gives them.
         let drift_trip = shared
@@ -1413,8 +1423,10 @@ struct Audited<'a> {
 
 impl Audited<'_> {
     /// The record: the contract's fields as the span carries them (ids redacted as the span's
-    /// are), the exact cost, the model parameters and content hashes; content only when the
-    /// policy captures it. The writer adds the metadata, the configuration's fingerprint and
+    /// are), the exact cost, the model parameters and content hashes; content only when it is
+    /// captured. Content and hashes are of the text as redacted when it was recorded
+    /// (`govops.prompt` at open, `Call::record_output`), so the chained log never holds a
+    /// secret it could not drop. The writer adds the metadata, the configuration's fingerprint and
     /// the chain.
     fn record(self, scan: Scan) -> AuditRecord {
         let identity = &self.cell.identity;

@@ -8,6 +8,7 @@
 mod bridge;
 mod builder;
 mod call;
+mod capture;
 mod clock;
 mod console;
 pub mod context;

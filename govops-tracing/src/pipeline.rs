@@ -282,7 +282,7 @@ impl Pipeline {
         let logs = OpenTelemetryTracingBridge::new(&self.logger).with_filter(telemetry_filter());
         let console = stderr.then(|| {
             tracing_subscriber::fmt::layer()
-                .fmt_fields(crate::console::ConsoleFields::new(&config.policy_rules))
+                .fmt_fields(crate::console::ConsoleFields::new(config))
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::stderr().is_terminal())
                 .with_filter(console_filter(filter))

@@ -55,13 +55,14 @@ pub enum OpenReason {
     Recover,
 }
 
-/// Message content, written only when the caller passes it (when the policy allows capture).
+/// Message content, written only when the caller passes it (when content is captured, contract
+/// section 9); govops passes it redacted by the same detectors as every other sink.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Content {
-    /// The prompt, as sent.
+    /// The prompt, as sent, with personal data and credentials redacted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
-    /// The response, as received.
+    /// The response, as received, with personal data and credentials redacted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<String>,
 }
@@ -216,13 +217,16 @@ pub struct AuditRecord {
     /// The request's maximum output tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
-    /// SHA-256 of the prompt's bytes, lowercase hex ([`AuditRecord::hash_prompt`]).
+    /// SHA-256 of the prompt's bytes, lowercase hex ([`AuditRecord::hash_prompt`]); govops hashes
+    /// the prompt as redacted, so that a short secret cannot be found from its hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_sha256: Option<String>,
-    /// SHA-256 of the response's bytes, lowercase hex ([`AuditRecord::hash_response`]).
+    /// SHA-256 of the response's bytes, lowercase hex ([`AuditRecord::hash_response`]); govops
+    /// hashes the response as redacted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_sha256: Option<String>,
-    /// The content itself: set it only where the policy allows capture (`[capture] content`).
+    /// The content itself, redacted: set it only where content is captured (the policy's
+    /// `[capture] content`, else `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<Content>,
     /// [`ConfigFingerprint::sha256`] of the configuration the record was written under; the full

@@ -626,3 +626,47 @@ fn staging_and_prod_require_a_policy_that_parses() {
         gap.problem
     );
 }
+
+#[test]
+fn capture_follows_the_policy_else_the_standard_variable_else_stays_off() {
+    const CAPTURE: &str = vars::CAPTURE_MESSAGE_CONTENT;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let silent = policy("silent.toml", "[guards.pii]\naction = \"flag\"\n");
+    let on = policy("on.toml", "[capture]\ncontent = true\n");
+    let off = policy("off.toml", "[capture]\ncontent = false\n");
+    let capture = |pairs: &[(&'static str, &str)]| Config::from_env(&with(pairs)).unwrap();
+
+    assert!(!capture(&[]).capture_content, "off by default");
+    assert!(!capture(&[(vars::POLICY, &silent)]).capture_content);
+    for (value, expected) in [
+        ("true", true),
+        ("TRUE", true),
+        ("false", false),
+        ("", false),
+    ] {
+        let config = capture(&[(vars::POLICY, &silent), (CAPTURE, value)]);
+        assert_eq!(config.capture_content, expected, "{value:?}");
+        assert_eq!(capture(&[(CAPTURE, value)]).capture_content, expected);
+    }
+    // The policy wins over the variable, both ways.
+    assert!(!capture(&[(vars::POLICY, &off), (CAPTURE, "true")]).capture_content);
+    assert!(capture(&[(vars::POLICY, &on), (CAPTURE, "false")]).capture_content);
+    assert!(capture(&[(vars::POLICY, &on)]).capture_content);
+
+    for bad in ["yes", "1", "on", "ture"] {
+        let gap = only_gap(&with(&[(CAPTURE, bad)]));
+        assert_eq!(gap.variable, CAPTURE, "{bad}");
+        assert_eq!(gap.kind, GapKind::Invalid);
+        assert!(gap.problem.contains(bad), "{}", gap.problem);
+        assert!(
+            gap.accepted.starts_with("true or false"),
+            "{}",
+            gap.accepted
+        );
+    }
+}

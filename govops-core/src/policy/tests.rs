@@ -13,7 +13,10 @@ fn an_empty_policy_takes_the_contract_defaults() {
     assert_eq!(policy.guards.context_percent, 90);
     assert_eq!(policy.guards.waste_ratio, 5.0);
     assert_eq!(policy.guards.max_tool_calls, 10);
-    assert!(!policy.capture_content);
+    assert_eq!(
+        policy.capture_content, None,
+        "silent: the environment decides"
+    );
     assert_eq!(policy.rules(Environment::Prod).models, None);
 }
 
@@ -52,7 +55,7 @@ cost_center_usd_per_day = "1000.10"
     assert_eq!((g.context_overflow, g.context_percent), (Action::Deny, 80));
     assert_eq!((g.token_waste, g.waste_ratio), (Action::Off, 2.5));
     assert_eq!((g.max_tool_calls, g.max_repeats), (4, 2));
-    assert!(policy.capture_content);
+    assert_eq!(policy.capture_content, Some(true));
     let prod = policy.rules(Environment::Prod);
     assert_eq!(prod.tools.as_deref(), Some(&["search".to_owned()][..]));
     assert_eq!(prod.budgets.request_usd, Some(Decimal::new(50, 2)));
