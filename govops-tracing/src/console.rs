@@ -230,7 +230,10 @@ mod tests {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
-            .fmt_fields(ConsoleFields::new(&govops_core::Policy::default()))
+            .fmt_fields(ConsoleFields::with(
+                Scan::new(&govops_core::Guards::default()),
+                false,
+            ))
             .with_writer(move || writer.clone())
             .with_ansi(false)
             .finish();
