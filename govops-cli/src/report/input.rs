@@ -420,7 +420,8 @@ impl Input {
             return Ok(());
         }
         if probe.kind.is_some() && probe.prev.is_some() {
-            let record: AuditRecord = serde_json::from_str(line)
+            // Through the core's reader: a key twice in one object is an error, not a value.
+            let record = AuditRecord::from_line(line.as_bytes())
                 .map_err(|e| format!("not an audit record ({e}); {ACCEPTED}"))?;
             summary.audit_records += 1;
             if record.kind == RecordKind::Call {

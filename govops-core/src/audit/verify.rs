@@ -3,15 +3,15 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::chain::{Sealed, open_line, to_hex};
 use super::error::AuditError;
-use super::record::{RecordKind, SCHEMA_VERSION};
-use super::writer::LINE_START;
+use super::record::{OpenReason, RecordKind, SCHEMA_VERSION};
+use super::writer::{LINE_START, MAX_LINE};
 
 /// What a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -29,10 +29,14 @@ pub enum FindingKind {
     Reordered,
     /// An incomplete last line of a file: what a crash during a write leaves. Not tampering.
     Truncated,
+    /// A writer stopped without a `close` record (a crash, a kill, a power loss) and the next one
+    /// went on from its last complete record: records handed to it and not yet written are not
+    /// in the log. Not tampering: the chain is intact.
+    UncleanStop,
 }
 
 impl FindingKind {
-    /// `modified`, `inserted`, `deleted`, `reordered` or `truncated`.
+    /// `modified`, `inserted`, `deleted`, `reordered`, `truncated` or `unclean_stop`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -41,6 +45,7 @@ impl FindingKind {
             FindingKind::Deleted => "deleted",
             FindingKind::Reordered => "reordered",
             FindingKind::Truncated => "truncated",
+            FindingKind::UncleanStop => "unclean_stop",
         }
     }
 }
@@ -107,6 +112,10 @@ pub struct Report {
     pub problem: Option<Finding>,
     /// Incomplete last lines of files (crashes during a write): warnings, not tampering.
     pub truncated: Vec<Finding>,
+    /// Writers that stopped without a `close` record and were followed by another (crashes,
+    /// kills): warnings, not tampering, at the `open` record of the writer that went on. A log
+    /// whose last writer has not closed it yet is [`Report::closed`] `false` instead.
+    pub unclean_stops: Vec<Finding>,
     /// Seq of the last intact record.
     pub last_seq: Option<u64>,
     /// Hash of the last intact record: keep it elsewhere to detect later removal of records from
@@ -154,13 +163,17 @@ impl Report {
 /// one more than the record before it (0 for the first) and whose `prev` is that record's hash
 /// (64 zeros for the first). The first line that is not is classified (see the module
 /// documentation) and reported as [`Report::problem`]; an incomplete last line of a file is
-/// [`FindingKind::Truncated`] in [`Report::truncated`].
+/// [`FindingKind::Truncated`] in [`Report::truncated`]; a writer that stopped without a `close`
+/// record and was followed by another is [`FindingKind::UncleanStop`] in
+/// [`Report::unclean_stops`]. Both are warnings: the chain is intact.
 ///
 /// # Errors
 ///
-/// [`AuditError::NoFiles`]; [`AuditError::Read`] for a file that cannot be read;
+/// [`AuditError::NoFiles`]; [`AuditError::Read`] for a file that cannot be read or is not a
+/// regular file (a FIFO, a device or a directory is refused at once);
 /// [`AuditError::NotAuditLog`] for a file with lines but no audit record;
-/// [`AuditError::UnsupportedVersion`] for an intact record of another schema version.
+/// [`AuditError::LineTooLong`] for a line longer than [`MAX_LINE`](super::MAX_LINE) (it is not
+/// read whole); [`AuditError::UnsupportedVersion`] for an intact record of another schema version.
 pub fn verify<P: AsRef<Path>>(files: &[P]) -> Result<Report, AuditError> {
     verify_from(files, Start::Genesis)
 }
@@ -192,6 +205,7 @@ pub fn verify_from<P: AsRef<Path>>(files: &[P], start: Start) -> Result<Report, 
         records: 0,
         problem: None,
         truncated: Vec::new(),
+        unclean_stops: Vec::new(),
         last_seq: None,
         last_hash: None,
         closed: false,
@@ -245,6 +259,12 @@ pub fn verify_from<P: AsRef<Path>>(files: &[P], start: Start) -> Result<Report, 
                 ));
                 break;
             }
+            if s.kind == RecordKind::Open
+                && let Some(stop) =
+                    unclean_stop(&files, last.as_ref().map(|(prev, _)| prev), &cur, s)
+            {
+                report.unclean_stops.push(stop);
+            }
             let summary = &mut report.files[cur.file];
             summary.records += 1;
             summary.first_seq.get_or_insert(s.seq);
@@ -274,6 +294,45 @@ pub fn verify_from<P: AsRef<Path>>(files: &[P], start: Start) -> Result<Report, 
         report.closed = s.kind == RecordKind::Close;
     }
     Ok(report)
+}
+
+/// The unclean stop that the `open` record `s` (at `cur`) follows, if any: the record before it,
+/// `prev`, is not a `close` and the open is not a rotation's (which follows a call), or the record
+/// says so itself (an `unclean_stop` written by the writer that found it, with the incomplete line
+/// it found). The chain shows it either way, so a log written before writers said so is checked too.
+fn unclean_stop(files: &[PathBuf], prev: Option<&Rec>, cur: &Rec, s: &Sealed) -> Option<Finding> {
+    let said = s.unclean_stop.as_deref();
+    let shown = prev.is_some_and(|p| p.kind() != Some(RecordKind::Close))
+        && !matches!(s.reason, Some(OpenReason::Rotate | OpenReason::Recover));
+    if said.is_none() && !shown {
+        return None;
+    }
+    let mut detail = match prev.and_then(|p| p.sealed.as_ref().ok().map(|ps| (p, ps))) {
+        Some((p, ps)) => format!(
+            "the writer before this one stopped without a close record after seq {} (a {} record at {}:{}): a crash, a kill or a power loss",
+            ps.seq,
+            ps.kind.as_str(),
+            files[p.file].display(),
+            p.line
+        ),
+        None if s.seq == 0 => "the writer before this one stopped before its first record was complete: a crash, a kill or a power loss".to_owned(),
+        None => "the writer before this one stopped without a close record before the first record given: a crash, a kill or a power loss".to_owned(),
+    };
+    if let Some(torn) = said.and_then(|u| u.torn_line.map(|line| (u, line))) {
+        let (u, line) = torn;
+        detail.push_str(&format!(
+            "; it left an incomplete line, {}:{line}{}",
+            u.file,
+            u.torn_bytes
+                .map(|b| format!(" ({b} bytes)"))
+                .unwrap_or_default()
+        ));
+    }
+    detail.push_str(&format!(
+        "; records handed to it and not yet written are not in the log; the chain goes on intact from seq {}",
+        s.seq
+    ));
+    Some(finding(files, cur, FindingKind::UncleanStop, detail))
 }
 
 /// Where a partial log's chain begins: at its first record, which must be an intact `open`
@@ -623,10 +682,7 @@ impl<'a> Stream<'a> {
                 let Some(path) = self.files.get(self.next_file) else {
                     return Ok(None);
                 };
-                let opened = File::open(path).map_err(|source| AuditError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
+                let opened = open_log_file(path)?;
                 self.reader = Some((self.next_file, BufReader::with_capacity(256 * 1024, opened)));
                 self.next_file += 1;
                 self.line = 0;
@@ -634,12 +690,7 @@ impl<'a> Stream<'a> {
             };
             let file = *file;
             self.buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|source| AuditError::Read {
-                    path: self.files[file].clone(),
-                    source,
-                })?;
+            let n = read_line(reader, &mut self.buf, &self.files[file], self.line + 1)?;
             if n == 0 {
                 self.reader = None;
                 continue;
@@ -695,6 +746,43 @@ impl<'a> Stream<'a> {
     }
 }
 
+/// Opens a file of the log for reading: a regular file only, so a FIFO, a device or a directory
+/// is refused at once (`/dev/zero` would stream without end, a FIFO block).
+pub(crate) fn open_log_file(path: &Path) -> Result<File, AuditError> {
+    crate::input::open_regular(path).map_err(|e| AuditError::Read {
+        path: path.to_owned(),
+        source: io::Error::other(e.reason()),
+    })
+}
+
+/// Reads the next line of `reader` into `buf` (cleared first), its newline included: its length,
+/// 0 at the end. At most [`MAX_LINE`] bytes and a newline are read, so a file without newlines is
+/// never held whole: a longer line is [`AuditError::LineTooLong`], `line` its 1-based number.
+pub(crate) fn read_line(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    path: &Path,
+    line: u64,
+) -> Result<usize, AuditError> {
+    buf.clear();
+    let n = reader
+        .by_ref()
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', buf)
+        .map_err(|source| AuditError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    if n > MAX_LINE && buf.last() != Some(&b'\n') {
+        return Err(AuditError::LineTooLong {
+            path: path.to_owned(),
+            line,
+            limit: MAX_LINE as u64,
+        });
+    }
+    Ok(n)
+}
+
 /// The files, each once, in chain order: by the seq of their first intact record (else their
 /// first record); files without a record (empty, or an incomplete line only) last.
 fn order<P: AsRef<Path>>(files: &[P]) -> Result<Vec<PathBuf>, AuditError> {
@@ -719,18 +807,14 @@ fn order<P: AsRef<Path>>(files: &[P]) -> Result<Vec<PathBuf>, AuditError> {
 /// The seq of the first intact record of a file (else of its first record); `None` when it has
 /// no complete line.
 fn first_seq(path: &Path) -> Result<Option<u64>, AuditError> {
-    let read_err = |source| AuditError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let mut reader = BufReader::new(File::open(path).map_err(read_err)?);
+    let mut reader = BufReader::new(open_log_file(path)?);
     let mut buf = Vec::new();
     let mut line = 0;
     let mut first_record = None;
     let mut first_problem: Option<(u64, String)> = None;
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf).map_err(read_err)? == 0 {
+        if read_line(&mut reader, &mut buf, path, line + 1)? == 0 {
             break;
         }
         line += 1;

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use super::chain::{Sealed, open_line, seal, to_hex};
 use super::error::AuditError;
 use super::fingerprint::ConfigFingerprint;
-use super::record::{AuditRecord, GENESIS, OpenReason, RecordKind, SCHEMA_VERSION};
+use super::record::{AuditRecord, GENESIS, OpenReason, RecordKind, SCHEMA_VERSION, UncleanStop};
 use super::time::Timestamp;
 use crate::config::Config;
 
@@ -23,6 +23,11 @@ const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Lines gathered into one `write_all` while more records are waiting, at most.
 const BATCH_BYTES: usize = 64 * 1024;
+
+/// The longest line the writer writes and a verifier reads, newline excluded: 64 MiB. A call
+/// whose captured content would make its line longer is written without its content (and the
+/// next `flush` says so), so that every line written can be read back.
+pub const MAX_LINE: usize = 64 << 20;
 
 /// How a line written by the writer begins: what a crash can leave of one.
 pub(crate) const LINE_START: &[u8] = b"{\"schema_version\":";
@@ -132,18 +137,26 @@ impl AuditLog {
     /// only be a cut `open` record). If the file is missing or empty but rotated files `NAME.SEQ`
     /// are beside it, the chain goes on from the newest of them.
     ///
-    /// One writer per log: the writer holds an advisory lock on `.NAME.lock` beside the file (a
-    /// hidden file, so `NAME*` does not list it) for as long as it runs, and a second `open` of the
-    /// same log, in this process or another, fails with [`AuditError::InUse`] rather than break
-    /// the chain. On a file system that cannot lock, the log opens unlocked.
+    /// When the writer before stopped without a `close` record (a crash, a kill, a power loss),
+    /// the `open` record says so in its `unclean_stop` ([`UncleanStop`]: the last complete record
+    /// it left, and the incomplete line, if any), and [`verify`](super::verify) reports it.
+    ///
+    /// One writer per log: the writer holds an exclusive advisory lock on the log file itself
+    /// (and on each new file it rotates to) for as long as it runs, and a second `open` of the same
+    /// log, in this process or another, fails with [`AuditError::InUse`] rather than break the
+    /// chain. There is no lock file to delete. A rotation puts the fresh, already locked file in
+    /// place with an atomic rename, so there is no moment when the log's path is free (on a file
+    /// system without hard links, a brief one). On a file system that cannot lock, the log opens
+    /// unlocked.
     ///
     /// # Errors
     ///
     /// [`AuditError::InUse`] when another writer has the log open,
-    /// [`AuditError::Open`] when the file (or its lock file) cannot be created or opened,
+    /// [`AuditError::Open`] when the file cannot be created, opened or locked,
     /// [`AuditError::Read`] when an existing one cannot be read, [`AuditError::NotAuditLog`] when
     /// it is not an audit log, [`AuditError::Damaged`] when its last record does not match its
-    /// hash, [`AuditError::UnsupportedVersion`], [`AuditError::Rotate`] when a crashed file cannot
+    /// hash, [`AuditError::UnsupportedVersion`], [`AuditError::LineTooLong`] when its end holds a
+    /// line longer than [`MAX_LINE`], [`AuditError::Rotate`] when a crashed file cannot
     /// be renamed, [`AuditError::Write`] when the `open` record cannot be written,
     /// [`AuditError::Thread`] when the writer thread cannot be started.
     pub fn open(path: impl AsRef<Path>, options: AuditOptions) -> Result<AuditLog, AuditError> {
@@ -286,14 +299,15 @@ impl Drop for Inner {
 enum FileState {
     Missing,
     Empty,
-    /// Only an incomplete first line.
-    PartialOnly,
+    /// Only an incomplete first line, of this many bytes.
+    PartialOnly(u64),
     Records {
         first_seq: u64,
         last_seq: u64,
+        last_kind: RecordKind,
         last_hash: [u8; 32],
-        /// Ends with an incomplete line.
-        partial: bool,
+        /// Ends with an incomplete line: its 1-based line and its length in bytes.
+        torn: Option<(u64, u64)>,
         size: u64,
     },
 }
@@ -306,6 +320,10 @@ struct Start {
     /// The active file's first seq, when the writer appends to an existing file.
     first_seq: Option<u64>,
     size: u64,
+    /// The file was renamed to this name: the chain goes on in a fresh file at the log's path.
+    moved_to: Option<PathBuf>,
+    /// The writer before stopped without a `close` record.
+    unclean: Option<UncleanStop>,
 }
 
 /// `NAME.SEQ`: the name a file takes when it is rotated away.
@@ -350,14 +368,22 @@ fn rotated_files(path: &Path) -> Result<Vec<(u64, PathBuf)>, AuditError> {
     Ok(found)
 }
 
-/// 1-based line number of the byte at `offset` (for messages only: reads the file up to it).
+/// 1-based line number of the byte at `offset` (for messages only: reads the file up to it, a
+/// buffer at a time).
 fn line_at(path: &Path, offset: u64) -> u64 {
     let Ok(file) = File::open(path) else { return 0 };
-    let mut bytes = Vec::new();
-    if file.take(offset).read_to_end(&mut bytes).is_err() {
-        return 0;
+    let mut reader = io::BufReader::with_capacity(64 * 1024, file.take(offset));
+    let mut newlines = 0;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok([]) | Err(_) => break,
+            Ok(chunk) => chunk,
+        };
+        newlines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        let n = chunk.len();
+        reader.consume(n);
     }
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64 + 1
+    newlines + 1
 }
 
 fn read_state(path: &Path) -> Result<FileState, AuditError> {
@@ -392,9 +418,7 @@ fn read_state(path: &Path) -> Result<FileState, AuditError> {
     };
     // The first line: is this an audit log at all?
     let mut first = Vec::new();
-    io::BufReader::new(&mut file)
-        .read_until(b'\n', &mut first)
-        .map_err(read_err)?;
+    super::verify::read_line(&mut io::BufReader::new(&mut file), &mut first, path, 1)?;
     if first.last() != Some(&b'\n') {
         let n = first.len().min(LINE_START.len());
         if first[..n] != LINE_START[..n] {
@@ -403,56 +427,70 @@ fn read_state(path: &Path) -> Result<FileState, AuditError> {
                 "an incomplete line that does not begin like an audit record".to_owned(),
             ));
         }
-        return Ok(FileState::PartialOnly);
+        return Ok(FileState::PartialOnly(size));
     }
     first.pop();
     let head = open_line(&first).map_err(|problem| not_log(1, problem))?;
     check_version(path, 1, &head)?;
-    // The last complete line, read from the end in growing chunks.
-    let mut chunk: u64 = 64 * 1024;
-    let (last, partial, last_start) = loop {
-        let start = size.saturating_sub(chunk);
-        file.seek(SeekFrom::Start(start)).map_err(read_err)?;
-        let mut tail = Vec::new();
-        (&mut file)
-            .take(size - start)
-            .read_to_end(&mut tail)
-            .map_err(read_err)?;
-        let partial = tail.last() != Some(&b'\n');
-        let end = if partial {
-            tail.iter().rposition(|&b| b == b'\n')
-        } else {
-            Some(tail.len() - 1)
-        };
-        let found = end.and_then(|end| match tail[..end].iter().rposition(|&b| b == b'\n') {
-            Some(nl) => Some((nl + 1, end)),
-            None if start == 0 => Some((0, end)),
-            None => None,
-        });
-        match found {
-            Some((from, end)) => break (tail[from..end].to_vec(), partial, start + from as u64),
-            None if start == 0 => {
-                return Err(not_log(1, "no complete line".to_owned()));
-            }
-            None => chunk = chunk.saturating_mul(2),
-        }
+    // The last complete line, found from the end: an incomplete line after it (a crash's) and the
+    // line itself are at most MAX_LINE bytes each, so no more is looked at or held.
+    let within = MAX_LINE as u64 + 1;
+    let too_long = |line: u64| AuditError::LineTooLong {
+        path: path.to_owned(),
+        line,
+        limit: MAX_LINE as u64,
     };
+    // The first line ends with a newline, so there is one: further back than `within` is too far.
+    let end = last_newline_before(&mut file, size, within)
+        .map_err(read_err)?
+        .ok_or_else(|| too_long(0))?;
+    let from = match last_newline_before(&mut file, end, within).map_err(read_err)? {
+        Some(newline) => newline + 1,
+        None if end <= MAX_LINE as u64 => 0,
+        None => return Err(too_long(0)),
+    };
+    let mut last = vec![0; usize::try_from(end - from).unwrap_or(0)];
+    file.seek(SeekFrom::Start(from)).map_err(read_err)?;
+    file.read_exact(&mut last).map_err(read_err)?;
+    let torn = size - (end + 1);
     let damaged = || AuditError::Damaged {
         path: path.to_owned(),
-        line: line_at(path, last_start),
+        line: line_at(path, from),
     };
     let tail = open_line(&last).map_err(|_| damaged())?;
-    check_version(path, line_at(path, last_start), &tail)?;
+    if tail.schema_version != u64::from(SCHEMA_VERSION) {
+        check_version(path, line_at(path, from), &tail)?;
+    }
     if !tail.intact {
         return Err(damaged());
     }
     Ok(FileState::Records {
         first_seq: head.seq,
         last_seq: tail.seq,
+        last_kind: tail.kind,
         last_hash: tail.hash,
-        partial,
+        torn: (torn > 0).then(|| (line_at(path, from) + 1, torn)),
         size,
     })
+}
+
+/// The offset of the last newline in `file` before `end`, looking back at most `within` bytes,
+/// a block at a time.
+fn last_newline_before(file: &mut File, end: u64, within: u64) -> io::Result<Option<u64>> {
+    let floor = end.saturating_sub(within);
+    let mut block = vec![0; 64 * 1024];
+    let mut pos = end;
+    while pos > floor {
+        let len = usize::try_from(pos - floor).map_or(block.len(), |n| n.min(block.len()));
+        let at = pos - len as u64;
+        file.seek(SeekFrom::Start(at))?;
+        file.read_exact(&mut block[..len])?;
+        if let Some(i) = block[..len].iter().rposition(|&b| b == b'\n') {
+            return Ok(Some(at + i as u64));
+        }
+        pos = at;
+    }
+    Ok(None)
 }
 
 fn check_version(path: &Path, line: u64, sealed: &Sealed) -> Result<(), AuditError> {
@@ -467,14 +505,24 @@ fn check_version(path: &Path, line: u64, sealed: &Sealed) -> Result<(), AuditErr
     }
 }
 
-/// Finds where the chain goes on at `path`, renaming a file that ends with an incomplete line.
+/// The file name of `path`, for an [`UncleanStop`].
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Finds where the chain goes on at `path`, and whether the writer before stopped uncleanly. A file
+/// that ends with an incomplete line is not appended to: [`Start::moved_to`] names where it is to
+/// be moved (by [`replace_active`], under the lock) before the chain goes on in a fresh file.
 fn locate(path: &Path) -> Result<Start, AuditError> {
     match read_state(path)? {
         FileState::Records {
             first_seq,
             last_seq,
+            last_kind,
             last_hash,
-            partial: false,
+            torn: None,
             size,
         } => Ok(Start {
             next_seq: last_seq.saturating_add(1),
@@ -482,48 +530,79 @@ fn locate(path: &Path) -> Result<Start, AuditError> {
             reason: OpenReason::Reopen,
             first_seq: Some(first_seq),
             size,
+            moved_to: None,
+            unclean: (last_kind != RecordKind::Close)
+                .then(|| UncleanStop::new(name_of(path), Some((last_seq, last_kind)))),
         }),
         FileState::Records {
             first_seq,
             last_seq,
+            last_kind,
             last_hash,
-            partial: true,
+            torn: Some((line, bytes)),
             ..
         } => {
             let to = rotated_name(path, first_seq);
-            rename_new(path, &to)?;
+            let mut unclean = UncleanStop::new(name_of(&to), Some((last_seq, last_kind)));
+            unclean.torn_line = Some(line);
+            unclean.torn_bytes = Some(bytes);
             Ok(Start {
                 next_seq: last_seq.saturating_add(1),
                 prev: to_hex(&last_hash),
                 reason: OpenReason::Recover,
                 first_seq: None,
                 size: 0,
+                moved_to: Some(to),
+                unclean: Some(unclean),
             })
         }
-        state @ (FileState::Missing | FileState::Empty | FileState::PartialOnly) => {
-            if matches!(state, FileState::PartialOnly) {
-                OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .and_then(|f| f.set_len(0))
-                    .map_err(|source| AuditError::Open {
-                        path: path.to_owned(),
-                        source,
-                    })?;
-            }
+        state @ (FileState::Missing | FileState::Empty | FileState::PartialOnly(_)) => {
+            // A first record cut short: the writer before died writing its `open` record.
+            let cut = match state {
+                FileState::PartialOnly(bytes) => {
+                    OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .and_then(|f| f.set_len(0))
+                        .map_err(|source| AuditError::Open {
+                            path: path.to_owned(),
+                            source,
+                        })?;
+                    let mut unclean = UncleanStop::new(name_of(path), None);
+                    unclean.torn_line = Some(1);
+                    unclean.torn_bytes = Some(bytes);
+                    Some(unclean)
+                }
+                _ => None,
+            };
             for (_, rotated) in rotated_files(path)? {
                 if let FileState::Records {
                     last_seq,
+                    last_kind,
                     last_hash,
                     ..
                 } = read_state(&rotated)?
                 {
+                    // The log's last record is in a rotated file: unless it is a `close`, the
+                    // writer stopped between a rotation and its new file's `open` record.
+                    let unclean = match cut {
+                        Some(mut cut) => {
+                            cut.last_seq = Some(last_seq);
+                            cut.last_kind = Some(last_kind);
+                            Some(cut)
+                        }
+                        None => (last_kind != RecordKind::Close).then(|| {
+                            UncleanStop::new(name_of(&rotated), Some((last_seq, last_kind)))
+                        }),
+                    };
                     return Ok(Start {
                         next_seq: last_seq.saturating_add(1),
                         prev: to_hex(&last_hash),
                         reason: OpenReason::Reopen,
                         first_seq: None,
                         size: 0,
+                        moved_to: None,
+                        unclean,
                     });
                 }
             }
@@ -533,6 +612,8 @@ fn locate(path: &Path) -> Result<Start, AuditError> {
                 reason: OpenReason::New,
                 first_seq: None,
                 size: 0,
+                moved_to: None,
+                unclean: cut,
             })
         }
     }
@@ -584,17 +665,17 @@ struct Writer {
     lost: u64,
     /// A write failed: the file's state is read again before the next record.
     broken: bool,
-    /// The log's lock, released when the writer ends.
-    _lock: Option<File>,
 }
 
 impl Writer {
     /// Locates the chain, opens the file and writes the `open` record, on the caller's thread.
     fn start(path: PathBuf, options: AuditOptions) -> Result<Writer, AuditError> {
-        // Before the file is read: a line another writer is writing would look like a crash's.
-        let lock = lock(&path)?;
+        // Locked before it is read: a line another writer is writing would look like a crash's.
+        let mut file = lock_open(&path)?;
         let start = locate(&path)?;
-        let file = open_append(&path)?;
+        if let Some(to) = &start.moved_to {
+            file = replace_active(&path, to)?;
+        }
         let config = options.fingerprint.as_ref().map(ConfigFingerprint::sha256);
         let mut writer = Writer {
             rotate_bytes: options.rotate_bytes,
@@ -615,9 +696,8 @@ impl Writer {
             lost: 0,
             broken: false,
             path,
-            _lock: lock,
         };
-        writer.push_open(start.reason, None);
+        writer.push_open(start.reason, None, start.unclean);
         writer.write_out();
         match writer.error.take() {
             Some(e) => Err(e),
@@ -705,6 +785,15 @@ impl Writer {
             self.lost += 1;
             return;
         };
+        if line.len() > MAX_LINE {
+            match self.shrink(&mut record) {
+                Some(shorter) => line = shorter,
+                None => {
+                    self.lost += 1;
+                    return;
+                }
+            }
+        }
         if let Some(limit) = self.rotate_bytes {
             let size = self.size + self.buf.len() as u64;
             if self.calls_in_file > 0
@@ -728,6 +817,33 @@ impl Writer {
         self.buf.extend_from_slice(&line);
         self.advance(&record);
         self.calls_in_file += 1;
+    }
+
+    /// A call whose line is longer than [`MAX_LINE`]: sealed again without its content, which is
+    /// what can make it that long, so the call is still in the log; the next `flush` says so.
+    /// `None` (the record is lost, and said so) when it is too long even without it.
+    fn shrink(&mut self, record: &mut AuditRecord) -> Option<Vec<u8>> {
+        let had_content = record.content.take().is_some();
+        let line = self.seal_next(record)?;
+        let problem = if line.len() > MAX_LINE {
+            format!(
+                "a record of {} bytes is longer than {MAX_LINE} bytes, the longest line a verifier reads: not written",
+                line.len()
+            )
+        } else if had_content {
+            format!(
+                "a record's captured content made it longer than {MAX_LINE} bytes, the longest line a verifier reads: seq {} was written without its content",
+                record.seq
+            )
+        } else {
+            return Some(line);
+        };
+        self.note(AuditError::Write {
+            path: self.path.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidData, problem),
+            lost: 0,
+        });
+        (line.len() <= MAX_LINE).then_some(line)
     }
 
     /// Seals `record` as the next in the chain (without advancing it).
@@ -757,8 +873,9 @@ impl Writer {
         }
     }
 
-    fn push_open(&mut self, reason: OpenReason, lost: Option<u64>) {
+    fn push_open(&mut self, reason: OpenReason, lost: Option<u64>, unclean: Option<UncleanStop>) {
         let open = AuditRecord {
+            unclean_stop: unclean,
             kind: RecordKind::Open,
             timestamp: Some(Timestamp::now()),
             config: self.config.clone(),
@@ -811,11 +928,8 @@ impl Writer {
     /// a fresh file if the failure left an incomplete line), with an `open` record saying how
     /// many records were lost.
     fn recover(&mut self) {
-        let (start, file) = match locate(&self.path).and_then(|start| {
-            let file = open_append(&self.path)?;
-            Ok((start, file))
-        }) {
-            Ok(found) => found,
+        let start = match self.relocate() {
+            Ok(start) => start,
             Err(e) => {
                 // Still broken: the records that come meanwhile are counted as lost, and reported
                 // (again, if the first failure was already reported).
@@ -831,8 +945,6 @@ impl Writer {
         self.lost = self
             .lost
             .saturating_sub(start.next_seq.saturating_sub(self.confirmed_next));
-        self.file = file;
-        self.at_active = true;
         self.size = start.size;
         self.first_seq = start.first_seq.unwrap_or(start.next_seq);
         self.calls_in_file = 0;
@@ -842,7 +954,24 @@ impl Writer {
         self.confirmed_next = start.next_seq;
         self.broken = false;
         let lost = (self.lost > 0).then_some(self.lost);
-        self.push_open(OpenReason::Recover, lost);
+        // This writer did not stop: what it lost is in `lost`, and an incomplete line it left is
+        // reported by the verifier as `truncated`.
+        self.push_open(OpenReason::Recover, lost, None);
+    }
+
+    /// Finds the file's state again after a failed write, under the lock: the active file is
+    /// locked again if a failed rotation left it elsewhere, and replaced if it ends with an
+    /// incomplete line.
+    fn relocate(&mut self) -> Result<Start, AuditError> {
+        if !self.at_active {
+            self.file = lock_open(&self.path)?;
+            self.at_active = true;
+        }
+        let start = locate(&self.path)?;
+        if let Some(to) = &start.moved_to {
+            self.file = replace_active(&self.path, to)?;
+        }
+        Ok(start)
     }
 
     /// Renames the active file `NAME.SEQ` and goes on in a fresh one. On failure the records go
@@ -854,26 +983,16 @@ impl Writer {
         }
         self.sync_file();
         let to = rotated_name(&self.path, self.first_seq);
-        if self.at_active {
-            if let Err(e) = rename_new(&self.path, &to) {
-                self.note(e);
-                self.retry_rotation_at = self.size.saturating_add(limit);
-                return;
-            }
-            self.at_active = false;
-        }
-        let file = match OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(&self.path)
-        {
+        let replaced = if self.at_active {
+            replace_active(&self.path, &to)
+        } else {
+            lock_open(&self.path)
+        };
+        let file = match replaced {
             Ok(file) => file,
-            Err(source) => {
-                self.note(AuditError::Rotate {
-                    path: self.path.clone(),
-                    to,
-                    source,
-                });
+            Err(e) => {
+                self.note(e);
+                self.at_active = is_at(&self.file, &self.path);
                 self.retry_rotation_at = self.size.saturating_add(limit);
                 return;
             }
@@ -887,7 +1006,7 @@ impl Writer {
         self.first_seq = self.next_seq;
         self.calls_in_file = 0;
         self.retry_rotation_at = 0;
-        self.push_open(OpenReason::Rotate, None);
+        self.push_open(OpenReason::Rotate, None, None);
     }
 
     fn note(&mut self, error: AuditError) {
@@ -906,34 +1025,115 @@ impl Writer {
     }
 }
 
-/// Takes the log's lock, `.NAME.lock` beside it, held until the returned file is dropped (when the
-/// writer thread ends). `None` where the file system cannot lock.
-fn lock(path: &Path) -> Result<Option<File>, AuditError> {
-    let Some(name) = path.file_name() else {
-        return Err(AuditError::Open {
-            path: path.to_owned(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
-        });
-    };
-    let lock = path.with_file_name(format!(".{}.lock", name.to_string_lossy()));
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)
-        .map_err(|source| AuditError::Open {
-            path: lock.clone(),
-            source,
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(fs::TryLockError::WouldBlock) => Err(AuditError::InUse {
-            path: path.to_owned(),
-            lock,
-        }),
-        Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => Ok(None),
-        Err(fs::TryLockError::Error(source)) => Err(AuditError::Open { path: lock, source }),
+/// Opens the log's active file for appending, locked: an exclusive advisory lock on the file
+/// itself (not on a lock file beside it, which anyone could delete while the writer runs), held
+/// until the file is closed. Where the file system cannot lock, the file is returned unlocked.
+///
+/// A writer rotating the log puts a fresh locked file at `path` (see [`replace_active`]): the file
+/// opened here may be the one it just moved away, which is free once it moved on. So the lock is
+/// only taken as the log's when the locked file is still the one at `path`.
+fn lock_open(path: &Path) -> Result<File, AuditError> {
+    for _ in 0..16 {
+        let file = open_append(path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(in_use(path)),
+            Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {
+                return Ok(file);
+            }
+            Err(fs::TryLockError::Error(source)) => {
+                return Err(AuditError::Open {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        }
+        if is_at(&file, path) {
+            return Ok(file);
+        }
     }
+    // Rotated away under it every time: another writer is busy with the log.
+    Err(in_use(path))
+}
+
+fn in_use(path: &Path) -> AuditError {
+    AuditError::InUse {
+        path: path.to_owned(),
+        lock: path.to_owned(),
+    }
+}
+
+/// Whether `file` is the file at `path` now (not one renamed away from it).
+fn is_at(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::metadata(path)) {
+            (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.exists()
+    }
+}
+
+/// Moves the active file at `path` to `to` and returns a fresh, locked, empty file now at `path`.
+///
+/// `path` never lacks a locked file, so a writer that starts meanwhile is refused: the fresh file is
+/// made and locked under a hidden name beside it (`.NAME.next`), the old file gets its new name as a
+/// hard link (so it is at both names, still locked), and the fresh file is renamed over `path`, which
+/// is atomic. Where the file system has no hard links, the old file is renamed instead, leaving
+/// `path` missing for a moment. `to` is never replaced: a file of that name is an error.
+fn replace_active(path: &Path, to: &Path) -> Result<File, AuditError> {
+    let err = |source| AuditError::Rotate {
+        path: path.to_owned(),
+        to: to.to_owned(),
+        source,
+    };
+    let mut next = path.file_name().unwrap_or_default().to_owned();
+    next.push(".next");
+    let mut hidden = std::ffi::OsString::from(".");
+    hidden.push(next);
+    let next = path.with_file_name(hidden);
+    // Left by a writer that stopped between making it and renaming it: it holds nothing.
+    let _ = fs::remove_file(&next);
+    let file = OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .open(&next)
+        .map_err(err)?;
+    // No other writer knows its name: the lock cannot be held elsewhere.
+    let _ = file.try_lock();
+    let linked = match fs::hard_link(path, to) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = fs::remove_file(&next);
+            return Err(err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "a file of that name exists",
+            )));
+        }
+        Err(_) => match rename_new(path, to) {
+            Ok(()) => false,
+            Err(e) => {
+                let _ = fs::remove_file(&next);
+                return Err(e);
+            }
+        },
+    };
+    if let Err(source) = fs::rename(&next, path) {
+        if linked {
+            let _ = fs::remove_file(to);
+        } else {
+            let _ = fs::rename(to, path);
+        }
+        let _ = fs::remove_file(&next);
+        return Err(err(source));
+    }
+    Ok(file)
 }
 
 fn open_append(path: &Path) -> Result<File, AuditError> {
