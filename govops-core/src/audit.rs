@@ -119,7 +119,10 @@
 
 mod chain;
 mod error;
+mod files;
 mod fingerprint;
+mod lines;
+mod locate;
 mod record;
 mod time;
 mod unique;
