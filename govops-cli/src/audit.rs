@@ -15,8 +15,9 @@ const TAMPERED: u8 = 1;
 const BAD_INPUT: u8 = 2;
 
 /// Runs the verification and prints the report; the exit code is 0 when the chain is intact (an
-/// incomplete last line is a warning), 1 when a record was tampered with, 2 when a file cannot be
-/// read or is not an audit log. `partial`: the chain begins at the first file's `open` record.
+/// incomplete last line and an unclean stop, a writer that crashed and was followed by another,
+/// are warnings: not tampering, and a chain cannot be repaired, so a failure would stay forever),
+/// 1 when a record was tampered with, 2 when a file cannot be read or is not an audit log. `partial`: the chain begins at the first file's `open` record.
 pub(crate) fn verify(files: &[PathBuf], format: Format, partial: bool) -> ExitCode {
     let start = if partial {
         Start::FirstRecord
@@ -51,6 +52,9 @@ fn write_text(out: &mut impl Write, report: &Report) -> io::Result<()> {
     for truncated in &report.truncated {
         writeln!(out, "warning: {}", esc_lines(&truncated.to_string()))?;
     }
+    for stop in &report.unclean_stops {
+        writeln!(out, "warning: {}", esc_lines(&stop.to_string()))?;
+    }
     let files = plural(report.files.len() as u64, "file", "files");
     if let Some(problem) = &report.problem {
         writeln!(out, "{}", esc_lines(&problem.to_string()))?;
@@ -63,9 +67,16 @@ fn write_text(out: &mut impl Write, report: &Report) -> io::Result<()> {
             plural(report.records, "record", "records"),
         );
     }
+    let stops = match report.unclean_stops.len() as u64 {
+        0 => String::new(),
+        n => format!(
+            ", with {} (see the warnings)",
+            plural(n, "unclean stop", "unclean stops")
+        ),
+    };
     writeln!(
         out,
-        "ok: {}, chain intact across {files}",
+        "ok: {}, chain intact across {files}{stops}",
         plural(report.records, "record", "records")
     )?;
     if let (Some(seq), Some(prev)) = (report.first_seq, &report.first_prev)

@@ -309,3 +309,97 @@ fn bad_input_exits_2_with_a_clear_message() {
     let output = govops(&["audit", "verify"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn a_restart_after_an_unclean_stop_is_a_warning_not_a_clean_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_log(dir.path(), 5, None);
+    let path = &files[0];
+    // What a writer killed between two writes leaves: every record but the close.
+    let text = fs::read_to_string(path).unwrap();
+    let without_close = &text[..text.trim_end().rfind('\n').unwrap() + 1];
+    fs::write(path, without_close).unwrap();
+    let log = AuditLog::open(path, AuditOptions::default()).unwrap();
+    log.append(call(5)).unwrap();
+    log.shutdown().unwrap();
+
+    let (code, out, _) = verify(&files, &[]);
+    assert_eq!(
+        code, 0,
+        "an unclean stop is a warning: the chain is intact\n{out}"
+    );
+    let warning = format!("warning: {}:7: unclean_stop:", path.display());
+    assert!(out.contains(&warning), "{out}");
+    assert!(out.contains("after seq 5"), "{out}");
+    let (code, out, _) = verify(&files, &["--format", "json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["unclean_stops"][0]["line"], 7, "{out}");
+    assert_eq!(json["unclean_stops"][0]["kind"], "unclean_stop", "{out}");
+}
+
+#[test]
+fn a_record_with_a_key_twice_fails_verify_and_report_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_log(dir.path(), 3, None);
+    let path = &files[0];
+    // Line 3 gets a key twice and is sealed again; the lines after it chain on, so only the key
+    // shows the change (the hash covers both values: a reader that takes the last sees "0").
+    let text = fs::read_to_string(path).unwrap();
+    let mut out = String::new();
+    let mut prev: Option<String> = None;
+    for (i, line) in text.lines().enumerate() {
+        let (body, _) = line.rsplit_once(",\"prev\":\"").unwrap();
+        let mut body = body.to_owned();
+        if i == 2 {
+            body = body.replacen(
+                "\"kind\":\"call\"",
+                "\"kind\":\"call\",\"note\":\"a\",\"note\":\"b\"",
+                1,
+            );
+        }
+        let previous = prev
+            .clone()
+            .unwrap_or_else(|| line.rsplit_once(",\"prev\":\"").unwrap().1[..64].to_owned());
+        let unsealed = format!("{body},\"prev\":\"{previous}\"}}");
+        let hash = govops_core::audit::sha256_hex(unsealed.as_bytes());
+        out.push_str(&format!(
+            "{},\"hash\":\"{hash}\"}}\n",
+            &unsealed[..unsealed.len() - 1]
+        ));
+        prev = Some(hash);
+    }
+    fs::write(path, out).unwrap();
+
+    let (code, stdout, _) = verify(&files, &[]);
+    assert_eq!(code, 1, "{stdout}");
+    let at = format!("{}:3:", path.display());
+    assert!(stdout.contains(&at), "{stdout}");
+    assert!(stdout.contains("duplicate key \"note\""), "{stdout}");
+
+    let output = govops(&["report", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(err.contains(&at), "{err}");
+    assert!(err.contains("duplicate key \"note\""), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("audit.jsonl");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (code, _, err) = verify(std::slice::from_ref(&fifo), &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("is a FIFO; only a regular file is accepted"),
+        "{err}"
+    );
+}

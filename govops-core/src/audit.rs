@@ -70,7 +70,18 @@
 //! **Reopening** goes on from the last complete record. A file that ends with an incomplete line
 //! is not appended to: it is renamed as a rotation would, and the chain goes on in a fresh file
 //! from its last complete record, with an `open` record of reason `recover`; the incomplete line
-//! stays where the verifier reports it, as `truncated`.
+//! stays where the verifier reports it, as `truncated`. When the last writer did not end with a
+//! `close` record (it crashed or was killed), the new `open` record carries `unclean_stop`
+//! ([`UncleanStop`]: the last record it left, the incomplete line it found), which the chain
+//! protects like any field, and the verifier reports the stop.
+//!
+//! **One writer per log**: a writer locks the log file itself (each new file too), so a second
+//! writer is refused ([`AuditError::InUse`]) and there is no lock file a clean-up could delete.
+//!
+//! **Reading**: every line is read with a bound, [`MAX_LINE`] (64 MiB): a longer line is
+//! [`AuditError::LineTooLong`], never held whole; the writer never writes one. A line whose JSON
+//! holds a key twice in one object is not a record, whatever its hash: readers disagree on which
+//! value counts ([`AuditRecord::from_line`] reads a line as `govops report` does).
 //!
 //! # What the verifier finds
 //!
@@ -89,6 +100,8 @@
 //! | two adjacent records swapped | the second, then the first, then the rest chain | `reordered` at the first of the two lines |
 //! | a record moved further | the expected seq is found later in the log | `reordered` at the line that holds the wrong seq |
 //! | a crash during a write | the last line of a file is incomplete (no newline) and the chain goes on from the record before it | `truncated`: a warning, not tampering |
+//! | a writer stopped without `close` (a crash, a kill), and another went on | an `open` record that is not a rotation's follows a record that is not a `close`, or says `unclean_stop` | `unclean_stop` at that `open` record: a warning, not tampering |
+//! | a key twice in one object of a record | the line is not a record, even with its hash intact | `modified` (or `inserted`) at that line, naming the key |
 //! | a complete last line cut short | an incomplete line, yet the chain goes on from the record it held | `modified` at that line |
 //! | an incomplete last line that does not begin like a record | not what a crash leaves | `modified` at that line |
 //!
@@ -106,9 +119,13 @@
 
 mod chain;
 mod error;
+mod files;
 mod fingerprint;
+mod lines;
+mod locate;
 mod record;
 mod time;
+mod unique;
 mod verify;
 mod writer;
 
@@ -117,7 +134,8 @@ pub use error::AuditError;
 pub use fingerprint::ConfigFingerprint;
 pub use record::{
     AuditRecord, Content, DriftTrip, FailoverMove, GENESIS, OpenReason, RecordKind, SCHEMA_VERSION,
+    UncleanStop,
 };
 pub use time::Timestamp;
 pub use verify::{FileSummary, Finding, FindingKind, Report, Start, verify, verify_from};
-pub use writer::{AuditLog, AuditOptions, DEFAULT_QUEUE};
+pub use writer::{AuditLog, AuditOptions, DEFAULT_QUEUE, MAX_LINE};

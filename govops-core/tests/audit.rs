@@ -313,9 +313,9 @@ fn a_second_writer_of_the_same_log_is_refused_until_the_first_shuts_down() {
         report.records, 7,
         "open, 2 calls, close, open, 1 call, close"
     );
-    // The lock file is hidden from `audit.jsonl*`.
+    // The log itself is locked: no lock file beside it, nothing else in `audit.jsonl*`.
     assert_eq!(glob(dir.path(), "audit.jsonl"), [path]);
-    assert!(dir.path().join(".audit.jsonl.lock").exists());
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
 /// Run by [`holder`] in a child process: opens the log named by `GOVOPS_TEST_HOLD_LOG`, appends
@@ -552,12 +552,33 @@ fn a_crash_leaves_a_truncated_line_and_reopening_goes_on_after_it() {
     let read = records(&path);
     assert_eq!(read[0].reason, Some(OpenReason::Recover));
     assert_eq!(read[0].seq, 11);
+    // The new writer says what it found: where the stopped one's part ends, and the cut line.
+    let stop = read[0].unclean_stop.as_ref().unwrap();
+    assert_eq!(
+        (stop.last_seq, stop.last_kind),
+        (Some(10), Some(RecordKind::Call))
+    );
+    assert_eq!(stop.file, "audit.jsonl.000000000000");
+    assert_eq!((stop.torn_line, stop.torn_bytes), (Some(12), Some(120)));
     let files = glob(dir.path(), "audit.jsonl");
     let report = verify(&files).unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.records, 14);
     assert_eq!(report.truncated.len(), 1);
     assert_eq!(report.truncated[0].file, crashed);
+    assert_eq!(report.unclean_stops.len(), 1, "{report:?}");
+    let found = &report.unclean_stops[0];
+    assert_eq!(
+        (found.kind, &found.file, found.line),
+        (FindingKind::UncleanStop, &path, 1)
+    );
+    assert!(found.detail.contains("after seq 10"), "{found}");
+    assert!(
+        found
+            .detail
+            .contains("audit.jsonl.000000000000:12 (120 bytes)"),
+        "{found}"
+    );
 
     // A file holding only the start of its first line (a crash in the very first write) is
     // emptied and the log starts afresh.
@@ -570,6 +591,103 @@ fn a_crash_leaves_a_truncated_line_and_reopening_goes_on_after_it() {
     let report = verify(&[&lone]).unwrap();
     assert!(report.is_intact() && report.truncated.is_empty());
     assert_eq!(report.records, 2);
+    // The cut first line is gone, but the log says it was there.
+    assert_eq!(report.unclean_stops.len(), 1, "{report:?}");
+    assert!(
+        report.unclean_stops[0]
+            .detail
+            .contains("lone.jsonl:1 (31 bytes)"),
+        "{}",
+        report.unclean_stops[0]
+    );
+}
+
+#[test]
+fn a_restart_after_a_killed_writer_says_so_in_the_log_and_verify_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    // Killed between two writes: every line it wrote is whole, and there is no close record.
+    let mut child = holder(&path, 10);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = AuditLog::open(&path, options()).unwrap();
+    log.append(call(10)).unwrap();
+    log.shutdown().unwrap();
+
+    let read = records(&path);
+    assert_eq!(read.len(), 14, "open, 10 calls, then open, call, close");
+    assert_eq!(read[11].kind, RecordKind::Open);
+    let stop = read[11].unclean_stop.as_ref().unwrap();
+    assert_eq!(
+        (stop.last_seq, stop.last_kind),
+        (Some(10), Some(RecordKind::Call))
+    );
+    assert_eq!((stop.file.as_str(), stop.torn_line), ("audit.jsonl", None));
+
+    let report = verify(&[&path]).unwrap();
+    assert!(report.is_intact() && report.closed, "{report:?}");
+    assert_eq!(report.unclean_stops.len(), 1, "{report:?}");
+    let found = &report.unclean_stops[0];
+    assert_eq!(
+        (found.kind, found.line, found.seq),
+        (FindingKind::UncleanStop, 12, Some(11))
+    );
+    assert!(found.detail.contains("after seq 10"), "{found}");
+    assert!(found.detail.contains("audit.jsonl:11"), "{found}");
+
+    // A clean stop and restart adds no warning.
+    let log = AuditLog::open(&path, options()).unwrap();
+    log.shutdown().unwrap();
+    assert_eq!(verify(&[&path]).unwrap().unclean_stops.len(), 1);
+
+    // A log written before writers said so: the chain itself shows the stop.
+    let old = dir.path().join("old.jsonl");
+    let text = fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut body = lines[..11].join("\n");
+    body.push('\n');
+    fs::write(&old, body).unwrap();
+    let log = AuditLog::open(&old, AuditOptions::default()).unwrap();
+    log.shutdown().unwrap();
+    let mut rewritten = String::new();
+    let mut prev = lines[10].rsplit_once("\"hash\":\"").unwrap().1[..64].to_owned();
+    for line in fs::read_to_string(&old).unwrap().lines().skip(11) {
+        let mut record: AuditRecord = serde_json::from_str(line).unwrap();
+        record.unclean_stop = None;
+        record.prev = prev;
+        rewritten.push_str(std::str::from_utf8(&seal(&mut record).unwrap()).unwrap());
+        prev = record.hash.clone();
+    }
+    let mut kept = lines[..11].join("\n");
+    kept.push('\n');
+    fs::write(&old, kept + &rewritten).unwrap();
+    let report = verify(&[&old]).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.unclean_stops.len(), 1, "{report:?}");
+    assert_eq!(report.unclean_stops[0].line, 12);
+}
+
+#[test]
+fn a_line_without_end_is_not_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::open(&path, options()).unwrap();
+    log.shutdown().unwrap();
+    // 10 GB of zeros after the log, without a newline (sparse: no disk is used).
+    let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(10 << 30).unwrap();
+    drop(file);
+    let err = verify(&[&path]).unwrap_err();
+    assert!(
+        matches!(err, AuditError::LineTooLong { line: 3, limit, .. } if limit == govops_core::audit::MAX_LINE as u64),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("audit.jsonl:3"), "{message}");
+    assert!(message.contains("64 MiB"), "{message}");
+    // A writer does not chain onto it either, nor read it whole.
+    let err = AuditLog::open(&path, options()).unwrap_err();
+    assert!(matches!(err, AuditError::LineTooLong { .. }), "{err}");
 }
 
 #[test]
@@ -1093,4 +1211,150 @@ fn every_position_of_a_small_rotated_log_is_classified_and_located() {
         }
     }
     assert!(cases > 10 * total, "{cases}");
+}
+
+/// A chain of hand-written lines: each body is a record's JSON without `prev` and `hash`, ending
+/// before its closing brace; each gets the previous line's hash and its own, as the writer seals.
+fn hand_chain(bodies: &[String]) -> String {
+    let mut prev = GENESIS.to_owned();
+    let mut out = String::new();
+    for body in bodies {
+        let unsealed = format!("{body},\"prev\":\"{prev}\"}}");
+        let hash = govops_core::audit::sha256_hex(unsealed.as_bytes());
+        out.push_str(&unsealed[..unsealed.len() - 1]);
+        out.push_str(&format!(",\"hash\":\"{hash}\"}}\n"));
+        prev = hash;
+    }
+    out
+}
+
+#[test]
+fn a_record_with_a_duplicate_key_is_a_problem_named_by_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let open = r#"{"schema_version":1,"seq":0,"kind":"open","reason":"new""#.to_owned();
+    let good = r#"{"schema_version":1,"seq":1,"kind":"call","cost_usd":"5""#.to_owned();
+    // The hash covers both values; a reader that takes the last sees a free call.
+    let twice = r#"{"schema_version":1,"seq":2,"kind":"call","cost_usd":"5","cost_usd":"0""#;
+    let close = r#"{"schema_version":1,"seq":3,"kind":"close""#.to_owned();
+    fs::write(
+        &path,
+        hand_chain(&[open.clone(), good.clone(), twice.to_owned(), close.clone()]),
+    )
+    .unwrap();
+    let report = verify(&[&path]).unwrap();
+    let problem = report.problem.as_ref().expect("a duplicate key is found");
+    assert_eq!((problem.file.as_path(), problem.line), (path.as_path(), 3));
+    assert!(problem.detail.contains("\"cost_usd\""), "{problem}");
+    assert!(problem.detail.contains("duplicate key"), "{problem}");
+
+    // In a nested object too, and with a key the record does not know.
+    let nested = r#"{"schema_version":1,"seq":2,"kind":"call","drift":{"score":0.1,"score":0.9}"#;
+    let unknown = r#"{"schema_version":1,"seq":2,"kind":"call","note":"a","note":"b""#;
+    for line in [nested, unknown] {
+        fs::write(
+            &path,
+            hand_chain(&[open.clone(), good.clone(), line.to_owned(), close.clone()]),
+        )
+        .unwrap();
+        let report = verify(&[&path]).unwrap();
+        let problem = report.problem.as_ref().expect("a duplicate key is found");
+        assert_eq!(problem.line, 3, "{problem}");
+        assert!(problem.detail.contains("duplicate key"), "{problem}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_given_as_an_audit_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("audit.jsonl");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // On a thread, so that a verifier that blocks on the FIFO fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let given = fifo.clone();
+    std::thread::spawn(move || tx.send(verify(&[&given]).map(|_| ())));
+    let result = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("verify blocked on a FIFO");
+    let err = result.unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("audit.jsonl"), "{message}");
+    assert!(message.contains("FIFO"), "{message}");
+}
+
+#[test]
+fn deleting_the_lock_file_does_not_let_a_second_writer_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut child = holder(&path, 3);
+    // A careless clean-up of hidden files while the writer runs.
+    let _ = fs::remove_file(dir.path().join(".audit.jsonl.lock"));
+    let second = AuditLog::open(&path, options());
+    let refused = matches!(&second, Err(AuditError::InUse { .. }));
+    if let Ok(log) = second {
+        log.append(call(100)).unwrap();
+        log.shutdown().unwrap();
+    }
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert!(
+        refused,
+        "a second writer opened the log while the first held it"
+    );
+    let report = verify(&glob(dir.path(), "audit.jsonl")).unwrap();
+    assert!(report.is_intact() && report.closed, "{report:?}");
+    assert_eq!(report.records, 5, "open, 3 calls, close");
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_rotates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let first = AuditLog::open(
+        &path,
+        AuditOptions {
+            rotate_bytes: Some(4 * 1024),
+            ..options()
+        },
+    )
+    .unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tries = {
+        let (path, done) = (path.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut tries = 0_u64;
+            // Until the first writer is done, and at least a few times.
+            while tries < 20 || !done.load(std::sync::atomic::Ordering::SeqCst) {
+                match AuditLog::open(&path, AuditOptions::default()) {
+                    Err(AuditError::InUse { .. }) => tries += 1,
+                    Err(e) => panic!("{e}"),
+                    Ok(_) => panic!("a second writer opened the log during a rotation"),
+                }
+            }
+            tries
+        })
+    };
+    for i in 0..600 {
+        first.append(call(i)).unwrap();
+        if i % 20 == 0 {
+            first.flush().unwrap();
+        }
+    }
+    first.flush().unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let tries = tries.join().unwrap();
+    first.shutdown().unwrap();
+    assert!(tries >= 20);
+    let files = glob(dir.path(), "audit.jsonl");
+    assert!(files.len() > 10, "{files:?}");
+    let report = verify(&files).unwrap();
+    assert!(report.is_intact() && report.closed, "{report:?}");
+    assert!(report.unclean_stops.is_empty(), "{report:?}");
+    // Nothing is left beside the log but its files.
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), files.len());
 }

@@ -15,7 +15,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::error::AuditError;
-use super::record::{AuditRecord, RecordKind};
+use super::record::{AuditRecord, OpenReason, RecordKind, UncleanStop};
+use super::unique::check_unique_keys;
 
 /// `,"hash":"` + 64 hex digits + `"}`: how every sealed line ends (before its newline).
 pub(crate) const SUFFIX_LEN: usize = 9 + 64 + 2;
@@ -103,6 +104,10 @@ pub(crate) struct Sealed {
     pub(crate) hash: [u8; 32],
     /// Whether `hash` is the SHA-256 of the line's content.
     pub(crate) intact: bool,
+    /// `open` records: why.
+    pub(crate) reason: Option<OpenReason>,
+    /// `open` records: the unclean stop of the writer before, as the writer found it.
+    pub(crate) unclean_stop: Option<Box<UncleanStop>>,
 }
 
 #[derive(Deserialize)]
@@ -114,10 +119,15 @@ struct Fields<'a> {
     prev: &'a str,
     #[serde(borrow)]
     hash: &'a str,
+    #[serde(default)]
+    reason: Option<OpenReason>,
+    #[serde(default)]
+    unclean_stop: Option<Box<UncleanStop>>,
 }
 
 /// Reads a line (without its newline) as a sealed record: `Err` with what is wrong when it is not
-/// one (not JSON, a chain field missing or malformed, the hash not last).
+/// one (not JSON, a chain field missing or malformed, the hash not last, a key twice in one
+/// object).
 pub(crate) fn open_line(line: &[u8]) -> Result<Sealed, String> {
     let fields: Fields<'_> =
         serde_json::from_slice(line).map_err(|e| format!("not an audit record: {e}"))?;
@@ -125,6 +135,7 @@ pub(crate) fn open_line(line: &[u8]) -> Result<Sealed, String> {
         .ok_or_else(|| "not an audit record: prev is not 64 lowercase hex digits".to_owned())?;
     let hash = from_hex32(fields.hash.as_bytes())
         .ok_or_else(|| "not an audit record: hash is not 64 lowercase hex digits".to_owned())?;
+    check_unique_keys(line).map_err(|problem| format!("not an audit record: {problem}"))?;
     let n = line.len();
     if n < SUFFIX_LEN + 2 || !line[..n - SUFFIX_LEN + 9].ends_with(b",\"hash\":\"") {
         return Err("not an audit record: hash is not its last key".to_owned());
@@ -142,6 +153,8 @@ pub(crate) fn open_line(line: &[u8]) -> Result<Sealed, String> {
         prev,
         hash,
         intact: digest == hash,
+        reason: fields.reason,
+        unclean_stop: fields.unclean_stop,
     })
 }
 

@@ -9,6 +9,15 @@ use super::record::SCHEMA_VERSION;
 const ACCEPTED: &str = "an empty file, or JSON lines as govops's AuditLog writes them (each an object with \
      schema_version, seq, kind, prev and, last, hash)";
 
+/// `FILE:LINE`, or `FILE` (its end) when the line was not counted.
+fn at(path: &std::path::Path, line: u64) -> String {
+    if line == 0 {
+        format!("{} (at its end)", path.display())
+    } else {
+        format!("{}:{line}", path.display())
+    }
+}
+
 /// An error of the audit log: opening, writing, rotating or verifying.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -40,14 +49,15 @@ pub enum AuditError {
     /// Another writer, in this process or another, has the log open: two writers would break its
     /// chain.
     #[error(
-        "audit log {}: is being written by another AuditLog (its lock {} is held); accepted: one writer per log: shut the other down first, or give this one its own file",
+        "audit log {}: is being written by another AuditLog (it holds the lock on {}); accepted: one writer per log: shut the other down first, or give this one its own file",
         path.display(),
         lock.display()
     )]
     InUse {
         /// The log's active file.
         path: PathBuf,
-        /// The lock file beside it.
+        /// The locked file: the log's active file itself (a lock file beside it could be deleted
+        /// while its writer runs).
         lock: PathBuf,
     },
     /// A file exists but is not an audit log.
@@ -71,6 +81,22 @@ pub enum AuditError {
         path: PathBuf,
         /// The 1-based line of that record.
         line: u64,
+    },
+    /// A line is longer than the longest line read ([`MAX_LINE`](super::MAX_LINE)): the writer
+    /// never writes one, and it is not read whole (a file without newlines could be any size).
+    #[error(
+        "{}: a line longer than {limit} bytes ({} MiB) without a newline: not an audit record; accepted: lines of at most {limit} bytes, as govops's AuditLog writes them",
+        at(path, *line),
+        limit >> 20
+    )]
+    LineTooLong {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line; 0 when it was found from the end of the file (a writer reopening a
+        /// log reads its end, not all its lines).
+        line: u64,
+        /// The longest line read, in bytes.
+        limit: u64,
     },
     /// A record has a schema version this build does not know.
     #[error(

@@ -55,6 +55,44 @@ pub enum OpenReason {
     Recover,
 }
 
+/// What a writer found when it opened a log whose writer before it stopped without a `close`
+/// record (a crash, a kill, a power loss): the `unclean_stop` of its `open` record. Records handed
+/// to the stopped writer and not yet written are not in the log; this says where its part ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UncleanStop {
+    /// Seq of the last complete record the stopped writer left (absent when the log held none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
+    /// That record's kind: `open` or `call` (a `close` would have been a clean stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_kind: Option<RecordKind>,
+    /// The name of the file the stopped writer wrote last, beside the log, as it is now (renamed
+    /// `NAME.SEQ` when it ends with an incomplete line).
+    pub file: String,
+    /// The 1-based line of the incomplete line the stop left at the end of that file, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torn_line: Option<u64>,
+    /// That incomplete line's length in bytes (the file keeps it, unless it was all the file held:
+    /// a first record cut short, which the new writer replaces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torn_bytes: Option<u64>,
+}
+
+impl UncleanStop {
+    /// An unclean stop found in `file` (a file name), after the record `last` (its seq and kind).
+    #[must_use]
+    pub fn new(file: impl Into<String>, last: Option<(u64, RecordKind)>) -> Self {
+        Self {
+            last_seq: last.map(|(seq, _)| seq),
+            last_kind: last.map(|(_, kind)| kind),
+            file: file.into(),
+            torn_line: None,
+            torn_bytes: None,
+        }
+    }
+}
+
 /// Message content, written only when the caller passes it (when content is captured, contract
 /// section 9); govops passes it redacted by the same detectors as every other sink.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +280,9 @@ pub struct AuditRecord {
     /// `open` records after a failed write: records handed over that are not in the log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<u64>,
+    /// `open` records: the writer before this one stopped without a `close` record, and where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unclean_stop: Option<UncleanStop>,
     /// The `hash` of the record before it ([`GENESIS`] for seq 0).
     pub prev: String,
     /// SHA-256 of this record's JSON without `hash`, lowercase hex; always the last key of the
@@ -251,6 +292,18 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
+    /// Reads one line of an audit log (with or without its newline) as a record, refusing a line
+    /// whose JSON holds a key twice in one object: its hash may be intact, yet readers would
+    /// disagree on the value (two `cost_usd` keys: one reader sees the cost, another a free call).
+    ///
+    /// # Errors
+    ///
+    /// What is wrong, in words: not JSON, not a record, or the key held twice and the object it is in.
+    pub fn from_line(line: &[u8]) -> Result<AuditRecord, String> {
+        super::unique::check_unique_keys(line)?;
+        serde_json::from_slice(line).map_err(|e| e.to_string())
+    }
+
     /// Sets `prompt_sha256` to the SHA-256 of `prompt`.
     pub fn hash_prompt(&mut self, prompt: impl AsRef<[u8]>) {
         self.prompt_sha256 = Some(sha256_hex(prompt.as_ref()));

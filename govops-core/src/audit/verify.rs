@@ -1,17 +1,14 @@
 //! Verifying a log: the chain checked line by line across its files, and the first problem named.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::chain::{Sealed, open_line, to_hex};
+use super::chain::{Sealed, to_hex};
 use super::error::AuditError;
-use super::record::{RecordKind, SCHEMA_VERSION};
-use super::writer::LINE_START;
+use super::lines::{Rec, Stream, order};
+use super::record::{OpenReason, RecordKind, SCHEMA_VERSION};
 
 /// What a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -29,10 +26,14 @@ pub enum FindingKind {
     Reordered,
     /// An incomplete last line of a file: what a crash during a write leaves. Not tampering.
     Truncated,
+    /// A writer stopped without a `close` record (a crash, a kill, a power loss) and the next one
+    /// went on from its last complete record: records handed to it and not yet written are not
+    /// in the log. Not tampering: the chain is intact.
+    UncleanStop,
 }
 
 impl FindingKind {
-    /// `modified`, `inserted`, `deleted`, `reordered` or `truncated`.
+    /// `modified`, `inserted`, `deleted`, `reordered`, `truncated` or `unclean_stop`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -41,6 +42,7 @@ impl FindingKind {
             FindingKind::Deleted => "deleted",
             FindingKind::Reordered => "reordered",
             FindingKind::Truncated => "truncated",
+            FindingKind::UncleanStop => "unclean_stop",
         }
     }
 }
@@ -107,6 +109,10 @@ pub struct Report {
     pub problem: Option<Finding>,
     /// Incomplete last lines of files (crashes during a write): warnings, not tampering.
     pub truncated: Vec<Finding>,
+    /// Writers that stopped without a `close` record and were followed by another (crashes,
+    /// kills): warnings, not tampering, at the `open` record of the writer that went on. A log
+    /// whose last writer has not closed it yet is [`Report::closed`] `false` instead.
+    pub unclean_stops: Vec<Finding>,
     /// Seq of the last intact record.
     pub last_seq: Option<u64>,
     /// Hash of the last intact record: keep it elsewhere to detect later removal of records from
@@ -154,13 +160,17 @@ impl Report {
 /// one more than the record before it (0 for the first) and whose `prev` is that record's hash
 /// (64 zeros for the first). The first line that is not is classified (see the module
 /// documentation) and reported as [`Report::problem`]; an incomplete last line of a file is
-/// [`FindingKind::Truncated`] in [`Report::truncated`].
+/// [`FindingKind::Truncated`] in [`Report::truncated`]; a writer that stopped without a `close`
+/// record and was followed by another is [`FindingKind::UncleanStop`] in
+/// [`Report::unclean_stops`]. Both are warnings: the chain is intact.
 ///
 /// # Errors
 ///
-/// [`AuditError::NoFiles`]; [`AuditError::Read`] for a file that cannot be read;
+/// [`AuditError::NoFiles`]; [`AuditError::Read`] for a file that cannot be read or is not a
+/// regular file (a FIFO, a device or a directory is refused at once);
 /// [`AuditError::NotAuditLog`] for a file with lines but no audit record;
-/// [`AuditError::UnsupportedVersion`] for an intact record of another schema version.
+/// [`AuditError::LineTooLong`] for a line longer than [`MAX_LINE`](super::MAX_LINE) (it is not
+/// read whole); [`AuditError::UnsupportedVersion`] for an intact record of another schema version.
 pub fn verify<P: AsRef<Path>>(files: &[P]) -> Result<Report, AuditError> {
     verify_from(files, Start::Genesis)
 }
@@ -192,6 +202,7 @@ pub fn verify_from<P: AsRef<Path>>(files: &[P], start: Start) -> Result<Report, 
         records: 0,
         problem: None,
         truncated: Vec::new(),
+        unclean_stops: Vec::new(),
         last_seq: None,
         last_hash: None,
         closed: false,
@@ -245,6 +256,12 @@ pub fn verify_from<P: AsRef<Path>>(files: &[P], start: Start) -> Result<Report, 
                 ));
                 break;
             }
+            if s.kind == RecordKind::Open
+                && let Some(stop) =
+                    unclean_stop(&files, last.as_ref().map(|(prev, _)| prev), &cur, s)
+            {
+                report.unclean_stops.push(stop);
+            }
             let summary = &mut report.files[cur.file];
             summary.records += 1;
             summary.first_seq.get_or_insert(s.seq);
@@ -276,6 +293,45 @@ pub fn verify_from<P: AsRef<Path>>(files: &[P], start: Start) -> Result<Report, 
     Ok(report)
 }
 
+/// The unclean stop that the `open` record `s` (at `cur`) follows, if any: the record before it,
+/// `prev`, is not a `close` and the open is not a rotation's (which follows a call), or the record
+/// says so itself (an `unclean_stop` written by the writer that found it, with the incomplete line
+/// it found). The chain shows it either way, so a log written before writers said so is checked too.
+fn unclean_stop(files: &[PathBuf], prev: Option<&Rec>, cur: &Rec, s: &Sealed) -> Option<Finding> {
+    let said = s.unclean_stop.as_deref();
+    let shown = prev.is_some_and(|p| p.kind() != Some(RecordKind::Close))
+        && !matches!(s.reason, Some(OpenReason::Rotate | OpenReason::Recover));
+    if said.is_none() && !shown {
+        return None;
+    }
+    let mut detail = match prev.and_then(|p| p.sealed.as_ref().ok().map(|ps| (p, ps))) {
+        Some((p, ps)) => format!(
+            "the writer before this one stopped without a close record after seq {} (a {} record at {}:{}): a crash, a kill or a power loss",
+            ps.seq,
+            ps.kind.as_str(),
+            files[p.file].display(),
+            p.line
+        ),
+        None if s.seq == 0 => "the writer before this one stopped before its first record was complete: a crash, a kill or a power loss".to_owned(),
+        None => "the writer before this one stopped without a close record before the first record given: a crash, a kill or a power loss".to_owned(),
+    };
+    if let Some(torn) = said.and_then(|u| u.torn_line.map(|line| (u, line))) {
+        let (u, line) = torn;
+        detail.push_str(&format!(
+            "; it left an incomplete line, {}:{line}{}",
+            u.file,
+            u.torn_bytes
+                .map(|b| format!(" ({b} bytes)"))
+                .unwrap_or_default()
+        ));
+    }
+    detail.push_str(&format!(
+        "; records handed to it and not yet written are not in the log; the chain goes on intact from seq {}",
+        s.seq
+    ));
+    Some(finding(files, cur, FindingKind::UncleanStop, detail))
+}
+
 /// Where a partial log's chain begins: at its first record, which must be an intact `open`
 /// record; otherwise the problem with it.
 fn partial_start(files: &[PathBuf], rec: &Rec) -> Result<Expect, Finding> {
@@ -305,9 +361,9 @@ fn partial_start(files: &[PathBuf], rec: &Rec) -> Result<Expect, Finding> {
 
 /// What the next record must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Expect {
-    seq: u64,
-    prev: [u8; 32],
+pub(super) struct Expect {
+    pub(super) seq: u64,
+    pub(super) prev: [u8; 32],
 }
 
 impl Expect {
@@ -315,34 +371,6 @@ impl Expect {
         seq: 0,
         prev: [0; 32],
     };
-}
-
-/// One complete line.
-#[derive(Debug, Clone)]
-struct Rec {
-    file: usize,
-    line: u64,
-    sealed: Result<Sealed, String>,
-    /// The incomplete line just before it (the end of the previous file), if any.
-    after_partial: Option<(usize, u64)>,
-}
-
-impl Rec {
-    /// The record, when it is intact and follows `expect`.
-    fn intact_link(&self, expect: Expect) -> Result<&Sealed, ()> {
-        match &self.sealed {
-            Ok(s) if s.intact && s.seq == expect.seq && s.prev == expect.prev => Ok(s),
-            _ => Err(()),
-        }
-    }
-
-    fn kind(&self) -> Option<RecordKind> {
-        self.sealed.as_ref().ok().map(|s| s.kind)
-    }
-
-    fn seq(&self) -> Option<u64> {
-        self.sealed.as_ref().ok().map(|s| s.seq)
-    }
 }
 
 /// Whether `recs` follow `expect` one after the other, each intact.
@@ -558,210 +586,4 @@ fn classify(
         ),
     };
     Ok(finding(files, cur, FindingKind::Modified, detail))
-}
-
-/// The lines of the files in order, with a few read ahead.
-struct Stream<'a> {
-    files: &'a [PathBuf],
-    next_file: usize,
-    reader: Option<(usize, BufReader<File>)>,
-    line: u64,
-    buf: Vec<u8>,
-    ahead: VecDeque<Rec>,
-    pending_partial: Option<(usize, u64)>,
-    truncated: Vec<Finding>,
-}
-
-impl<'a> Stream<'a> {
-    fn new(files: &'a [PathBuf]) -> Self {
-        Self {
-            files,
-            next_file: 0,
-            reader: None,
-            line: 0,
-            buf: Vec::new(),
-            ahead: VecDeque::new(),
-            pending_partial: None,
-            truncated: Vec::new(),
-        }
-    }
-
-    fn next_rec(&mut self) -> Result<Option<Rec>, AuditError> {
-        match self.ahead.pop_front() {
-            Some(rec) => Ok(Some(rec)),
-            None => self.read_rec(),
-        }
-    }
-
-    /// Up to `n` records after the current one.
-    fn peek(&mut self, n: usize) -> Result<&[Rec], AuditError> {
-        while self.ahead.len() < n {
-            match self.read_rec()? {
-                Some(rec) => self.ahead.push_back(rec),
-                None => break,
-            }
-        }
-        Ok(self.ahead.make_contiguous())
-    }
-
-    /// The first intact record with `seq` in the rest of the log (reads it to the end).
-    fn find_seq(&mut self, seq: u64) -> Result<Option<(usize, u64)>, AuditError> {
-        while let Some(rec) = self.next_rec()? {
-            if let Ok(s) = &rec.sealed
-                && s.seq == seq
-                && s.intact
-            {
-                return Ok(Some((rec.file, rec.line)));
-            }
-        }
-        Ok(None)
-    }
-
-    fn read_rec(&mut self) -> Result<Option<Rec>, AuditError> {
-        loop {
-            let Some((file, reader)) = &mut self.reader else {
-                let Some(path) = self.files.get(self.next_file) else {
-                    return Ok(None);
-                };
-                let opened = File::open(path).map_err(|source| AuditError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                self.reader = Some((self.next_file, BufReader::with_capacity(256 * 1024, opened)));
-                self.next_file += 1;
-                self.line = 0;
-                continue;
-            };
-            let file = *file;
-            self.buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|source| AuditError::Read {
-                    path: self.files[file].clone(),
-                    source,
-                })?;
-            if n == 0 {
-                self.reader = None;
-                continue;
-            }
-            self.line += 1;
-            if self.buf.last() == Some(&b'\n') {
-                self.buf.pop();
-                return Ok(Some(Rec {
-                    file,
-                    line: self.line,
-                    sealed: open_line(&self.buf),
-                    after_partial: self.pending_partial.take(),
-                }));
-            }
-            // An incomplete last line: a crash's, or not.
-            let k = self.buf.len().min(LINE_START.len());
-            let (kind, detail) = if self.buf[..k] == LINE_START[..k] {
-                let last = file + 1 == self.files.len();
-                (
-                    FindingKind::Truncated,
-                    if last {
-                        "the last line is incomplete: a write was cut short (a crash); it is not part of the chain".to_owned()
-                    } else {
-                        "the file's last line is incomplete: a write was cut short (a crash) and the writer went on in the next file; it is not part of the chain".to_owned()
-                    },
-                )
-            } else {
-                (
-                    FindingKind::Modified,
-                    "an incomplete last line that does not begin like a record (a crash leaves the beginning of one)".to_owned(),
-                )
-            };
-            let found = Finding {
-                kind,
-                file: self.files[file].clone(),
-                line: self.line,
-                seq: None,
-                detail,
-            };
-            if kind == FindingKind::Truncated {
-                self.truncated.push(found);
-                self.pending_partial = Some((file, self.line));
-            } else {
-                // Not a crash's: a line of its own, which the chain will not accept.
-                return Ok(Some(Rec {
-                    file,
-                    line: self.line,
-                    sealed: Err(found.detail),
-                    after_partial: self.pending_partial.take(),
-                }));
-            }
-        }
-    }
-}
-
-/// The files, each once, in chain order: by the seq of their first intact record (else their
-/// first record); files without a record (empty, or an incomplete line only) last.
-fn order<P: AsRef<Path>>(files: &[P]) -> Result<Vec<PathBuf>, AuditError> {
-    let mut seen = Vec::new();
-    let mut keyed = Vec::new();
-    for path in files {
-        let path = path.as_ref();
-        let canonical = path.canonicalize().map_err(|source| AuditError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        if seen.contains(&canonical) {
-            continue;
-        }
-        seen.push(canonical);
-        keyed.push((first_seq(path)?, path.to_owned()));
-    }
-    keyed.sort_by_key(|(seq, _)| (seq.is_none(), *seq));
-    Ok(keyed.into_iter().map(|(_, path)| path).collect())
-}
-
-/// The seq of the first intact record of a file (else of its first record); `None` when it has
-/// no complete line.
-fn first_seq(path: &Path) -> Result<Option<u64>, AuditError> {
-    let read_err = |source| AuditError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let mut reader = BufReader::new(File::open(path).map_err(read_err)?);
-    let mut buf = Vec::new();
-    let mut line = 0;
-    let mut first_record = None;
-    let mut first_problem: Option<(u64, String)> = None;
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf).map_err(read_err)? == 0 {
-            break;
-        }
-        line += 1;
-        if buf.last() != Some(&b'\n') {
-            let k = buf.len().min(LINE_START.len());
-            if first_record.is_none() && first_problem.is_none() && buf[..k] != LINE_START[..k] {
-                first_problem = Some((
-                    line,
-                    "an incomplete line that does not begin like an audit record".to_owned(),
-                ));
-            }
-            break;
-        }
-        buf.pop();
-        match open_line(&buf) {
-            Ok(s) if s.intact => return Ok(Some(s.seq)),
-            Ok(s) => {
-                first_record.get_or_insert(s.seq);
-            }
-            Err(problem) => {
-                first_problem.get_or_insert((line, problem));
-            }
-        }
-    }
-    match (first_record, first_problem) {
-        (Some(seq), _) => Ok(Some(seq)),
-        (None, Some((line, problem))) => Err(AuditError::NotAuditLog {
-            path: path.to_owned(),
-            line,
-            problem,
-        }),
-        (None, None) => Ok(None),
-    }
 }

@@ -1,16 +1,18 @@
 //! The writer: records handed over on a channel, sealed and appended by a background thread.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead as _, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
-use super::chain::{Sealed, open_line, seal, to_hex};
+use super::chain::seal;
 use super::error::AuditError;
+use super::files::{is_at, lock_open, replace_active, sync_dir};
 use super::fingerprint::ConfigFingerprint;
-use super::record::{AuditRecord, GENESIS, OpenReason, RecordKind, SCHEMA_VERSION};
+use super::locate::{Start, locate, rotated_name};
+use super::record::{AuditRecord, OpenReason, RecordKind, SCHEMA_VERSION, UncleanStop};
 use super::time::Timestamp;
 use crate::config::Config;
 
@@ -23,6 +25,11 @@ const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Lines gathered into one `write_all` while more records are waiting, at most.
 const BATCH_BYTES: usize = 64 * 1024;
+
+/// The longest line the writer writes and a verifier reads, newline excluded: 64 MiB. A call
+/// whose captured content would make its line longer is written without its content (and the
+/// next `flush` says so), so that every line written can be read back.
+pub const MAX_LINE: usize = 64 << 20;
 
 /// How a line written by the writer begins: what a crash can leave of one.
 pub(crate) const LINE_START: &[u8] = b"{\"schema_version\":";
@@ -132,18 +139,26 @@ impl AuditLog {
     /// only be a cut `open` record). If the file is missing or empty but rotated files `NAME.SEQ`
     /// are beside it, the chain goes on from the newest of them.
     ///
-    /// One writer per log: the writer holds an advisory lock on `.NAME.lock` beside the file (a
-    /// hidden file, so `NAME*` does not list it) for as long as it runs, and a second `open` of the
-    /// same log, in this process or another, fails with [`AuditError::InUse`] rather than break
-    /// the chain. On a file system that cannot lock, the log opens unlocked.
+    /// When the writer before stopped without a `close` record (a crash, a kill, a power loss),
+    /// the `open` record says so in its `unclean_stop` ([`UncleanStop`]: the last complete record
+    /// it left, and the incomplete line, if any), and [`verify`](super::verify) reports it.
+    ///
+    /// One writer per log: the writer holds an exclusive advisory lock on the log file itself
+    /// (and on each new file it rotates to) for as long as it runs, and a second `open` of the same
+    /// log, in this process or another, fails with [`AuditError::InUse`] rather than break the
+    /// chain. There is no lock file to delete. A rotation puts the fresh, already locked file in
+    /// place with an atomic rename, so there is no moment when the log's path is free (on a file
+    /// system without hard links, a brief one). On a file system that cannot lock, the log opens
+    /// unlocked.
     ///
     /// # Errors
     ///
     /// [`AuditError::InUse`] when another writer has the log open,
-    /// [`AuditError::Open`] when the file (or its lock file) cannot be created or opened,
+    /// [`AuditError::Open`] when the file cannot be created, opened or locked,
     /// [`AuditError::Read`] when an existing one cannot be read, [`AuditError::NotAuditLog`] when
     /// it is not an audit log, [`AuditError::Damaged`] when its last record does not match its
-    /// hash, [`AuditError::UnsupportedVersion`], [`AuditError::Rotate`] when a crashed file cannot
+    /// hash, [`AuditError::UnsupportedVersion`], [`AuditError::LineTooLong`] when its end holds a
+    /// line longer than [`MAX_LINE`], [`AuditError::Rotate`] when a crashed file cannot
     /// be renamed, [`AuditError::Write`] when the `open` record cannot be written,
     /// [`AuditError::Thread`] when the writer thread cannot be started.
     pub fn open(path: impl AsRef<Path>, options: AuditOptions) -> Result<AuditLog, AuditError> {
@@ -282,278 +297,6 @@ impl Drop for Inner {
     }
 }
 
-/// What an existing file holds.
-enum FileState {
-    Missing,
-    Empty,
-    /// Only an incomplete first line.
-    PartialOnly,
-    Records {
-        first_seq: u64,
-        last_seq: u64,
-        last_hash: [u8; 32],
-        /// Ends with an incomplete line.
-        partial: bool,
-        size: u64,
-    },
-}
-
-/// Where the chain goes on when a writer starts.
-struct Start {
-    next_seq: u64,
-    prev: String,
-    reason: OpenReason,
-    /// The active file's first seq, when the writer appends to an existing file.
-    first_seq: Option<u64>,
-    size: u64,
-}
-
-/// `NAME.SEQ`: the name a file takes when it is rotated away.
-pub(crate) fn rotated_name(path: &Path, first_seq: u64) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(format!(".{first_seq:012}"));
-    path.with_file_name(name)
-}
-
-/// The rotated files beside `path` (`NAME.DIGITS`), newest (highest first seq) first.
-fn rotated_files(path: &Path) -> Result<Vec<(u64, PathBuf)>, AuditError> {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return Ok(Vec::new());
-    };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(AuditError::Read {
-                path: dir.to_owned(),
-                source,
-            });
-        }
-    };
-    let mut found: Vec<(u64, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|entry| {
-            let file_name = entry.file_name();
-            let digits = file_name.to_str()?.strip_prefix(name)?.strip_prefix('.')?;
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            Some((digits.parse().ok()?, entry.path()))
-        })
-        .collect();
-    found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
-    Ok(found)
-}
-
-/// 1-based line number of the byte at `offset` (for messages only: reads the file up to it).
-fn line_at(path: &Path, offset: u64) -> u64 {
-    let Ok(file) = File::open(path) else { return 0 };
-    let mut bytes = Vec::new();
-    if file.take(offset).read_to_end(&mut bytes).is_err() {
-        return 0;
-    }
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64 + 1
-}
-
-fn read_state(path: &Path) -> Result<FileState, AuditError> {
-    let read_err = |source| AuditError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let open_err = |source| AuditError::Open {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(FileState::Missing),
-        Err(source) => return Err(open_err(source)),
-    };
-    let metadata = file.metadata().map_err(read_err)?;
-    if metadata.is_dir() {
-        return Err(open_err(io::Error::new(
-            io::ErrorKind::IsADirectory,
-            "is a directory",
-        )));
-    }
-    let size = metadata.len();
-    if size == 0 {
-        return Ok(FileState::Empty);
-    }
-    let not_log = |line: u64, problem: String| AuditError::NotAuditLog {
-        path: path.to_owned(),
-        line,
-        problem,
-    };
-    // The first line: is this an audit log at all?
-    let mut first = Vec::new();
-    io::BufReader::new(&mut file)
-        .read_until(b'\n', &mut first)
-        .map_err(read_err)?;
-    if first.last() != Some(&b'\n') {
-        let n = first.len().min(LINE_START.len());
-        if first[..n] != LINE_START[..n] {
-            return Err(not_log(
-                1,
-                "an incomplete line that does not begin like an audit record".to_owned(),
-            ));
-        }
-        return Ok(FileState::PartialOnly);
-    }
-    first.pop();
-    let head = open_line(&first).map_err(|problem| not_log(1, problem))?;
-    check_version(path, 1, &head)?;
-    // The last complete line, read from the end in growing chunks.
-    let mut chunk: u64 = 64 * 1024;
-    let (last, partial, last_start) = loop {
-        let start = size.saturating_sub(chunk);
-        file.seek(SeekFrom::Start(start)).map_err(read_err)?;
-        let mut tail = Vec::new();
-        (&mut file)
-            .take(size - start)
-            .read_to_end(&mut tail)
-            .map_err(read_err)?;
-        let partial = tail.last() != Some(&b'\n');
-        let end = if partial {
-            tail.iter().rposition(|&b| b == b'\n')
-        } else {
-            Some(tail.len() - 1)
-        };
-        let found = end.and_then(|end| match tail[..end].iter().rposition(|&b| b == b'\n') {
-            Some(nl) => Some((nl + 1, end)),
-            None if start == 0 => Some((0, end)),
-            None => None,
-        });
-        match found {
-            Some((from, end)) => break (tail[from..end].to_vec(), partial, start + from as u64),
-            None if start == 0 => {
-                return Err(not_log(1, "no complete line".to_owned()));
-            }
-            None => chunk = chunk.saturating_mul(2),
-        }
-    };
-    let damaged = || AuditError::Damaged {
-        path: path.to_owned(),
-        line: line_at(path, last_start),
-    };
-    let tail = open_line(&last).map_err(|_| damaged())?;
-    check_version(path, line_at(path, last_start), &tail)?;
-    if !tail.intact {
-        return Err(damaged());
-    }
-    Ok(FileState::Records {
-        first_seq: head.seq,
-        last_seq: tail.seq,
-        last_hash: tail.hash,
-        partial,
-        size,
-    })
-}
-
-fn check_version(path: &Path, line: u64, sealed: &Sealed) -> Result<(), AuditError> {
-    if sealed.schema_version == u64::from(SCHEMA_VERSION) {
-        Ok(())
-    } else {
-        Err(AuditError::UnsupportedVersion {
-            path: path.to_owned(),
-            line,
-            found: sealed.schema_version,
-        })
-    }
-}
-
-/// Finds where the chain goes on at `path`, renaming a file that ends with an incomplete line.
-fn locate(path: &Path) -> Result<Start, AuditError> {
-    match read_state(path)? {
-        FileState::Records {
-            first_seq,
-            last_seq,
-            last_hash,
-            partial: false,
-            size,
-        } => Ok(Start {
-            next_seq: last_seq.saturating_add(1),
-            prev: to_hex(&last_hash),
-            reason: OpenReason::Reopen,
-            first_seq: Some(first_seq),
-            size,
-        }),
-        FileState::Records {
-            first_seq,
-            last_seq,
-            last_hash,
-            partial: true,
-            ..
-        } => {
-            let to = rotated_name(path, first_seq);
-            rename_new(path, &to)?;
-            Ok(Start {
-                next_seq: last_seq.saturating_add(1),
-                prev: to_hex(&last_hash),
-                reason: OpenReason::Recover,
-                first_seq: None,
-                size: 0,
-            })
-        }
-        state @ (FileState::Missing | FileState::Empty | FileState::PartialOnly) => {
-            if matches!(state, FileState::PartialOnly) {
-                OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .and_then(|f| f.set_len(0))
-                    .map_err(|source| AuditError::Open {
-                        path: path.to_owned(),
-                        source,
-                    })?;
-            }
-            for (_, rotated) in rotated_files(path)? {
-                if let FileState::Records {
-                    last_seq,
-                    last_hash,
-                    ..
-                } = read_state(&rotated)?
-                {
-                    return Ok(Start {
-                        next_seq: last_seq.saturating_add(1),
-                        prev: to_hex(&last_hash),
-                        reason: OpenReason::Reopen,
-                        first_seq: None,
-                        size: 0,
-                    });
-                }
-            }
-            Ok(Start {
-                next_seq: 0,
-                prev: GENESIS.to_owned(),
-                reason: OpenReason::New,
-                first_seq: None,
-                size: 0,
-            })
-        }
-    }
-}
-
-/// Renames `from` to `to`, refusing to replace a file already there.
-fn rename_new(from: &Path, to: &Path) -> Result<(), AuditError> {
-    let err = |source| AuditError::Rotate {
-        path: from.to_owned(),
-        to: to.to_owned(),
-        source,
-    };
-    if to.exists() {
-        return Err(err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "a file of that name exists",
-        )));
-    }
-    fs::rename(from, to).map_err(err)
-}
-
 /// The writer thread's state.
 struct Writer {
     path: PathBuf,
@@ -584,17 +327,17 @@ struct Writer {
     lost: u64,
     /// A write failed: the file's state is read again before the next record.
     broken: bool,
-    /// The log's lock, released when the writer ends.
-    _lock: Option<File>,
 }
 
 impl Writer {
     /// Locates the chain, opens the file and writes the `open` record, on the caller's thread.
     fn start(path: PathBuf, options: AuditOptions) -> Result<Writer, AuditError> {
-        // Before the file is read: a line another writer is writing would look like a crash's.
-        let lock = lock(&path)?;
+        // Locked before it is read: a line another writer is writing would look like a crash's.
+        let mut file = lock_open(&path)?;
         let start = locate(&path)?;
-        let file = open_append(&path)?;
+        if let Some(to) = &start.moved_to {
+            file = replace_active(&path, to)?;
+        }
         let config = options.fingerprint.as_ref().map(ConfigFingerprint::sha256);
         let mut writer = Writer {
             rotate_bytes: options.rotate_bytes,
@@ -615,9 +358,8 @@ impl Writer {
             lost: 0,
             broken: false,
             path,
-            _lock: lock,
         };
-        writer.push_open(start.reason, None);
+        writer.push_open(start.reason, None, start.unclean);
         writer.write_out();
         match writer.error.take() {
             Some(e) => Err(e),
@@ -705,6 +447,15 @@ impl Writer {
             self.lost += 1;
             return;
         };
+        if line.len() > MAX_LINE {
+            match self.shrink(&mut record) {
+                Some(shorter) => line = shorter,
+                None => {
+                    self.lost += 1;
+                    return;
+                }
+            }
+        }
         if let Some(limit) = self.rotate_bytes {
             let size = self.size + self.buf.len() as u64;
             if self.calls_in_file > 0
@@ -728,6 +479,33 @@ impl Writer {
         self.buf.extend_from_slice(&line);
         self.advance(&record);
         self.calls_in_file += 1;
+    }
+
+    /// A call whose line is longer than [`MAX_LINE`]: sealed again without its content, which is
+    /// what can make it that long, so the call is still in the log; the next `flush` says so.
+    /// `None` (the record is lost, and said so) when it is too long even without it.
+    fn shrink(&mut self, record: &mut AuditRecord) -> Option<Vec<u8>> {
+        let had_content = record.content.take().is_some();
+        let line = self.seal_next(record)?;
+        let problem = if line.len() > MAX_LINE {
+            format!(
+                "a record of {} bytes is longer than {MAX_LINE} bytes, the longest line a verifier reads: not written",
+                line.len()
+            )
+        } else if had_content {
+            format!(
+                "a record's captured content made it longer than {MAX_LINE} bytes, the longest line a verifier reads: seq {} was written without its content",
+                record.seq
+            )
+        } else {
+            return Some(line);
+        };
+        self.note(AuditError::Write {
+            path: self.path.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidData, problem),
+            lost: 0,
+        });
+        (line.len() <= MAX_LINE).then_some(line)
     }
 
     /// Seals `record` as the next in the chain (without advancing it).
@@ -757,8 +535,9 @@ impl Writer {
         }
     }
 
-    fn push_open(&mut self, reason: OpenReason, lost: Option<u64>) {
+    fn push_open(&mut self, reason: OpenReason, lost: Option<u64>, unclean: Option<UncleanStop>) {
         let open = AuditRecord {
+            unclean_stop: unclean,
             kind: RecordKind::Open,
             timestamp: Some(Timestamp::now()),
             config: self.config.clone(),
@@ -811,11 +590,8 @@ impl Writer {
     /// a fresh file if the failure left an incomplete line), with an `open` record saying how
     /// many records were lost.
     fn recover(&mut self) {
-        let (start, file) = match locate(&self.path).and_then(|start| {
-            let file = open_append(&self.path)?;
-            Ok((start, file))
-        }) {
-            Ok(found) => found,
+        let start = match self.relocate() {
+            Ok(start) => start,
             Err(e) => {
                 // Still broken: the records that come meanwhile are counted as lost, and reported
                 // (again, if the first failure was already reported).
@@ -831,8 +607,6 @@ impl Writer {
         self.lost = self
             .lost
             .saturating_sub(start.next_seq.saturating_sub(self.confirmed_next));
-        self.file = file;
-        self.at_active = true;
         self.size = start.size;
         self.first_seq = start.first_seq.unwrap_or(start.next_seq);
         self.calls_in_file = 0;
@@ -842,7 +616,24 @@ impl Writer {
         self.confirmed_next = start.next_seq;
         self.broken = false;
         let lost = (self.lost > 0).then_some(self.lost);
-        self.push_open(OpenReason::Recover, lost);
+        // This writer did not stop: what it lost is in `lost`, and an incomplete line it left is
+        // reported by the verifier as `truncated`.
+        self.push_open(OpenReason::Recover, lost, None);
+    }
+
+    /// Finds the file's state again after a failed write, under the lock: the active file is
+    /// locked again if a failed rotation left it elsewhere, and replaced if it ends with an
+    /// incomplete line.
+    fn relocate(&mut self) -> Result<Start, AuditError> {
+        if !self.at_active {
+            self.file = lock_open(&self.path)?;
+            self.at_active = true;
+        }
+        let start = locate(&self.path)?;
+        if let Some(to) = &start.moved_to {
+            self.file = replace_active(&self.path, to)?;
+        }
+        Ok(start)
     }
 
     /// Renames the active file `NAME.SEQ` and goes on in a fresh one. On failure the records go
@@ -854,26 +645,16 @@ impl Writer {
         }
         self.sync_file();
         let to = rotated_name(&self.path, self.first_seq);
-        if self.at_active {
-            if let Err(e) = rename_new(&self.path, &to) {
-                self.note(e);
-                self.retry_rotation_at = self.size.saturating_add(limit);
-                return;
-            }
-            self.at_active = false;
-        }
-        let file = match OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(&self.path)
-        {
+        let replaced = if self.at_active {
+            replace_active(&self.path, &to)
+        } else {
+            lock_open(&self.path)
+        };
+        let file = match replaced {
             Ok(file) => file,
-            Err(source) => {
-                self.note(AuditError::Rotate {
-                    path: self.path.clone(),
-                    to,
-                    source,
-                });
+            Err(e) => {
+                self.note(e);
+                self.at_active = is_at(&self.file, &self.path);
                 self.retry_rotation_at = self.size.saturating_add(limit);
                 return;
             }
@@ -887,7 +668,7 @@ impl Writer {
         self.first_seq = self.next_seq;
         self.calls_in_file = 0;
         self.retry_rotation_at = 0;
-        self.push_open(OpenReason::Rotate, None);
+        self.push_open(OpenReason::Rotate, None, None);
     }
 
     fn note(&mut self, error: AuditError) {
@@ -903,55 +684,5 @@ impl Writer {
             Some(e) => Err(e),
             None => Ok(()),
         }
-    }
-}
-
-/// Takes the log's lock, `.NAME.lock` beside it, held until the returned file is dropped (when the
-/// writer thread ends). `None` where the file system cannot lock.
-fn lock(path: &Path) -> Result<Option<File>, AuditError> {
-    let Some(name) = path.file_name() else {
-        return Err(AuditError::Open {
-            path: path.to_owned(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
-        });
-    };
-    let lock = path.with_file_name(format!(".{}.lock", name.to_string_lossy()));
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)
-        .map_err(|source| AuditError::Open {
-            path: lock.clone(),
-            source,
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(fs::TryLockError::WouldBlock) => Err(AuditError::InUse {
-            path: path.to_owned(),
-            lock,
-        }),
-        Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => Ok(None),
-        Err(fs::TryLockError::Error(source)) => Err(AuditError::Open { path: lock, source }),
-    }
-}
-
-fn open_append(path: &Path) -> Result<File, AuditError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|source| AuditError::Open {
-            path: path.to_owned(),
-            source,
-        })
-}
-
-/// Makes a rename durable (best effort: not every platform can open a directory).
-fn sync_dir(path: &Path) {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && let Ok(dir) = File::open(dir)
-    {
-        let _ = dir.sync_all();
     }
 }
