@@ -288,6 +288,10 @@ fn a_collector_that_never_answers_costs_a_bounded_shutdown_and_one_warning() {
         );
         assert!(lines[0].starts_with("govops: warning:"), "{}", lines[0]);
         assert!(lines[0].contains("not flushed within 5s"), "{}", lines[0]);
+        // Nothing had reached the collector: every span is still queued when the bound passes.
+        let (ended, lost, reasons) = loss_in(lines[0], "spans");
+        assert_eq!((ended, lost), (SPANS as u64, SPANS as u64), "{}", lines[0]);
+        assert_eq!(reasons.values().sum::<u64>(), lost, "{}", lines[0]);
         assert!(lines[0].contains(&addr.to_string()), "{}", lines[0]);
     }
 }
@@ -574,6 +578,56 @@ async fn what_a_collector_refuses_in_a_partial_success_is_counted() {
                 Some(&refused),
                 "{protocol} {what}: {line}"
             );
+        }
+    }
+}
+
+/// A collector that is down (connection refused) or too slow (answers nothing within the export
+/// timeout), with queues too small for the load: the shutdown accounts for every span and log
+/// record, the full queue's drops beside the failed exports', and nothing is left unexplained.
+#[test]
+fn a_collector_down_or_too_slow_loses_nothing_unaccounted() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let hanging = black_hole(Duration::from_secs(60));
+    for (collector, addr) in [("down", refused), ("too slow", hanging)] {
+        for protocol in ["grpc", "http/protobuf"] {
+            let finished = run(
+                dir.path(),
+                "none",
+                vec![
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+                    ("OTEL_EXPORTER_OTLP_TIMEOUT", "200".to_owned()),
+                    ("OTEL_BSP_MAX_QUEUE_SIZE", "16".to_owned()),
+                    ("OTEL_BLRP_MAX_QUEUE_SIZE", "16".to_owned()),
+                    ("GOVOPS_TEST_SHUTDOWN_SECS", "40".to_owned()),
+                ],
+                "unreachable",
+            );
+            let case = format!("{collector} {protocol}");
+            assert!(finished.status.success(), "{case}: {}", finished.stderr);
+            let lines = stderr_lines(&finished);
+            assert_eq!(lines.len(), 1, "{case}: {}", finished.stderr);
+            for what in ["spans", "log records"] {
+                let (ended, lost, reasons) = loss_in(lines[0], what);
+                assert_eq!(
+                    (ended, lost),
+                    (SPANS as u64, SPANS as u64),
+                    "{case}: {}",
+                    lines[0]
+                );
+                assert_eq!(reasons.values().sum::<u64>(), lost, "{case}: {}", lines[0]);
+                assert!(
+                    reasons.get("dropped on a full export queue") > Some(&0)
+                        && reasons.get("in failed exports") > Some(&0),
+                    "{case} {what}: both reasons, each with its count: {}",
+                    lines[0]
+                );
+            }
         }
     }
 }
