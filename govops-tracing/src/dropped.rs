@@ -11,7 +11,7 @@ use std::time::Duration;
 use opentelemetry::logs::Severity;
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::logs::{LogBatch, LogExporter, LogProcessor, SdkLogRecord};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter, SpanProcessor};
 
@@ -109,11 +109,16 @@ impl Counts {
         self.ended.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records a clean shutdown of the processor: whatever did not reach the exporter never will.
-    /// After a timeout an export may still be under way: the shutdown reports that as a timeout,
-    /// and the queue is not blamed for what is still in flight.
+    /// Records the processor's shutdown: once its worker has finished (any outcome but a
+    /// timeout), whatever did not reach the exporter never will. After a timeout an export may
+    /// still be under way: the shutdown reports that as a timeout, and the queue is not blamed for
+    /// what is still in flight.
     fn shut_down(&self, result: &OTelSdkResult) {
-        if result.is_ok() {
+        // The SDK reports a worker's timeout inside other errors' text too.
+        let timed_out = result.as_ref().is_err_and(|e| {
+            matches!(e, OTelSdkError::Timeout(_)) || e.to_string().contains("Timeout")
+        });
+        if !timed_out {
             self.settled.store(true, Ordering::Release);
         }
     }
@@ -248,7 +253,6 @@ impl<E: LogExporter> LogExporter for CountedExporter<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_sdk::error::OTelSdkError;
 
     /// A processor whose shutdown times out, as a batch processor with an export still running.
     #[derive(Debug)]

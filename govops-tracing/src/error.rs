@@ -114,7 +114,7 @@ pub enum ShutdownError {
         /// Where the telemetry was going.
         destination: String,
         /// What was lost, by signal and reason.
-        lost: Lost,
+        lost: Box<Lost>,
     },
     /// Some exports failed (or the collector refused part of one) during the life of the
     /// pipeline or at its end.
@@ -129,7 +129,7 @@ pub enum ShutdownError {
         /// Where the telemetry was going.
         destination: String,
         /// What was lost, by signal and reason.
-        lost: Lost,
+        lost: Box<Lost>,
     },
     /// The audit log could not write everything handed to it.
     #[error("the audit log {path:?} could not be closed cleanly: {source}")]
@@ -149,20 +149,22 @@ pub enum ShutdownError {
         /// Why.
         source: govops_core::DriftError,
     },
-    /// Spans were dropped because the export queue was full: the exporter could not keep up.
+    /// Spans or log records were dropped because an export queue was full: the exporter could
+    /// not keep up.
     #[error(
-        "{dropped} span(s) were dropped because the export queue ({queue_size} spans) was full; \
-         raise OTEL_BSP_MAX_QUEUE_SIZE (or Builder::span_queue_size) or export to a faster destination than {destination}{lost}"
+        "telemetry was dropped because an export queue was full{lost}; raise OTEL_BSP_MAX_QUEUE_SIZE \
+         ({queue_size} now, or Builder::span_queue_size) for spans, OTEL_BLRP_MAX_QUEUE_SIZE for log \
+         records, or export to a faster destination than {destination}"
     )]
     SpansDropped {
-        /// How many spans were lost.
+        /// How many spans were dropped (log records: in `lost`).
         dropped: u64,
-        /// The queue's size.
+        /// The span queue's size.
         queue_size: usize,
         /// Where the telemetry was going.
         destination: String,
         /// What was lost, by signal and reason (log records dropped by their own full queue too).
-        lost: Lost,
+        lost: Box<Lost>,
     },
 }
 
@@ -173,7 +175,7 @@ impl ShutdownError {
         match self {
             Self::TimedOut { lost, .. }
             | Self::ExportFailed { lost, .. }
-            | Self::SpansDropped { lost, .. } => Some(lost),
+            | Self::SpansDropped { lost, .. } => Some(&**lost),
             Self::AuditLog { .. } | Self::DriftBaseline { .. } => None,
         }
     }
@@ -192,15 +194,21 @@ pub struct Lost {
 }
 
 impl Lost {
-    /// Whether nothing was lost.
+    /// Whether nothing was dropped, failed or refused. Items still in flight are not counted:
+    /// they are lost only when a shutdown gives up on them ([`ShutdownError::TimedOut`]).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.spans.lost() == 0 && self.logs.lost() == 0
+        let settled_loss = |s: &SignalLoss| s.queue_full + s.export_failed + s.rejected;
+        settled_loss(&self.spans) == 0 && settled_loss(&self.logs) == 0
     }
 }
 
 /// One signal's account: every item that ended is `exported`, `queue_full`, `export_failed`,
 /// `rejected` or `unsettled`, and these add up to `ended`.
+///
+/// Taken at a clean shutdown the account is exact and `unsettled` is zero. Taken while the
+/// pipeline runs (a flush) or after a shutdown that timed out, `queue_full` counts only what cannot
+/// still be queued, and `unsettled` the rest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SignalLoss {
@@ -214,7 +222,8 @@ pub struct SignalLoss {
     pub export_failed: u64,
     /// Refused by the collector in an answer that was otherwise a success (OTLP `partial_success`).
     pub rejected: u64,
-    /// Still queued or being exported when the shutdown timeout passed: lost with the process.
+    /// Still queued or being exported when the account was taken: after a shutdown that timed
+    /// out, lost with the process.
     pub unsettled: u64,
 }
 
@@ -234,7 +243,7 @@ impl SignalLoss {
             (self.queue_full, "dropped on a full export queue"),
             (self.export_failed, "in failed exports"),
             (self.rejected, "refused by the collector"),
-            (self.unsettled, "still queued at the timeout"),
+            (self.unsettled, "still queued or exporting"),
         ];
         let mut first = true;
         for (count, reason) in reasons.into_iter().filter(|(count, _)| *count > 0) {
@@ -251,5 +260,41 @@ impl std::fmt::Display for Lost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.spans.write(f, "spans")?;
         self.logs.write(f, "log records")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drop_names_each_signal_and_reason_with_its_count_and_nothing_else() {
+        let lost = Lost {
+            logs: SignalLoss {
+                ended: 10,
+                exported: 3,
+                queue_full: 5,
+                export_failed: 2,
+                ..SignalLoss::default()
+            },
+            ..Lost::default()
+        };
+        let error = ShutdownError::SpansDropped {
+            dropped: 0,
+            queue_size: 2048,
+            destination: "t.jsonl".to_owned(),
+            lost: Box::new(lost),
+        };
+        let text = error.to_string();
+        assert!(
+            text.contains(
+                "; log records: 7 of 10 lost (5 dropped on a full export queue, 2 in failed exports);"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("spans:"), "no span was lost: {text}");
+        assert_eq!(error.lost(), Some(&lost));
+        assert!(!lost.is_empty());
+        assert!(Lost::default().is_empty());
     }
 }

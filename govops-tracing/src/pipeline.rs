@@ -332,7 +332,7 @@ impl Pipeline {
             errors: results.into_iter().filter_map(Result::err).collect(),
             timed_out: false,
         };
-        self.outcome(stopped, before, Duration::ZERO)
+        self.outcome(stopped, before, Duration::ZERO, false)
     }
 
     /// Flushes and stops every provider within `timeout`, on a thread of its own so that a
@@ -365,18 +365,18 @@ impl Pipeline {
                 taken.map(|p| stop(p, timeout)).unwrap_or_default()
             }
         };
-        self.outcome(stopped, 0, timeout)
+        self.outcome(stopped, 0, timeout, true)
     }
 
     /// Every span and log record lost so far, by reason.
     pub(crate) fn lost(&self) -> Lost {
-        let mut lost = Lost::default();
-        lost.spans = self.spans.loss();
-        lost.logs = self.logs.loss();
-        lost
+        Lost {
+            spans: self.spans.loss(),
+            logs: self.logs.loss(),
+        }
     }
 
-    /// What a flush or shutdown comes to: a timeout first (what was queued is lost), then failed
+    /// What a flush or `shutdown` comes to: a timeout first (what was queued is lost), then failed
     /// exports since `failures_before`, then any other error, then drops; each carries the whole
     /// account of what was lost, so that no reason hides another.
     fn outcome(
@@ -384,9 +384,15 @@ impl Pipeline {
         stopped: Stopped,
         failures_before: u64,
         timeout: Duration,
+        shutdown: bool,
     ) -> Result<(), ShutdownError> {
         let destination = || self.destination.clone();
-        let lost = self.lost();
+        let mut lost = Box::new(self.lost());
+        if !shutdown {
+            // A flush leaves the pipeline running: what is in flight still has its chance.
+            lost.spans.unsettled = 0;
+            lost.logs.unsettled = 0;
+        }
         if stopped.timed_out {
             return Err(ShutdownError::TimedOut {
                 after: timeout,
