@@ -22,7 +22,10 @@ fn child() {
     let spans: usize = std::env::var("GOVOPS_TEST_SPANS").unwrap().parse().unwrap();
     // stderr carries only what govops itself says, so the parent can count its lines.
     let init = || {
-        let builder = govops::configure().stderr_logs(false);
+        let mut builder = govops::configure().stderr_logs(false);
+        if let Ok(secs) = std::env::var("GOVOPS_TEST_SHUTDOWN_SECS") {
+            builder = builder.shutdown_timeout(Duration::from_secs(secs.parse().unwrap()));
+        }
         match std::env::var("GOVOPS_TEST_CODE_HEADERS") {
             Ok(headers) => builder.otlp_headers(headers).init(),
             Err(_) => builder.init(),
@@ -285,6 +288,10 @@ fn a_collector_that_never_answers_costs_a_bounded_shutdown_and_one_warning() {
         );
         assert!(lines[0].starts_with("govops: warning:"), "{}", lines[0]);
         assert!(lines[0].contains("not flushed within 5s"), "{}", lines[0]);
+        // Nothing had reached the collector: every span is still queued when the bound passes.
+        let (ended, lost, reasons) = loss_in(lines[0], "spans");
+        assert_eq!((ended, lost), (SPANS as u64, SPANS as u64), "{}", lines[0]);
+        assert_eq!(reasons.values().sum::<u64>(), lost, "{}", lines[0]);
         assert!(lines[0].contains(&addr.to_string()), "{}", lines[0]);
     }
 }
@@ -423,4 +430,204 @@ fn gaps_exit_78_with_every_gap_and_never_a_secret() {
         finished.stderr
     );
     assert!(!finished.stdout.contains("topsecret"));
+}
+
+/// The account a shutdown warning gives of one signal (`spans`, `log records`): how many ended,
+/// how many were lost, and how many for each reason.
+fn loss_in(line: &str, what: &str) -> (u64, u64, std::collections::BTreeMap<String, u64>) {
+    let start = line
+        .find(&format!("; {what}: "))
+        .unwrap_or_else(|| panic!("no account of {what} in: {line}"))
+        + what.len()
+        + 4;
+    let rest = &line[start..];
+    let (lost, rest) = rest.split_once(" of ").unwrap();
+    let (ended, rest) = rest.split_once(" lost (").unwrap();
+    let reasons = rest[..rest.find(')').unwrap()]
+        .split(", ")
+        .filter_map(|r| {
+            let (n, reason) = r.split_once(' ')?;
+            Some((reason.to_owned(), n.parse().ok()?))
+        })
+        .collect();
+    (ended.parse().unwrap(), lost.parse().unwrap(), reasons)
+}
+
+/// Distinct spans and log records of `app` a receiver got (a retried export sends them again).
+fn distinct_items(received: &Received, app: &str) -> (u64, u64) {
+    use prost::Message;
+    let ours = |r: Option<&opentelemetry_proto::tonic::resource::v1::Resource>| {
+        resource_attr(r, "service.name").as_deref() == Some(app)
+    };
+    let spans: std::collections::BTreeSet<Vec<u8>> = received
+        .traces()
+        .iter()
+        .flat_map(|t| &t.resource_spans)
+        .filter(|rs| ours(rs.resource.as_ref()))
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .map(|span| span.span_id.clone())
+        .collect();
+    let logs: std::collections::BTreeSet<Vec<u8>> = received
+        .logs()
+        .iter()
+        .flat_map(|l| &l.resource_logs)
+        .filter(|rl| ours(rl.resource.as_ref()))
+        .flat_map(|rl| &rl.scope_logs)
+        .flat_map(|sl| &sl.log_records)
+        .map(|record| record.encode_to_vec())
+        .collect();
+    (spans.len() as u64, logs.len() as u64)
+}
+
+async fn receiver(protocol: &str, answer: Answer) -> (std::net::SocketAddr, Received) {
+    if protocol == "grpc" {
+        grpc_receiver_answering(answer).await
+    } else {
+        http_receiver_answering(answer).await
+    }
+}
+
+/// Runs the child against `addr` under a long shutdown bound (no loss to a timeout), with
+/// `extra` variables, and returns its one warning line.
+async fn warning_from_child(
+    protocol: &'static str,
+    addr: std::net::SocketAddr,
+    app: &'static str,
+    extra: Vec<(&'static str, String)>,
+) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let finished = tokio::task::spawn_blocking(move || {
+        let mut vars = vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+            ("GOVOPS_TEST_SHUTDOWN_SECS", "40".to_owned()),
+        ];
+        vars.extend(extra);
+        run(dir.path(), "none", vars, app)
+    })
+    .await
+    .unwrap();
+    assert!(finished.status.success(), "{protocol}: {}", finished.stderr);
+    let lines = stderr_lines(&finished);
+    assert_eq!(lines.len(), 1, "{protocol}: {}", finished.stderr);
+    assert!(lines[0].starts_with("govops: warning:"), "{}", lines[0]);
+    lines[0].to_owned()
+}
+
+/// While the collector fails every export, the spans and log records a full queue dropped are
+/// reported beside those the failed exports lost, each with its exact count, and every item that
+/// ended is one or the other (the collector accepted none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_collector_hides_no_drop_from_a_full_queue() {
+    for protocol in ["grpc", "http/protobuf"] {
+        let (addr, received) = receiver(protocol, Answer::Unavailable).await;
+        let app = "failing";
+        let small_queues = vec![
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "16".to_owned()),
+            ("OTEL_BLRP_MAX_QUEUE_SIZE", "16".to_owned()),
+        ];
+        let line = warning_from_child(protocol, addr, app, small_queues).await;
+        assert!(line.contains("failed"), "{line}");
+        let (failed_spans, failed_logs) = distinct_items(&received, app);
+        for (what, failed) in [("spans", failed_spans), ("log records", failed_logs)] {
+            let (ended, lost, reasons) = loss_in(&line, what);
+            assert_eq!(ended, SPANS as u64, "{protocol} {what}: {line}");
+            assert_eq!(
+                lost, ended,
+                "nothing was accepted: {protocol} {what}: {line}"
+            );
+            assert!(
+                failed > 0 && failed < ended,
+                "a queue of 16 cannot hold {ended} {what} while every export fails: {failed}"
+            );
+            assert_eq!(
+                reasons.get("in failed exports"),
+                Some(&failed),
+                "{protocol} {what}: {line}"
+            );
+            assert_eq!(
+                reasons.get("dropped on a full export queue"),
+                Some(&(ended - failed)),
+                "{protocol} {what}: {line}"
+            );
+            assert_eq!(reasons.len(), 2, "{protocol} {what}: {line}");
+        }
+    }
+}
+
+/// A collector that accepts each export but refuses part of it (OTLP `partial_success`): the
+/// refused spans and log records are counted, and the shutdown says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_collector_refuses_in_a_partial_success_is_counted() {
+    for protocol in ["grpc", "http/protobuf"] {
+        let (addr, received) = receiver(protocol, Answer::Refuse(3)).await;
+        let app = "refusing";
+        let line = warning_from_child(protocol, addr, app, vec![]).await;
+        assert!(line.contains("partial_success"), "{line}");
+        let requests = |n: usize| 3 * n as u64;
+        let trace_requests = requests(received.traces().len());
+        let log_requests = requests(received.logs().len());
+        for (what, refused) in [("spans", trace_requests), ("log records", log_requests)] {
+            let (ended, lost, reasons) = loss_in(&line, what);
+            assert_eq!(ended, SPANS as u64, "{protocol} {what}: {line}");
+            assert!(refused > 0, "{protocol} {what}");
+            assert_eq!(lost, refused, "{protocol} {what}: {line}");
+            assert_eq!(
+                reasons.get("refused by the collector"),
+                Some(&refused),
+                "{protocol} {what}: {line}"
+            );
+        }
+    }
+}
+
+/// A collector that is down (connection refused) or too slow (answers nothing within the export
+/// timeout), with queues too small for the load: the shutdown accounts for every span and log
+/// record, the full queue's drops beside the failed exports', and nothing is left unexplained.
+#[test]
+fn a_collector_down_or_too_slow_loses_nothing_unaccounted() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let hanging = black_hole(Duration::from_secs(60));
+    for (collector, addr) in [("down", refused), ("too slow", hanging)] {
+        for protocol in ["grpc", "http/protobuf"] {
+            let finished = run(
+                dir.path(),
+                "none",
+                vec![
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+                    ("OTEL_EXPORTER_OTLP_TIMEOUT", "200".to_owned()),
+                    ("OTEL_BSP_MAX_QUEUE_SIZE", "16".to_owned()),
+                    ("OTEL_BLRP_MAX_QUEUE_SIZE", "16".to_owned()),
+                    ("GOVOPS_TEST_SHUTDOWN_SECS", "40".to_owned()),
+                ],
+                "unreachable",
+            );
+            let case = format!("{collector} {protocol}");
+            assert!(finished.status.success(), "{case}: {}", finished.stderr);
+            let lines = stderr_lines(&finished);
+            assert_eq!(lines.len(), 1, "{case}: {}", finished.stderr);
+            for what in ["spans", "log records"] {
+                let (ended, lost, reasons) = loss_in(lines[0], what);
+                assert_eq!(
+                    (ended, lost),
+                    (SPANS as u64, SPANS as u64),
+                    "{case}: {}",
+                    lines[0]
+                );
+                assert_eq!(reasons.values().sum::<u64>(), lost, "{case}: {}", lines[0]);
+                assert!(
+                    reasons.get("dropped on a full export queue") > Some(&0)
+                        && reasons.get("in failed exports") > Some(&0),
+                    "{case} {what}: both reasons, each with its count: {}",
+                    lines[0]
+                );
+            }
+        }
+    }
 }

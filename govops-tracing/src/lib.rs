@@ -23,6 +23,7 @@ mod intern;
 mod logs;
 mod metrics;
 mod otlp;
+mod partial;
 mod pipeline;
 mod precheck;
 mod redact;
@@ -37,7 +38,7 @@ pub use redact::{RedactingLogs, RedactingSpans};
 
 /// The instrumentation scope of govops's spans and metrics.
 pub(crate) const SCOPE: &str = "govops";
-pub use error::{InitError, ShutdownError};
+pub use error::{InitError, Lost, ShutdownError, SignalLoss};
 pub use handle::GovOps;
 
 /// What `#[governed]` expands to refers to; not a public interface.

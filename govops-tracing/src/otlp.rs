@@ -24,8 +24,10 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tokio::runtime::Handle;
 use tonic::metadata::{Ascii, MetadataKey, MetadataValue};
 use tonic::service::Interceptor;
+use tracing::Dispatch;
 
 use crate::error::InitError;
+use crate::partial::Refusals;
 
 /// Export failures over the life of a pipeline, reported at shutdown.
 #[derive(Debug, Default)]
@@ -37,13 +39,17 @@ pub(crate) struct Failures {
 impl Failures {
     fn record(&self, result: &OTelSdkResult) {
         if let Err(error) = result {
-            self.count.fetch_add(1, Ordering::Relaxed);
-            let mut last = self
-                .last
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            *last = Some(error.to_string());
+            self.failed(error.to_string());
         }
+    }
+
+    fn failed(&self, why: String) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *last = Some(why);
     }
 
     /// How many exports have failed so far.
@@ -68,6 +74,15 @@ pub(crate) struct Exporting<E> {
     inner: E,
     runtime: Option<Handle>,
     failures: Arc<Failures>,
+    refusals: Option<Catch>,
+}
+
+/// What an OTLP exporter's collector refuses in an otherwise successful answer.
+struct Catch {
+    dispatch: Dispatch,
+    refusals: Arc<Refusals>,
+    /// What the exporter sends, for the failure's message.
+    what: &'static str,
 }
 
 impl<E> Exporting<E> {
@@ -76,7 +91,20 @@ impl<E> Exporting<E> {
             inner,
             runtime,
             failures,
+            refusals: None,
         }
+    }
+
+    /// Counts what the collector refuses (OTLP `partial_success`) as a failed export, and in
+    /// `pending` (the signal's accounting) when given. `what` names the items, plural.
+    pub(crate) fn refusals(mut self, what: &'static str, pending: Option<Arc<AtomicU64>>) -> Self {
+        let (dispatch, refusals) = Refusals::dispatch(pending);
+        self.refusals = Some(Catch {
+            dispatch,
+            refusals,
+            what,
+        });
+        self
     }
 }
 
@@ -88,32 +116,57 @@ impl<E: fmt::Debug> fmt::Debug for Exporting<E> {
     }
 }
 
-/// Runs `export` to completion, on `runtime` when one is given, and records its outcome.
-async fn drive<F>(runtime: Option<&Handle>, failures: &Failures, export: F) -> OTelSdkResult
+/// Runs `export` to completion, on `runtime` when one is given, and records its outcome: a
+/// failure, or a success in which the collector refused part of the batch.
+async fn drive<F>(
+    runtime: Option<&Handle>,
+    failures: &Failures,
+    refusals: Option<&Catch>,
+    export: F,
+) -> OTelSdkResult
 where
     F: Future<Output = OTelSdkResult> + Send,
 {
+    let dispatch = refusals.map(|c| &c.dispatch);
     let result = match runtime {
         None => export.await,
         // The SDK calls exporters from its own threads, outside any runtime; should one ever call
         // from inside a runtime, block_on would panic, so step onto a scoped thread instead.
         Some(handle) if Handle::try_current().is_ok() => std::thread::scope(|scope| {
             scope
-                .spawn(|| block_on(handle, export))
+                .spawn(|| block_on(handle, dispatch, export))
                 .join()
                 .unwrap_or_else(|_| Err(panicked()))
         }),
-        Some(handle) => block_on(handle, export),
+        Some(handle) => block_on(handle, dispatch, export),
     };
     failures.record(&result);
+    if let Some(catch) = refusals {
+        let refused = catch.refusals.take();
+        if refused > 0 && result.is_ok() {
+            failures.failed(format!(
+                "the collector accepted an export but refused {refused} {} in it (OTLP partial_success)",
+                catch.what
+            ));
+        }
+    }
     result
 }
 
-/// Drives `export` on the runtime; a transport that panics becomes a failed export, so the SDK's
-/// export thread lives on.
-fn block_on<F: Future<Output = OTelSdkResult>>(handle: &Handle, export: F) -> OTelSdkResult {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle.block_on(export)))
-        .unwrap_or_else(|_| Err(panicked()))
+/// Drives `export` on the runtime, with `dispatch` as the default subscriber so that the
+/// exporter's partial-success events reach it; a transport that panics becomes a failed export,
+/// so the SDK's export thread lives on.
+fn block_on<F: Future<Output = OTelSdkResult>>(
+    handle: &Handle,
+    dispatch: Option<&Dispatch>,
+    export: F,
+) -> OTelSdkResult {
+    let run = || handle.block_on(export);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match dispatch {
+        Some(dispatch) => tracing::dispatcher::with_default(dispatch, run),
+        None => run(),
+    }))
+    .unwrap_or_else(|_| Err(panicked()))
 }
 
 fn panicked() -> OTelSdkError {
@@ -125,6 +178,7 @@ impl<E: SpanExporter> SpanExporter for Exporting<E> {
         drive(
             self.runtime.as_ref(),
             &self.failures,
+            self.refusals.as_ref(),
             self.inner.export(batch),
         )
     }
@@ -147,6 +201,7 @@ impl<E: LogExporter> LogExporter for Exporting<E> {
         drive(
             self.runtime.as_ref(),
             &self.failures,
+            self.refusals.as_ref(),
             self.inner.export(batch),
         )
     }
@@ -165,6 +220,7 @@ impl<E: PushMetricExporter> PushMetricExporter for Exporting<E> {
         drive(
             self.runtime.as_ref(),
             &self.failures,
+            self.refusals.as_ref(),
             self.inner.export(metrics),
         )
     }

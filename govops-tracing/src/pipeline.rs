@@ -18,7 +18,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkError;
-use opentelemetry_sdk::logs::{LogExporter, SdkLoggerProvider};
+use opentelemetry_sdk::logs::{BatchLogProcessor, LogExporter, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
@@ -33,8 +33,8 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::bridge::{Bridge, not_governed};
 use crate::clock::Clock;
-use crate::dropped::{CountedExporter, Counting, SpanCounts};
-use crate::error::{InitError, ShutdownError};
+use crate::dropped::{CountedExporter, Counting, Counts};
+use crate::error::{InitError, Lost, ShutdownError};
 use crate::file::{FileLogExporter, FileMetricExporter, FileSpanExporter, JsonLinesFile};
 use crate::governed::{ContractLayer, Shared};
 use crate::ids::SpanIds;
@@ -53,6 +53,24 @@ use crate::SCOPE;
 /// Spans exported per batch (the specification's default).
 const EXPORT_BATCH: usize = 512;
 
+/// The log record queue and batch sizes: the SDK reads `OTEL_BLRP_MAX_QUEUE_SIZE` and
+/// `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` from the process environment; the accounting needs the same
+/// figures to tell a record still queued from one dropped.
+fn log_queue() -> (usize, usize) {
+    let read = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(default)
+    };
+    let queue = read("OTEL_BLRP_MAX_QUEUE_SIZE", 2048);
+    (
+        queue,
+        read("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", 512).min(queue),
+    )
+}
+
 struct Providers {
     tracer: SdkTracerProvider,
     meter: SdkMeterProvider,
@@ -68,7 +86,8 @@ pub(crate) struct Pipeline {
     meter: SdkMeterProvider,
     logger: SdkLoggerProvider,
     failures: Arc<Failures>,
-    spans: Arc<SpanCounts>,
+    spans: Arc<Counts>,
+    logs: Arc<Counts>,
     ids: SpanIds,
     queue_size: usize,
     _dropped: ObservableCounter<u64>,
@@ -83,11 +102,14 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     pub(crate) fn build(config: &Config) -> Result<Self, InitError> {
         let resource = resource(config);
-        let spans = SpanCounts::new(config.span_queue_size, EXPORT_BATCH);
+        let spans = Counts::new(config.span_queue_size, EXPORT_BATCH);
+        let (log_queue, log_batch) = log_queue();
+        let logs = Counts::new(log_queue, log_batch);
         let ids = SpanIds::random();
         let queue = Queue {
             size: config.span_queue_size,
             counts: spans.clone(),
+            logs: logs.clone(),
             ids: ids.clone(),
             scan: Scan::new(&config.policy_rules.guards),
         };
@@ -114,9 +136,12 @@ impl Pipeline {
                     resource,
                     &queue,
                     call_context(),
-                    Exporting::new(exporters.spans, handle.clone(), failures.clone()),
-                    Exporting::new(exporters.logs, handle.clone(), failures.clone()),
-                    Exporting::new(exporters.metrics, handle, failures.clone()),
+                    Exporting::new(exporters.spans, handle.clone(), failures.clone())
+                        .refusals("span(s)", Some(spans.pending_rejected.clone())),
+                    Exporting::new(exporters.logs, handle.clone(), failures.clone())
+                        .refusals("log record(s)", Some(logs.pending_rejected.clone())),
+                    Exporting::new(exporters.metrics, handle, failures.clone())
+                        .refusals("metric data point(s)", None),
                 );
                 providers.runtime = Some(runtime);
                 let destination = format!(
@@ -144,9 +169,10 @@ impl Pipeline {
                 (providers, config.telemetry_file.display().to_string())
             }
         };
-        let dropped = dropped_counter(&providers.meter, spans.clone());
+        let dropped = dropped_counter(&providers.meter, spans.clone(), logs.clone());
         Ok(Self {
             spans,
+            logs,
             ids,
             queue_size: config.span_queue_size,
             _dropped: dropped,
@@ -306,7 +332,7 @@ impl Pipeline {
             errors: results.into_iter().filter_map(Result::err).collect(),
             timed_out: false,
         };
-        self.outcome(stopped, before, Duration::ZERO)
+        self.outcome(stopped, before, Duration::ZERO, false)
     }
 
     /// Flushes and stops every provider within `timeout`, on a thread of its own so that a
@@ -339,22 +365,39 @@ impl Pipeline {
                 taken.map(|p| stop(p, timeout)).unwrap_or_default()
             }
         };
-        self.outcome(stopped, 0, timeout)
+        self.outcome(stopped, 0, timeout, true)
     }
 
-    /// What a flush or shutdown comes to: a timeout first (what was queued is lost), then failed
-    /// exports since `failures_before`, then any other error.
+    /// Every span and log record lost so far, by reason.
+    pub(crate) fn lost(&self) -> Lost {
+        Lost {
+            spans: self.spans.loss(),
+            logs: self.logs.loss(),
+        }
+    }
+
+    /// What a flush or `shutdown` comes to: a timeout first (what was queued is lost), then failed
+    /// exports since `failures_before`, then any other error, then drops; each carries the whole
+    /// account of what was lost, so that no reason hides another.
     fn outcome(
         &self,
         stopped: Stopped,
         failures_before: u64,
         timeout: Duration,
+        shutdown: bool,
     ) -> Result<(), ShutdownError> {
         let destination = || self.destination.clone();
+        let mut lost = Box::new(self.lost());
+        if !shutdown {
+            // A flush leaves the pipeline running: what is in flight still has its chance.
+            lost.spans.unsettled = 0;
+            lost.logs.unsettled = 0;
+        }
         if stopped.timed_out {
             return Err(ShutdownError::TimedOut {
                 after: timeout,
                 destination: destination(),
+                lost,
             });
         }
         if let Some((failed, last)) = self.failures.since(failures_before) {
@@ -362,6 +405,7 @@ impl Pipeline {
                 failed,
                 last,
                 destination: destination(),
+                lost,
             });
         }
         if let Some(error) = stopped
@@ -373,16 +417,18 @@ impl Pipeline {
                 failed: 1,
                 last: error.to_string(),
                 destination: destination(),
+                lost,
             });
         }
-        match self.spans.queue_full() {
-            0 => Ok(()),
-            dropped => Err(ShutdownError::SpansDropped {
-                dropped,
-                queue_size: self.queue_size,
-                destination: destination(),
-            }),
+        if lost.is_empty() {
+            return Ok(());
         }
+        Err(ShutdownError::SpansDropped {
+            dropped: lost.spans.queue_full,
+            queue_size: self.queue_size,
+            destination: destination(),
+            lost,
+        })
     }
 }
 
@@ -422,7 +468,9 @@ fn stop(providers: Providers, timeout: Duration) -> Stopped {
 }
 
 /// The stderr filter: the user's, with the export stack held to warnings unless the user named
-/// one of its crates, so that a collector outage does not flood the console at `debug`.
+/// one of its crates, so that a collector outage does not flood the console at `debug`. The
+/// OpenTelemetry crates' own events stay off: they would print each failed export, and the
+/// shutdown reports every loss once, with its counts.
 fn console_filter(filter: &str) -> EnvFilter {
     let named = EXPORT_STACK_OFF
         .split(',')
@@ -431,7 +479,14 @@ fn console_filter(filter: &str) -> EnvFilter {
     let directives = if named {
         filter.to_owned()
     } else {
-        format!("{filter},{}", EXPORT_STACK_OFF.replace("=off", "=warn"))
+        let quiet: Vec<String> = EXPORT_STACK_OFF
+            .split(',')
+            .map(|d| match d.strip_suffix("=off") {
+                Some(c) if !c.starts_with("opentelemetry") => format!("{c}=warn"),
+                _ => d.to_owned(),
+            })
+            .collect();
+        format!("{filter},{}", quiet.join(","))
     };
     EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"))
 }
@@ -450,26 +505,35 @@ fn resource(config: &Config) -> Resource {
         .build()
 }
 
-/// `govops.telemetry.dropped`, read from the span accounting at each collection (the last one
-/// after the tracer has shut down, so the final figure is exact).
-fn dropped_counter(meter: &SdkMeterProvider, counts: Arc<SpanCounts>) -> ObservableCounter<u64> {
+/// `govops.telemetry.dropped`, read from the span and log accounting at each collection (the
+/// last one after the tracer and logger have shut down, so the final figures are exact).
+fn dropped_counter(
+    meter: &SdkMeterProvider,
+    spans: Arc<Counts>,
+    logs: Arc<Counts>,
+) -> ObservableCounter<u64> {
     meter
         .meter(SCOPE)
         .u64_observable_counter(metric::TELEMETRY_DROPPED)
-        .with_unit("{span}")
-        .with_description("Spans lost before reaching the destination, by reason")
+        .with_unit("{item}")
+        .with_description(
+            "Spans and log records lost before reaching the destination, by signal and reason",
+        )
         .with_callback(move |observer| {
-            for (value, attributes) in counts.points() {
+            let points = spans.points("traces").into_iter();
+            for (value, attributes) in points.chain(logs.points("logs")) {
                 observer.observe(value, &attributes);
             }
         })
         .build()
 }
 
-/// The span queue and its accounting, and the ids governed spans draw before they are built.
+/// The span queue and its accounting, the log accounting, and the ids governed spans draw
+/// before they are built.
 struct Queue {
     size: usize,
-    counts: Arc<SpanCounts>,
+    counts: Arc<Counts>,
+    logs: Arc<Counts>,
     ids: SpanIds,
     /// What is redacted before export.
     scan: Scan,
@@ -521,7 +585,14 @@ where
             // The context first: what it adds (a user id, an agent's name) is scanned too.
             .with_log_processor(call_context)
             .with_log_processor(RedactingLogs { scan: queue.scan })
-            .with_batch_exporter(logs)
+            .with_log_processor(Counting {
+                inner: BatchLogProcessor::builder(CountedExporter {
+                    inner: logs,
+                    counts: queue.logs.clone(),
+                })
+                .build(),
+                counts: queue.logs.clone(),
+            })
             .build(),
         meter,
         runtime: None,
@@ -588,10 +659,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sink = JsonLinesFile::open(dir.path().join("t.jsonl")).unwrap();
         let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counts = SpanCounts::new(8, EXPORT_BATCH);
+        let counts = Counts::new(8, EXPORT_BATCH);
+        let logs = Counts::new(2048, 512);
         let queue = Queue {
             size: 8,
             counts: counts.clone(),
+            logs: logs.clone(),
             ids: SpanIds::random(),
             scan: Scan::new(&govops_core::Guards::default()),
         };
@@ -607,7 +680,7 @@ mod tests {
             Exporting::new(FileLogExporter::new(sink.clone()), None, failures.clone()),
             Exporting::new(FileMetricExporter::new(sink), None, failures),
         );
-        let _counter = dropped_counter(&providers.meter, counts.clone());
+        let _counter = dropped_counter(&providers.meter, counts.clone(), logs);
         let tracer = providers.tracer.tracer("t");
         for _ in 0..200 {
             opentelemetry::trace::Tracer::in_span(&tracer, "work", |_| {});
@@ -634,6 +707,7 @@ mod tests {
     fn the_console_filter_quiets_the_export_stack_unless_named() {
         let quiet = console_filter("debug").to_string();
         assert!(quiet.contains("hyper=warn"), "{quiet}");
+        assert!(quiet.contains("opentelemetry_sdk=off"), "{quiet}");
         let named = console_filter("debug,hyper=trace").to_string();
         assert!(!named.contains("hyper=warn"), "{named}");
     }

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -28,7 +28,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -41,8 +41,21 @@ pub struct Received {
     inner: Arc<Mutex<Inner>>,
 }
 
+/// How a receiver answers each export.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Answer {
+    /// Accepted in full.
+    #[default]
+    Accept,
+    /// Refused whole: gRPC `UNAVAILABLE`, HTTP 503 (the request is still recorded).
+    Unavailable,
+    /// Accepted, with an OTLP `partial_success` refusing this many items of each request.
+    Refuse(i64),
+}
+
 #[derive(Default)]
 struct Inner {
+    answer: Answer,
     traces: Vec<ExportTraceServiceRequest>,
     logs: Vec<ExportLogsServiceRequest>,
     metrics: Vec<ExportMetricsServiceRequest>,
@@ -50,6 +63,9 @@ struct Inner {
 }
 
 impl Received {
+    fn answer(&self) -> Answer {
+        self.inner.lock().unwrap().answer
+    }
     fn authorized(&self, value: Option<&str>) {
         if let Some(value) = value {
             self.inner
@@ -86,9 +102,18 @@ impl TraceService for Received {
                 .and_then(|v| v.to_str().ok()),
         );
         self.inner.lock().unwrap().traces.push(request.into_inner());
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
+        match self.answer() {
+            Answer::Accept => Ok(tonic::Response::new(ExportTraceServiceResponse {
+                partial_success: None,
+            })),
+            Answer::Unavailable => Err(tonic::Status::unavailable("collector overloaded")),
+            Answer::Refuse(n) => Ok(tonic::Response::new(ExportTraceServiceResponse {
+                partial_success: Some(ExportTracePartialSuccess {
+                    rejected_spans: n,
+                    error_message: "span too old".to_owned(),
+                }),
+            })),
+        }
     }
 }
 
@@ -99,9 +124,18 @@ impl LogsService for Received {
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
         self.inner.lock().unwrap().logs.push(request.into_inner());
-        Ok(tonic::Response::new(ExportLogsServiceResponse {
-            partial_success: None,
-        }))
+        match self.answer() {
+            Answer::Accept => Ok(tonic::Response::new(ExportLogsServiceResponse {
+                partial_success: None,
+            })),
+            Answer::Unavailable => Err(tonic::Status::unavailable("collector overloaded")),
+            Answer::Refuse(n) => Ok(tonic::Response::new(ExportLogsServiceResponse {
+                partial_success: Some(ExportLogsPartialSuccess {
+                    rejected_log_records: n,
+                    error_message: "record too old".to_owned(),
+                }),
+            })),
+        }
     }
 }
 
@@ -116,15 +150,24 @@ impl MetricsService for Received {
             .unwrap()
             .metrics
             .push(request.into_inner());
-        Ok(tonic::Response::new(ExportMetricsServiceResponse {
-            partial_success: None,
-        }))
+        match self.answer() {
+            Answer::Unavailable => Err(tonic::Status::unavailable("collector overloaded")),
+            _ => Ok(tonic::Response::new(ExportMetricsServiceResponse {
+                partial_success: None,
+            })),
+        }
     }
 }
 
 /// Starts an OTLP/gRPC receiver on a free loopback port of the current runtime.
 pub async fn grpc_receiver() -> (SocketAddr, Received) {
+    grpc_receiver_answering(Answer::Accept).await
+}
+
+/// Starts an OTLP/gRPC receiver that answers every export with `answer`.
+pub async fn grpc_receiver_answering(answer: Answer) -> (SocketAddr, Received) {
     let received = Received::default();
+    received.inner.lock().unwrap().answer = answer;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tonic::transport::Server::builder()
@@ -141,23 +184,49 @@ async fn http_export<T: Message + Default>(
     headers: &HeaderMap,
     body: &Bytes,
     push: impl FnOnce(&mut Inner, T),
-) -> ([(&'static str, &'static str); 1], Vec<u8>) {
+    refusal: impl FnOnce(i64) -> Vec<u8>,
+) -> (StatusCode, [(&'static str, &'static str); 1], Vec<u8>) {
     received.authorized(headers.get("authorization").and_then(|v| v.to_str().ok()));
     let message = T::decode(body.as_ref()).unwrap();
     push(&mut received.inner.lock().unwrap(), message);
-    ([("content-type", "application/x-protobuf")], Vec::new())
+    let (status, body) = match received.answer() {
+        Answer::Accept => (StatusCode::OK, Vec::new()),
+        Answer::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Vec::new()),
+        Answer::Refuse(n) => (StatusCode::OK, refusal(n)),
+    };
+    (status, [("content-type", "application/x-protobuf")], body)
 }
 
 /// Starts an OTLP/HTTP (protobuf) receiver on a free loopback port of the current runtime.
 pub async fn http_receiver() -> (SocketAddr, Received) {
+    http_receiver_answering(Answer::Accept).await
+}
+
+/// Starts an OTLP/HTTP (protobuf) receiver that answers every export with `answer`.
+pub async fn http_receiver_answering(answer: Answer) -> (SocketAddr, Received) {
     let received = Received::default();
+    received.inner.lock().unwrap().answer = answer;
     let app = axum::Router::new()
         .route(
             "/v1/traces",
             post(
                 |State(r): State<Received>, h: HeaderMap, b: Bytes| async move {
-                    http_export::<ExportTraceServiceRequest>(&r, &h, &b, |i, m| i.traces.push(m))
-                        .await
+                    http_export::<ExportTraceServiceRequest>(
+                        &r,
+                        &h,
+                        &b,
+                        |i, m| i.traces.push(m),
+                        |n| {
+                            ExportTraceServiceResponse {
+                                partial_success: Some(ExportTracePartialSuccess {
+                                    rejected_spans: n,
+                                    error_message: "span too old".to_owned(),
+                                }),
+                            }
+                            .encode_to_vec()
+                        },
+                    )
+                    .await
                 },
             ),
         )
@@ -165,7 +234,22 @@ pub async fn http_receiver() -> (SocketAddr, Received) {
             "/v1/logs",
             post(
                 |State(r): State<Received>, h: HeaderMap, b: Bytes| async move {
-                    http_export::<ExportLogsServiceRequest>(&r, &h, &b, |i, m| i.logs.push(m)).await
+                    http_export::<ExportLogsServiceRequest>(
+                        &r,
+                        &h,
+                        &b,
+                        |i, m| i.logs.push(m),
+                        |n| {
+                            ExportLogsServiceResponse {
+                                partial_success: Some(ExportLogsPartialSuccess {
+                                    rejected_log_records: n,
+                                    error_message: "record too old".to_owned(),
+                                }),
+                            }
+                            .encode_to_vec()
+                        },
+                    )
+                    .await
                 },
             ),
         )
@@ -173,8 +257,14 @@ pub async fn http_receiver() -> (SocketAddr, Received) {
             "/v1/metrics",
             post(
                 |State(r): State<Received>, h: HeaderMap, b: Bytes| async move {
-                    http_export::<ExportMetricsServiceRequest>(&r, &h, &b, |i, m| i.metrics.push(m))
-                        .await
+                    http_export::<ExportMetricsServiceRequest>(
+                        &r,
+                        &h,
+                        &b,
+                        |i, m| i.metrics.push(m),
+                        |_| Vec::new(),
+                    )
+                    .await
                 },
             ),
         )
