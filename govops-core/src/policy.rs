@@ -360,7 +360,7 @@ struct RawDrift {
     threshold: Option<Spanned<f64>>,
     hysteresis: Option<Spanned<f64>>,
     warm_up: Option<Spanned<i64>>,
-    baseline: Option<String>,
+    baseline: Option<Spanned<String>>,
     #[serde(default)]
     weights: RawWeights,
 }
@@ -607,11 +607,14 @@ impl Checker<'_> {
             }
             config = DriftConfig::default();
         }
-        let baseline = raw.baseline.map(|file| {
-            let file = std::path::PathBuf::from(file);
-            match dir {
-                Some(dir) if file.is_relative() => dir.join(file),
-                _ => file,
+        // Written at shutdown as well as read: confined like every file a policy names.
+        let baseline = raw.baseline.and_then(|file| {
+            match confine::confine(dir, "drift.baseline", file.get_ref(), None) {
+                Ok(path) => Some(path),
+                Err(problem) => {
+                    self.problem(file.span().start, problem);
+                    None
+                }
             }
         });
         (config, baseline)
@@ -826,14 +829,14 @@ impl Policy {
             let rego = rego.into_inner();
             let (name, source) = match (rego.file, rego.rules) {
                 (Some(file), None) => {
-                    let path = dir.map_or_else(|| std::path::PathBuf::from(&file), |d| d.join(&file));
-                    match std::fs::read_to_string(&path) {
+                    let read = confine::confine(dir, "rego.file", &file, Some("rego")).and_then(|path| {
+                        crate::input::read_text_bounded(&path, crate::input::REGO_MAX)
+                            .map_err(|e| format!("rego.file {file:?} {}; accepted: a .rego file of UTF-8 text in the policy's directory", e.reason()))
+                    });
+                    match read {
                         Ok(source) => (file, source),
-                        Err(error) => {
-                            check.problem(
-                                at,
-                                format!("rego.file {file:?} cannot be read ({error}); accepted: a .rego file beside the policy"),
-                            );
+                        Err(problem) => {
+                            check.problem(at, problem);
                             return None;
                         }
                     }
@@ -884,6 +887,8 @@ impl Policy {
         self.environments.get(&environment).unwrap_or(&ALLOW_ALL)
     }
 }
+
+mod confine;
 
 #[cfg(test)]
 mod tests;
