@@ -238,7 +238,15 @@ fn run_case(policy: &Policy, prices: &PriceTable, line: usize, text: &str) -> Ou
     };
     let case: Case = match serde_json::from_str(text) {
         Ok(case) => case,
-        Err(error) => return failed(format!("line {line}"), format!("not a valid case: {error}")),
+        Err(error) => {
+            return failed(
+                format!("line {line}"),
+                format!(
+                    "not a valid case: {}",
+                    govops_core::quote::bounded(&error.to_string())
+                ),
+            );
+        }
     };
     let name = case.name.clone().unwrap_or_else(|| format!("line {line}"));
     if !KINDS.contains(&case.kind.as_str()) {

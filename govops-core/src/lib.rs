@@ -20,6 +20,7 @@ pub mod loops;
 pub mod money;
 pub mod policy;
 pub mod prices;
+pub mod quote;
 pub mod rego;
 pub mod schema;
 pub mod tokens;

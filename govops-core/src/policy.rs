@@ -19,7 +19,7 @@
 //! threshold = 0.5          # composite score (0..1) at which a model drifts
 //! hysteresis = 0.1         # it stops drifting below threshold - hysteresis
 //! warm_up = 200            # calls of a model before it is scored
-//! baseline = "drift.json"  # restored at start-up, saved at shutdown (beside the policy)
+//! baseline = "drift.json"  # restored at start-up, saved at shutdown (in the policy's directory)
 //! weights = { latency = 0.6, output_tokens = 0.6, error_rate = 0.6, output_tokens_per_second = 0.4, cost_per_success = 0.4 }
 //!
 //! [environments.prod]
@@ -450,7 +450,7 @@ struct RawBudgets {
 fn toml_problem(text: &str, error: &toml::de::Error) -> PolicyProblem {
     PolicyProblem {
         line: error.span().map(|span| line_of(text, span.start)),
-        problem: error.message().trim().to_owned(),
+        problem: crate::quote::bounded(error.message().trim()),
     }
 }
 
@@ -793,7 +793,8 @@ impl Policy {
                             check.problem(
                                 at,
                                 format!(
-                                    "environments.{environment}.models names {name:?}, which the price table does not know{}",
+                                    "environments.{environment}.models names {}, which the price table does not know{}",
+                                    crate::quote::bounded(&format!("{name:?}")),
                                     if near.is_empty() {
                                         String::new()
                                     } else {

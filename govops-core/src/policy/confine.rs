@@ -59,7 +59,9 @@ pub(super) fn confine(
             if real.starts_with(&root) {
                 return Ok(joined);
             }
-            return Err(refuse("leads out of the policy's directory through a symlink"));
+            return Err(refuse(
+                "leads out of the policy's directory through a symlink",
+            ));
         }
         match existing.parent() {
             Some(parent) if parent.starts_with(&base) => existing = parent,
