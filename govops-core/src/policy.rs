@@ -12,6 +12,12 @@
 //! [capture]
 //! content = false          # message content is never exported unless this is true
 //!
+//! [guards.policy_rule_failed]
+//! action = "flag"          # a call the Rego rules fail on (a limit of time or depth, an error)
+//!
+//! [rego]
+//! file = "rules.rego"      # a .rego file in the policy's directory (or below it)
+//!
 //! [guards.model_drift]
 //! action = "flag"          # "off" stops following drift at all
 //!
@@ -115,6 +121,8 @@ pub struct Guards {
     pub unpriced_model: Action,
     /// `model_drift` (`off` also stops following drift at all).
     pub model_drift: Action,
+    /// `policy_rule_failed`: what a call comes to when the policy's Rego rules fail on it.
+    pub policy_rule_failed: Action,
 }
 
 impl Default for Guards {
@@ -135,6 +143,7 @@ impl Default for Guards {
             missing_context: default(Violation::MissingContext),
             unpriced_model: default(Violation::UnpricedModel),
             model_drift: default(Violation::ModelDrift),
+            policy_rule_failed: default(Violation::PolicyRuleFailed),
         }
     }
 }
@@ -156,6 +165,7 @@ impl Guards {
             Violation::MissingContext => self.missing_context,
             Violation::UnpricedModel => self.unpriced_model,
             Violation::ModelDrift => self.model_drift,
+            Violation::PolicyRuleFailed => self.policy_rule_failed,
         }
     }
 }
@@ -273,6 +283,7 @@ impl RawPolicy {
             (&mut mine.missing_context, g.missing_context),
             (&mut mine.unpriced_model, g.unpriced_model),
             (&mut mine.model_drift, g.model_drift),
+            (&mut mine.policy_rule_failed, g.policy_rule_failed),
         ] {
             merge_into(slot, value, RawGuard::merge);
         }
@@ -327,6 +338,7 @@ struct RawGuards {
     missing_context: Option<RawGuard>,
     unpriced_model: Option<RawGuard>,
     model_drift: Option<RawGuard>,
+    policy_rule_failed: Option<RawGuard>,
 }
 
 #[derive(Deserialize, Default)]
@@ -712,6 +724,7 @@ impl Policy {
         set(g.missing_context, &mut guards.missing_context);
         set(g.unpriced_model, &mut guards.unpriced_model);
         set(g.model_drift, &mut guards.model_drift);
+        set(g.policy_rule_failed, &mut guards.policy_rule_failed);
         for (name, raw) in [
             ("context_overflow", &context),
             ("token_waste", &waste),
@@ -851,7 +864,7 @@ impl Policy {
             match Rego::compile(&name, &source) {
                 Ok(rego) => Some(rego),
                 Err(error) => {
-                    check.problem(at, format!("the Rego rules do not compile: {error}"));
+                    check.problem(at, format!("the Rego rules are refused: {error}"));
                     None
                 }
             }

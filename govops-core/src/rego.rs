@@ -19,6 +19,15 @@
 //! `service`, `cost_center`, `session`, `user` (strings or null), `usage` (`input`, `output`,
 //! `cache_read`, `cache_creation`, `reasoning`) and `cost_usd` (a number, or null when unpriced),
 //! and `violations` (the codes raised so far).
+//!
+//! The rules are untrusted code: the module must be `package govops` and define `violations` or
+//! `decision` (a misspelt name would never be applied); each evaluation stops at
+//! [`TIME_LIMIT`], a recursion stops well before the thread's stack is used up, and
+//! `numbers.range` returns at most [`RANGE_MAX`] numbers (see the `limits` module). A rule set is
+//! evaluated once on an empty input and on a sample call when it is loaded, so that rules that
+//! cannot run are refused at start-up and by `govops check policy`; a call on which they fail
+//! later is decided by `[guards.policy_rule_failed]` (flag by default). Messages give the file,
+//! line and column of a problem, never the source text.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -132,6 +141,10 @@ impl From<&crate::usage::Usage> for UsageInput {
     }
 }
 
+mod limits;
+
+pub use limits::{RANGE_MAX, TIME_LIMIT};
+
 /// Whether an evaluation error says the rule is not defined (each rule is optional).
 fn is_missing(message: &str) -> bool {
     ["not found", "undefined", "not a valid rule path"]
@@ -148,42 +161,121 @@ fn codes() -> String {
         .join(", ")
 }
 
+/// The longest message of the Rego evaluator passed on.
+const MESSAGE_MAX: usize = 600;
+
+/// A regorus message without the source lines it quotes: `file:line:col: what`. The rules are
+/// code another team wrote, and their text has no place in a terminal or a span; the location
+/// says where to look.
+fn without_source(message: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut at: Option<&str> = None;
+    for line in message.lines() {
+        let line = line.trim();
+        if let Some(location) = line.strip_prefix("-->") {
+            at = Some(location.trim());
+        } else if !line.is_empty() && !is_quoted_source(line) {
+            let what = line.strip_prefix("error: ").unwrap_or(line);
+            parts.push(match at.take() {
+                Some(location) => format!("{location}: {what}"),
+                None => what.to_owned(),
+            });
+        }
+    }
+    let mut joined = parts.join("; ");
+    if joined.len() > MESSAGE_MAX {
+        let mut end = MESSAGE_MAX;
+        while !joined.is_char_boundary(end) {
+            end -= 1;
+        }
+        joined.truncate(end);
+        joined.push_str("...");
+    }
+    joined
+}
+
+/// A line of a regorus message that quotes the source: `12 | text` or `   |   ^`.
+fn is_quoted_source(line: &str) -> bool {
+    line.split_once('|')
+        .is_some_and(|(gutter, _)| gutter.trim().chars().all(|c| c.is_ascii_digit()))
+}
+
 thread_local! {
     static ENGINES: RefCell<HashMap<u64, regorus::Engine>> = RefCell::new(HashMap::new());
 }
 
 fn engine_for(name: &str, source: &str) -> Result<regorus::Engine, String> {
     let mut engine = regorus::Engine::new();
+    engine.set_execution_timer_config(limits::timer());
+    limits::cap_builtins(&mut engine)?;
     engine
         .add_policy(name.to_owned(), source.to_owned())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| without_source(&e.to_string()))?;
     Ok(engine)
 }
 
+/// A governed chat call in `prod`, for the evaluation every rule set gets when it is loaded.
+const SAMPLE_CALL: &str = r#"{"operation": "chat", "model": "gpt-4o", "provider": "openai",
+  "tool": null, "agent": null, "environment": "prod", "service": "checkout",
+  "cost_center": "cc-1", "session": "s-1", "user": "u-1",
+  "usage": {"input": 1200, "output": 300, "cache_read": 0, "cache_creation": 0, "reasoning": 0},
+  "cost_usd": 0.006, "violations": []}"#;
+
 impl Rego {
-    /// Compiles `source` (named `name` in messages).
+    /// Compiles `source` (named `name` in messages) and evaluates it once on an empty input and
+    /// on a sample call, within the limits, so that rules that cannot run are refused here rather
+    /// than on every call.
     ///
     /// # Errors
     ///
-    /// The compiler's message, with the file, line and column of the problem.
+    /// The compiler's file, line, column and reason (never the source text); a module that is
+    /// not `package govops` or defines neither `violations` nor `decision`; a rule that fails on
+    /// those inputs or goes past a limit (time, depth, the size of a range).
     pub fn compile(name: &str, source: &str) -> Result<Rego, String> {
-        let mut engine = engine_for(name, source)?;
-        // Both rules are optional; evaluating them on an empty input checks they are well formed.
-        engine.set_input(regorus::Value::new_object());
-        for rule in ["data.govops.violations", "data.govops.decision"] {
-            if let Err(e) = engine.eval_rule(rule.to_owned()) {
-                let message = e.to_string();
-                // Each rule is optional: a module that defines only one of them is fine.
-                if !is_missing(&message) {
-                    return Err(message);
-                }
-            }
-        }
-        Ok(Rego {
+        let rego = Rego {
             id: COMPILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             name: name.into(),
             source: source.into(),
-        })
+        };
+        limits::bounded(|| rego.check()).unwrap_or_else(|failure| Err(failure.message()))?;
+        Ok(rego)
+    }
+
+    /// What [`Rego::compile`] checks, on this thread.
+    fn check(&self) -> Result<(), String> {
+        let name = &*self.name;
+        let mut engine = engine_for(name, &self.source)?;
+        let package_line = self
+            .source
+            .lines()
+            .position(|l| l.trim_start().starts_with("package"))
+            .map_or(1, |i| i + 1);
+        for package in engine
+            .get_packages()
+            .map_err(|e| without_source(&e.to_string()))?
+        {
+            if package != "data.govops" {
+                return Err(format!(
+                    "{name}:{package_line}: the module is `package {}`; accepted: `package govops` (rules in another package are never applied)",
+                    package.trim_start_matches("data.")
+                ));
+            }
+        }
+        let defines = |rule: &str| {
+            engine
+                .has_declared_rule_rooted_at(name, rule)
+                .unwrap_or(false)
+        };
+        if !defines("violations") && !defines("decision") {
+            return Err(format!(
+                "{name}:{package_line}: the module defines neither `violations` nor `decision`, so it would never be applied (a misspelt rule name?); accepted: a module that defines one of them or both"
+            ));
+        }
+        for (what, input) in [("an empty input", "{}"), ("a sample call", SAMPLE_CALL)] {
+            Self::run(&mut engine, input)
+                .map_err(|error| format!("evaluated on {what}, {error}"))?;
+        }
+        Ok(())
     }
 
     /// The rule set's name.
@@ -196,70 +288,111 @@ impl Rego {
     ///
     /// # Errors
     ///
-    /// What went wrong evaluating them.
+    /// Why the rules could not decide the call: a rule failed or went past a limit.
     pub fn evaluate_call(&self, input: &CallInput<'_>) -> Result<RegoVerdict, String> {
         let json = serde_json::to_string(input).map_err(|e| e.to_string())?;
         self.evaluate(&json)
     }
 
-    /// Evaluates the rules over `input` (a JSON document).
+    /// Evaluates the rules over `input` (a JSON document), within the limits of time and depth.
     ///
     /// # Errors
     ///
-    /// What went wrong evaluating them (a runtime error in a rule).
+    /// Why the rules could not decide: a rule failed at run time, ran past [`TIME_LIMIT`],
+    /// recursed past the depth limit, or built a range above [`RANGE_MAX`].
     pub fn evaluate(&self, input: &str) -> Result<RegoVerdict, String> {
         let key = self.id;
-        ENGINES.with(|engines| {
-            let mut engines = engines.try_borrow_mut().map_err(|e| e.to_string())?;
-            // A process loads one policy; tests and reloads load more: keep the cache small.
-            if engines.len() >= 8 && !engines.contains_key(&key) {
-                engines.clear();
-            }
-            let engine = match engines.entry(key) {
-                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::hash_map::Entry::Vacant(entry) => {
-                    entry.insert(engine_for(&self.name, &self.source)?)
+        let result = limits::bounded(|| {
+            ENGINES.with(|engines| {
+                let mut engines = engines.try_borrow_mut().map_err(|e| e.to_string())?;
+                // A process loads one policy; tests and reloads load more: keep the cache small.
+                if engines.len() >= 8 && !engines.contains_key(&key) {
+                    engines.clear();
                 }
-            };
-            engine.set_input(regorus::Value::from_json_str(input).map_err(|e| e.to_string())?);
-            let mut verdict = RegoVerdict::default();
-            match engine.eval_rule("data.govops.violations".to_owned()) {
-                Ok(regorus::Value::Set(set)) => {
-                    for item in set.iter() {
-                        verdict.code(item);
+                let engine = match engines.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(entry) => {
+                        entry.insert(engine_for(&self.name, &self.source)?)
                     }
-                }
-                Ok(regorus::Value::Array(array)) => {
-                    for item in array.iter() {
-                        verdict.code(item);
+                };
+                Self::run(engine, input)
+            })
+        });
+        match result {
+            Ok(verdict) => verdict,
+            Err(failure) => {
+                // The engine stopped part way: this thread compiles a fresh one next time.
+                ENGINES.with(|engines| {
+                    if let Ok(mut engines) = engines.try_borrow_mut() {
+                        engines.remove(&key);
                     }
-                }
-                Ok(regorus::Value::Undefined) => {}
-                Ok(other) => verdict.problems.push(format!(
-                    "`violations` is {other}; a set of the contract's codes is accepted"
-                )),
-                Err(e) if is_missing(&e.to_string()) => {}
-                Err(e) => verdict.problems.push(format!("`violations` failed: {e}")),
+                });
+                Err(failure.message())
             }
-            match engine.eval_rule("data.govops.decision".to_owned()) {
-                Ok(regorus::Value::String(decision)) => match decision.as_ref() {
-                    "allow" => verdict.decision = Some(Decision::Allow),
-                    "flag" => verdict.decision = Some(Decision::Flag),
-                    "deny" => verdict.decision = Some(Decision::Deny),
-                    other => verdict.problems.push(format!(
-                        "`decision` is {other:?}; \"allow\", \"flag\" or \"deny\" is accepted"
-                    )),
-                },
-                Ok(regorus::Value::Undefined) => {}
-                Ok(other) => verdict.problems.push(format!(
-                    "`decision` is {other}; \"allow\", \"flag\" or \"deny\" is accepted"
-                )),
-                Err(e) if is_missing(&e.to_string()) => {}
-                Err(e) => verdict.problems.push(format!("`decision` failed: {e}")),
-            }
-            Ok(verdict)
-        })
+        }
     }
+
+    /// Both rules over `input`, on `engine`, on the current (bounded) thread.
+    fn run(engine: &mut regorus::Engine, input: &str) -> Result<RegoVerdict, String> {
+        engine.set_input(regorus::Value::from_json_str(input).map_err(|e| e.to_string())?);
+        let mut verdict = RegoVerdict::default();
+        let failed = |rule: &str, error: &anyhow::Error| match limits::limit_of(error) {
+            Some(failure) => failure.message(),
+            None => format!("`{rule}` failed: {}", without_source(&error.to_string())),
+        };
+        match engine.eval_rule("data.govops.violations".to_owned()) {
+            Ok(regorus::Value::Set(set)) => {
+                for item in set.iter() {
+                    verdict.code(item);
+                }
+            }
+            Ok(regorus::Value::Array(array)) => {
+                for item in array.iter() {
+                    verdict.code(item);
+                }
+            }
+            Ok(regorus::Value::Undefined) => {}
+            Ok(other) => verdict.problems.push(format!(
+                "`violations` is {}; a set of the contract's codes is accepted",
+                shown(&other)
+            )),
+            Err(e) if limits::limit_of(&e).is_none() && is_missing(&e.to_string()) => {}
+            Err(e) => return Err(failed("violations", &e)),
+        }
+        match engine.eval_rule("data.govops.decision".to_owned()) {
+            Ok(regorus::Value::String(decision)) => match decision.as_ref() {
+                "allow" => verdict.decision = Some(Decision::Allow),
+                "flag" => verdict.decision = Some(Decision::Flag),
+                "deny" => verdict.decision = Some(Decision::Deny),
+                other => verdict.problems.push(format!(
+                    "`decision` is {}; \"allow\", \"flag\" or \"deny\" is accepted",
+                    shown(&regorus::Value::from(other))
+                )),
+            },
+            Ok(regorus::Value::Undefined) => {}
+            Ok(other) => verdict.problems.push(format!(
+                "`decision` is {}; \"allow\", \"flag\" or \"deny\" is accepted",
+                shown(&other)
+            )),
+            Err(e) if limits::limit_of(&e).is_none() && is_missing(&e.to_string()) => {}
+            Err(e) => return Err(failed("decision", &e)),
+        }
+        // An error the rules swallowed (`not f(x)`) still left them past the depth limit.
+        if limits::too_deep() {
+            return Err(limits::Failure::Depth.message());
+        }
+        Ok(verdict)
+    }
+}
+
+/// A value a rule returned, as a message shows it: at most 80 characters.
+fn shown(value: &regorus::Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() <= 80 {
+        return text;
+    }
+    let head: String = text.chars().take(80).collect();
+    format!("{head}...")
 }
 
 impl RegoVerdict {
@@ -272,12 +405,14 @@ impl RegoVerdict {
                     }
                 }
                 None => self.problems.push(format!(
-                    "`violations` holds {code:?}, not a code of the contract; accepted: {}",
+                    "`violations` holds {}, not a code of the contract; accepted: {}",
+                    shown(item),
                     codes()
                 )),
             },
             other => self.problems.push(format!(
-                "`violations` holds {other}, not a string; accepted: {}",
+                "`violations` holds {}, not a string; accepted: {}",
+                shown(other),
                 codes()
             )),
         }
@@ -402,5 +537,130 @@ violations contains "budget_exceeded" if {
         .unwrap_err();
         assert!(error.contains("bad.rego"), "{error}");
         assert!(error.contains(':'), "{error}");
+    }
+
+    /// Rules that look fine at load but go wrong on the call that reaches them.
+    const LATE: &str = r#"package govops
+import rego.v1
+
+f(x) := y if { y := f(x) }
+
+violations contains "token_waste" if { input.model == "loop"; f(1) == 2 }
+decision := "deny" if { input.model == "range"; count(numbers.range(1, input.usage.input)) > 0 }
+"#;
+
+    #[test]
+    fn a_recursive_function_is_a_clear_problem_and_the_process_lives() {
+        for rules in [
+            "package govops\nimport rego.v1\n\nf(x) := y if { y := f(x) }\n\ndecision := \"deny\" if f(1) == 2\n",
+            // Mutual, through a comprehension, reached only with a model.
+            "package govops\nimport rego.v1\n\na(x) := y if { y := b(x) }\nb(x) := y if { y := [z | z := a(x)] }\n\ndecision := \"deny\" if { count(a(input.model)) > 0 }\n",
+            // Swallowed by `not` at every level.
+            "package govops\nimport rego.v1\n\ng(x) := y if { y := 1 + (1 + (1 + g(x))) }\n\nviolations contains \"token_waste\" if { not g(1) == 3 }\n",
+        ] {
+            let error = Rego::compile("deep.rego", rules).unwrap_err();
+            assert!(error.contains("deeper than the limit"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_huge_range_is_refused_within_the_limit() {
+        let rules = "package govops\nimport rego.v1\n\ndecision := \"deny\" if count(numbers.range(1, 1e9)) > 2\n";
+        let error = Rego::compile("range.rego", rules).unwrap_err();
+        assert!(
+            error.contains("numbers.range of 1000000000 numbers"),
+            "{error}"
+        );
+        assert!(error.contains("range.rego:4:"), "{error}");
+        let step = "package govops\nimport rego.v1\n\ndecision := \"deny\" if count(numbers.range_step(0, 1e12, 2)) > 2\n";
+        let error = Rego::compile("step.rego", step).unwrap_err();
+        assert!(error.contains("limit of 100000"), "{error}");
+    }
+
+    #[test]
+    fn ranges_within_the_limit_are_what_opa_returns() {
+        let rules = r#"package govops
+import rego.v1
+
+violations contains "token_waste" if {
+    numbers.range(1, 3) == [1, 2, 3]
+    numbers.range(3, 1) == [3, 2, 1]
+    numbers.range_step(0, 10, 5) == [0, 5, 10]
+    numbers.range_step(10, 1, 4) == [10, 6, 2]
+    count(numbers.range(1, 100000)) == 100000
+}
+"#;
+        let rego = Rego::compile("ok.rego", rules).unwrap();
+        assert_eq!(
+            rego.evaluate("{}").unwrap().violations,
+            [Violation::TokenWaste]
+        );
+    }
+
+    #[test]
+    fn an_expensive_comprehension_stops_at_the_time_limit() {
+        let rules = "package govops\nimport rego.v1\n\ndecision := \"deny\" if count([x | some a in numbers.range(1, 3000); some b in numbers.range(1, 3000); x := a * b]) > 2\n";
+        let error = Rego::compile("slow.rego", rules).unwrap_err();
+        assert!(error.contains("longer than the limit of 100 ms"), "{error}");
+    }
+
+    #[test]
+    fn another_package_or_no_entry_point_is_a_problem_with_its_line() {
+        let error = Rego::compile(
+            "other.rego",
+            "# rules\npackage other\nimport rego.v1\n\ndecision := \"deny\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with("other.rego:2: the module is `package other`"),
+            "{error}"
+        );
+        let error = Rego::compile(
+            "typo.rego",
+            "package govops\nimport rego.v1\n\ndecisoin := \"deny\"\nviolation contains \"token_waste\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("typo.rego:1: the module defines neither `violations` nor `decision`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn rules_that_fail_on_a_call_are_an_error_for_that_call_not_a_crash() {
+        let rego = Rego::compile("late.rego", LATE).unwrap();
+        let error = rego.evaluate(r#"{"model": "loop"}"#).unwrap_err();
+        assert!(error.contains("deeper than the limit"), "{error}");
+        let error = rego
+            .evaluate(r#"{"model": "range", "usage": {"input": 1000000000}}"#)
+            .unwrap_err();
+        assert!(error.contains("more than the limit"), "{error}");
+        // The thread's engine is usable again after a failure.
+        assert_eq!(
+            rego.evaluate(r#"{"model": "gpt-4o"}"#).unwrap(),
+            RegoVerdict::default()
+        );
+        // On a thread with a small stack, the rules run on one of their own.
+        let small = std::thread::Builder::new().stack_size(256 << 10);
+        let rego2 = rego.clone();
+        let error = small
+            .spawn(move || rego2.evaluate(r#"{"model": "loop"}"#))
+            .unwrap()
+            .join()
+            .unwrap()
+            .unwrap_err();
+        assert!(error.contains("deeper than the limit"), "{error}");
+    }
+
+    #[test]
+    fn a_compile_error_names_the_place_never_the_source_text() {
+        let error = Rego::compile(
+            "leak.rego",
+            "package govops\n\nviolations contains x if {\n  x := \"sk-live-SECRET\" +\n}\n",
+        )
+        .unwrap_err();
+        assert!(error.contains("leak.rego:"), "{error}");
+        assert!(!error.contains("SECRET"), "{error}");
+        assert!(!error.contains('|'), "{error}");
     }
 }
