@@ -113,14 +113,122 @@ pub(crate) fn timer() -> ExecutionTimerConfig {
     }
 }
 
+/// The longest string `concat`, `replace`, `strings.replace_n` and `sprintf` may build: 1 MiB.
+pub const STRING_MAX: usize = 1 << 20;
+
+/// The widest field `sprintf` may pad to.
+pub const WIDTH_MAX: usize = 10_000;
+
 /// Adds the capped builtins to `engine`.
 pub(crate) fn cap_builtins(engine: &mut regorus::Engine) -> Result<(), String> {
-    engine
-        .add_extension("numbers.range".to_owned(), 2, Box::new(range))
-        .and_then(|()| {
-            engine.add_extension("numbers.range_step".to_owned(), 3, Box::new(range_step))
-        })
-        .map_err(|e| e.to_string())
+    let mut add = |name: &str, args: u8, f: fn(Vec<Value>) -> anyhow::Result<Value>| {
+        engine
+            .add_extension(name.to_owned(), args, Box::new(f))
+            .map_err(|e| e.to_string())
+    };
+    add("numbers.range", 2, range)?;
+    add("numbers.range_step", 3, range_step)?;
+    // These multiply what they are given (a thousand copies of a 1 MiB string is one call, with
+    // no timer check inside): the size of what they would build is checked first, then the
+    // builtin itself runs in an engine of its own.
+    add("concat", 2, |args| sized("concat", args, concat_size))?;
+    add("replace", 3, |args| sized("replace", args, replace_size))?;
+    add("strings.replace_n", 2, |args| {
+        sized("strings.replace_n", args, replace_n_size)
+    })?;
+    add("sprintf", 2, |args| sized("sprintf", args, sprintf_size))
+}
+
+fn text(value: Option<&Value>) -> usize {
+    value
+        .and_then(|v| v.as_string().ok())
+        .map_or(0, |s| s.len())
+}
+
+fn concat_size(args: &[Value]) -> usize {
+    let delimiter = text(args.first());
+    let items: Vec<&Value> = match args.get(1) {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(Value::Set(items)) => items.iter().collect(),
+        _ => Vec::new(),
+    };
+    items.iter().fold(0usize, |total, item| {
+        total
+            .saturating_add(text(Some(item)))
+            .saturating_add(delimiter)
+    })
+}
+
+/// An upper bound: every match (every gap, for an empty pattern) replaced.
+fn replace_bound(len: usize, old: usize, new: usize) -> usize {
+    let matches = len.checked_div(old).unwrap_or(len.saturating_add(1));
+    matches.saturating_mul(new).saturating_add(len)
+}
+
+fn replace_size(args: &[Value]) -> usize {
+    replace_bound(text(args.first()), text(args.get(1)), text(args.get(2)))
+}
+
+fn replace_n_size(args: &[Value]) -> usize {
+    let len = text(args.get(1));
+    let Some(Value::Object(patterns)) = args.first() else {
+        return len;
+    };
+    patterns.iter().fold(len, |bound, (old, new)| {
+        bound.max(replace_bound(len, text(Some(old)), text(Some(new))))
+    })
+}
+
+/// What the format alone adds: each field's width (the arguments are already held).
+fn sprintf_size(args: &[Value]) -> usize {
+    let Some(format) = args.first().and_then(|v| v.as_string().ok()) else {
+        return 0;
+    };
+    let mut widest = 0usize;
+    let mut total = format.len();
+    for field in format.split('%').skip(1) {
+        let digits: String = field
+            .trim_start_matches('.')
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        // Above WIDTH_MAX, however many digits: u32 arithmetic in regorus would overflow.
+        let width = if digits.len() > 9 {
+            usize::MAX
+        } else {
+            digits.parse::<usize>().unwrap_or(0)
+        };
+        widest = widest.max(width);
+        total = total.saturating_add(width);
+    }
+    if widest > WIDTH_MAX {
+        usize::MAX
+    } else {
+        total
+    }
+}
+
+/// Runs builtin `name` on `args` when what it would build is within [`STRING_MAX`].
+fn sized(name: &str, args: Vec<Value>, size: fn(&[Value]) -> usize) -> anyhow::Result<Value> {
+    let bound = size(&args);
+    if bound > STRING_MAX {
+        anyhow::bail!(
+            "{name} would build more than the limit of {STRING_MAX} bytes (or pad wider than {WIDTH_MAX})"
+        );
+    }
+    // The builtin itself, in an engine without these extensions.
+    let call = (0..args.len())
+        .map(|i| format!("input[{i}]"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut engine = regorus::Engine::new();
+    engine.set_execution_timer_config(timer());
+    engine.add_policy(
+        "builtin.rego".to_owned(),
+        format!("package builtin\nresult := {name}({call})\n"),
+    )?;
+    engine.set_input(Value::from(args));
+    engine.eval_rule("data.builtin.result".to_owned())
 }
 
 fn range(args: Vec<Value>) -> anyhow::Result<Value> {
