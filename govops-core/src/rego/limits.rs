@@ -18,7 +18,7 @@
 use std::cell::Cell;
 use std::num::NonZeroU32;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Once, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use regorus::Value;
@@ -59,6 +59,8 @@ pub(crate) enum Failure {
     Panic,
     /// No thread could be started for them.
     Thread,
+    /// Another component set regorus's clock: no limit could be enforced, so they did not run.
+    Unbounded,
 }
 
 impl Failure {
@@ -74,6 +76,7 @@ impl Failure {
             }
             Failure::Panic => "the rules made the Rego evaluator fail (it panicked)".to_owned(),
             Failure::Thread => "no thread could be started to evaluate the rules".to_owned(),
+            Failure::Unbounded => "the rules cannot be run within limits: another component of this process set regorus's clock".to_owned(),
         }
     }
 }
@@ -98,15 +101,18 @@ impl TimeSource for Clock {
 }
 
 static CLOCK: Clock = Clock;
-static INSTALL: Once = Once::new();
+static INSTALLED: OnceLock<bool> = OnceLock::new();
+
+/// Whether this module's clock is regorus's: without it there is no limit of time or depth, and
+/// rules must not run. regorus built without `std` has no clock of its own and takes one clock
+/// for the process; another component that set its own first would leave the rules unbounded.
+pub(crate) fn installed() -> bool {
+    *INSTALLED.get_or_init(|| regorus::utils::limits::set_time_source(&CLOCK).is_ok())
+}
 
 /// The timer every engine is given: the limit, checked at every unit of work (the check is how
 /// the depth is bounded too).
 pub(crate) fn timer() -> ExecutionTimerConfig {
-    INSTALL.call_once(|| {
-        // regorus built without `std` has no clock of its own: this one is the only one.
-        let _ = regorus::utils::limits::set_time_source(&CLOCK);
-    });
     ExecutionTimerConfig {
         limit: TIME_LIMIT,
         check_interval: NonZeroU32::MIN,
@@ -332,6 +338,9 @@ thread_local! {
 /// Runs `evaluate` with the depth bound in force: on this thread when its stack has room, else on
 /// a thread of its own with a stack of known size.
 pub(crate) fn bounded<R: Send>(evaluate: impl FnOnce() -> R + Send) -> Result<R, Failure> {
+    if !installed() {
+        return Err(Failure::Unbounded);
+    }
     let here = stack_address();
     match LOW.with(|low| *low) {
         Some(low) if here.saturating_sub(low) >= STACK_MIN => guarded(low, evaluate),
