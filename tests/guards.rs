@@ -504,9 +504,69 @@ decision := "deny" if input.cost_usd > 0.01
         .unwrap_err();
     let text = gaps.to_string();
     assert!(
-        text.contains("do not compile") && text.contains("rules.rego"),
+        text.contains("Rego rules are refused") && text.contains("rules.rego"),
         "{text}"
     );
+}
+
+#[test]
+fn rules_that_fail_on_a_call_flag_it_with_policy_rule_failed_as_the_policy_says() {
+    let dir = tempfile::tempdir().unwrap();
+    // Recursion only a long answer reaches: the rules load, then fail on that call.
+    std::fs::write(
+        dir.path().join("rules.rego"),
+        "package govops\nimport rego.v1\n\nf(x) := y if { y := f(x) }\n\ndecision := \"deny\" if { input.usage.output > 1000; f(1) == 2 }\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.toml");
+    for (guard, decision) in [
+        ("", "flag"),
+        ("[guards.policy_rule_failed]\naction = \"deny\"\n", "deny"),
+    ] {
+        std::fs::write(&policy, format!("{guard}[rego]\nfile = \"rules.rego\"\n")).unwrap();
+        let capture = Capture::builder()
+            .env("GOVOPS_POLICY", policy.to_str().unwrap())
+            .build()
+            .unwrap();
+        capture.run(|| {
+            chat(100, 100);
+            chat(1_000, 2_000);
+        });
+        let spans = chats(&capture);
+        assert_eq!(spans[0].violations(), Vec::<&str>::new());
+        assert_eq!(spans[1].violations(), ["policy_rule_failed"]);
+        assert_eq!(spans[1].string("govops.policy.decision"), Some(decision));
+        let (_, error) = spans[1]
+            .events
+            .iter()
+            .find(|(name, _)| name == "govops.rego.error")
+            .unwrap();
+        assert!(
+            error["govops.reason"]
+                .to_string()
+                .contains("deeper than the limit"),
+            "{error:?}"
+        );
+    }
+}
+
+#[test]
+fn a_rego_file_the_policy_names_outside_its_directory_is_a_gap_that_prints_nothing_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[rego]\nfile = \"/proc/self/environ\"\n").unwrap();
+    let gaps = Capture::builder()
+        .env("GOVOPS_POLICY", policy.to_str().unwrap())
+        .build()
+        .unwrap_err();
+    let text = gaps.to_string();
+    assert!(
+        text.contains("rego.file \"/proc/self/environ\" is an absolute path"),
+        "{text}"
+    );
+    let path = std::env::var("PATH").unwrap_or_default();
+    assert!(path.len() < 5 || !text.contains(&path), "{text}");
+    assert!(!text.contains("PATH="), "{text}");
 }
 
 static BIG_ASKS: AtomicU32 = AtomicU32::new(0);

@@ -15,7 +15,8 @@
 //! `service`, `cost_center` (what the policy's Rego rules see of the caller) and `violations` are
 //! optional (`violations`, when given, must match exactly, in any order).
 //! A Rego rule that fails or returns what it may not (a code that is not the contract's, a
-//! decision other than allow, flag or deny) fails the case.
+//! decision other than allow, flag or deny) fails the case; one that fails (an error, a limit of
+//! time or depth) also decides it as at run time, with `policy_rule_failed`.
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
@@ -212,7 +213,19 @@ fn evaluate(
                         .map(|p| format!("{}: {p}", rego.name())),
                 );
             }
-            Err(error) => problems.push(format!("{}: {error}", rego.name())),
+            Err(error) => {
+                // As at run time: a call the rules cannot decide carries `policy_rule_failed`.
+                if policy
+                    .guards
+                    .action(Violation::PolicyRuleFailed)
+                    .decision()
+                    .is_some()
+                {
+                    violations.push(Violation::PolicyRuleFailed);
+                    decision = decision.max(policy.decide(violations.iter().copied()));
+                }
+                problems.push(format!("{}: {error}", rego.name()));
+            }
         }
     }
     (decision, violations, problems)
@@ -243,7 +256,15 @@ fn run_case(policy: &Policy, prices: &PriceTable, line: usize, text: &str) -> Ou
     }
     let case: Case = match serde_json::from_str(text) {
         Ok(case) => case,
-        Err(error) => return failed(format!("line {line}"), format!("not a valid case: {error}")),
+        Err(error) => {
+            return failed(
+                format!("line {line}"),
+                format!(
+                    "not a valid case: {}",
+                    govops_core::quote::bounded(&error.to_string())
+                ),
+            );
+        }
     };
     let name = case.name.clone().unwrap_or_else(|| format!("line {line}"));
     if !KINDS.contains(&case.kind.as_str()) {

@@ -157,3 +157,160 @@ fn cases_give_rules_the_caller_and_rules_that_return_what_they_may_not_fail_the_
         "{text}"
     );
 }
+
+/// `govops check policy` with a secret in the environment, as a CI job runs it.
+fn check_with_secret(policy: &Path, dir: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_govops"))
+        .args(["check", "policy", "--policy", policy.to_str().unwrap()])
+        .args(extra)
+        .env_clear()
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer sk-live-TOPSECRET-4242",
+        )
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn all_output(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn a_rego_file_outside_the_policy_directory_is_refused_and_never_printed() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("policies");
+    std::fs::create_dir(&dir).unwrap();
+    // A file beside the policy's directory, whose first line a compile error would echo.
+    std::fs::write(
+        root.path().join("secret.rego"),
+        "db_password = hunter2-PRIVATE-LINE\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("notes.txt"), "NOTES-PRIVATE-LINE\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(root.path(), dir.join("up")).unwrap();
+    let policy = dir.join("policy.toml");
+    for (file, why) in [
+        ("/proc/self/environ", "is an absolute path"),
+        ("../secret.rego", "leaves the policy's directory"),
+        ("notes.txt", "is not a .rego file"),
+        #[cfg(unix)]
+        (
+            "up/secret.rego",
+            "leads out of the policy's directory through a symlink",
+        ),
+    ] {
+        std::fs::write(&policy, format!("[rego]\nfile = {file:?}\n")).unwrap();
+        let output = check_with_secret(&policy, &dir, &[]);
+        let text = all_output(&output);
+        assert_eq!(output.status.code(), Some(1), "{file}: {text}");
+        assert!(
+            text.contains(&format!("policy.toml:1: rego.file {file:?} {why}")),
+            "{file}: {text}"
+        );
+        for secret in ["TOPSECRET", "PRIVATE-LINE", "hunter2"] {
+            assert!(!text.contains(secret), "{file} leaked {secret}: {text}");
+        }
+    }
+}
+
+#[test]
+fn a_drift_baseline_outside_the_policy_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    for (file, why) in [
+        ("/home/someone/.bashrc", "is an absolute path"),
+        ("../../drift.json", "leaves the policy's directory"),
+    ] {
+        std::fs::write(&policy, format!("[drift]\nbaseline = {file:?}\n")).unwrap();
+        let output = check_with_secret(&policy, dir.path(), &[]);
+        let text = all_output(&output);
+        assert_eq!(output.status.code(), Some(1), "{text}");
+        assert!(
+            text.contains(&format!("policy.toml:2: drift.baseline {file:?} {why}")),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn hostile_rules_are_problems_and_the_process_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[rego]\nfile = \"rules.rego\"\n").unwrap();
+    for (rules, problem) in [
+        (
+            "package govops\nimport rego.v1\n\nf(x) := y if { y := f(x) }\n\ndecision := \"deny\" if f(1) == 2\n",
+            "deeper than the limit",
+        ),
+        (
+            "package govops\nimport rego.v1\n\ndecision := \"deny\" if count(numbers.range(1, 1e9)) > 2\n",
+            "numbers.range of 1000000000 numbers is more than the limit of 100000",
+        ),
+        (
+            "package govops\nimport rego.v1\n\ndecision := \"deny\" if count([x | some a in numbers.range(1, 3000); some b in numbers.range(1, 3000); x := a * b]) > 2\n",
+            "longer than the limit of 100 ms",
+        ),
+        (
+            "package governance\nimport rego.v1\n\ndecision := \"deny\"\n",
+            "rules.rego:1: the module is `package governance`",
+        ),
+        (
+            "package govops\nimport rego.v1\n\ndecisions := \"deny\"\n",
+            "rules.rego:1: the module defines neither `violations` nor `decision`",
+        ),
+    ] {
+        std::fs::write(dir.path().join("rules.rego"), rules).unwrap();
+        let output = check_with_secret(&policy, dir.path(), &[]);
+        let text = all_output(&output);
+        // Exit 1 is a policy problem; a stack overflow would be a signal, a hang a timeout.
+        assert_eq!(output.status.code(), Some(1), "{problem}: {text}");
+        assert!(text.contains(problem), "{problem}: {text}");
+    }
+}
+
+#[test]
+fn a_rule_that_fails_on_a_case_decides_it_as_policy_rule_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.rego"),
+        "package govops\nimport rego.v1\n\nf(x) := y if { y := f(x) }\n\nviolations contains \"token_waste\" if { input.model == \"gpt-4o-mini\"; f(1) == 2 }\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[rego]\nfile = \"rules.rego\"\n").unwrap();
+    let cases = dir.path().join("cases.jsonl");
+    std::fs::write(
+        &cases,
+        r#"{"name": "reaches the loop", "environment": "dev", "kind": "chat", "model": "gpt-4o-mini", "expect": "flag", "violations": ["policy_rule_failed"]}"#,
+    )
+    .unwrap();
+    let output = check_with_secret(
+        &policy,
+        dir.path(),
+        &["--cases", cases.to_str().unwrap(), "--format", "json"],
+    );
+    let text = all_output(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let case = &report["cases"][0];
+    assert_eq!(case["decision"], "flag", "{text}");
+    assert_eq!(
+        case["violations"],
+        serde_json::json!(["policy_rule_failed"]),
+        "{text}"
+    );
+    assert!(
+        case["why"]
+            .as_str()
+            .unwrap()
+            .contains("deeper than the limit"),
+        "{text}"
+    );
+}

@@ -971,21 +971,34 @@ impl DriftRegistry {
             problem,
         };
         crate::json::unique_keys(&text).map_err(|e| format_error(e.to_string()))?;
-        let header: Header = serde_json::from_str(&text)
-            .map_err(|e| format_error(format!("not a JSON object: {e}")))?;
+        let header: Header = serde_json::from_str(&text).map_err(|e| {
+            format_error(format!(
+                "not a JSON object: {}",
+                crate::quote::bounded(&e.to_string())
+            ))
+        })?;
         if header.format.as_deref() != Some(FILE_FORMAT) {
             return Err(format_error(format!(
                 "format is {}",
-                header.format.as_deref().unwrap_or("missing")
+                crate::quote::bounded(header.format.as_deref().unwrap_or("missing"))
             )));
         }
         match &header.version {
             Some(v) if v.as_u64() == Some(u64::from(FILE_VERSION)) => {}
-            Some(v) => return Err(format_error(format!("version {v} is not supported"))),
+            Some(v) => {
+                return Err(format_error(format!(
+                    "version {} is not supported",
+                    crate::quote::bounded(&v.to_string())
+                )));
+            }
             None => return Err(format_error("version is missing".to_owned())),
         }
-        let file: SavedFile = serde_json::from_str(&text)
-            .map_err(|e| format_error(format!("does not parse: {e}")))?;
+        let file: SavedFile = serde_json::from_str(&text).map_err(|e| {
+            format_error(format!(
+                "does not parse: {}",
+                crate::quote::bounded(&e.to_string())
+            ))
+        })?;
         // Every state is checked before any is restored: a bad file changes nothing.
         if let Some(bad) = file.models.iter().find(|m| !m.state.is_valid()) {
             return Err(format_error(format!(

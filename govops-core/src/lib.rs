@@ -21,6 +21,7 @@ pub mod loops;
 pub mod money;
 pub mod policy;
 pub mod prices;
+pub mod quote;
 pub mod rego;
 pub mod schema;
 pub mod terminal;

@@ -12,6 +12,12 @@
 //! [capture]
 //! content = false          # unset: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT decides (default off)
 //!
+//! [guards.policy_rule_failed]
+//! action = "flag"          # a call the Rego rules fail on (a limit of time or depth, an error)
+//!
+//! [rego]
+//! file = "rules.rego"      # a .rego file in the policy's directory (or below it)
+//!
 //! [guards.model_drift]
 //! action = "flag"          # "off" stops following drift at all
 //!
@@ -19,7 +25,7 @@
 //! threshold = 0.5          # composite score (0..1) at which a model drifts
 //! hysteresis = 0.1         # it stops drifting below threshold - hysteresis
 //! warm_up = 200            # calls of a model before it is scored
-//! baseline = "drift.json"  # restored at start-up, saved at shutdown (beside the policy)
+//! baseline = "drift.json"  # restored at start-up, saved at shutdown (in the policy's directory)
 //! weights = { latency = 0.6, output_tokens = 0.6, error_rate = 0.6, output_tokens_per_second = 0.4, cost_per_success = 0.4 }
 //!
 //! [environments.prod]
@@ -115,6 +121,8 @@ pub struct Guards {
     pub unpriced_model: Action,
     /// `model_drift` (`off` also stops following drift at all).
     pub model_drift: Action,
+    /// `policy_rule_failed`: what a call comes to when the policy's Rego rules fail on it.
+    pub policy_rule_failed: Action,
 }
 
 impl Default for Guards {
@@ -135,6 +143,7 @@ impl Default for Guards {
             missing_context: default(Violation::MissingContext),
             unpriced_model: default(Violation::UnpricedModel),
             model_drift: default(Violation::ModelDrift),
+            policy_rule_failed: default(Violation::PolicyRuleFailed),
         }
     }
 }
@@ -156,6 +165,7 @@ impl Guards {
             Violation::MissingContext => self.missing_context,
             Violation::UnpricedModel => self.unpriced_model,
             Violation::ModelDrift => self.model_drift,
+            Violation::PolicyRuleFailed => self.policy_rule_failed,
         }
     }
 }
@@ -276,6 +286,7 @@ impl RawPolicy {
             (&mut mine.missing_context, g.missing_context),
             (&mut mine.unpriced_model, g.unpriced_model),
             (&mut mine.model_drift, g.model_drift),
+            (&mut mine.policy_rule_failed, g.policy_rule_failed),
         ] {
             merge_into(slot, value, RawGuard::merge);
         }
@@ -330,6 +341,7 @@ struct RawGuards {
     missing_context: Option<RawGuard>,
     unpriced_model: Option<RawGuard>,
     model_drift: Option<RawGuard>,
+    policy_rule_failed: Option<RawGuard>,
 }
 
 #[derive(Deserialize, Default)]
@@ -363,7 +375,7 @@ struct RawDrift {
     threshold: Option<Spanned<f64>>,
     hysteresis: Option<Spanned<f64>>,
     warm_up: Option<Spanned<i64>>,
-    baseline: Option<String>,
+    baseline: Option<Spanned<String>>,
     #[serde(default)]
     weights: RawWeights,
 }
@@ -453,7 +465,7 @@ struct RawBudgets {
 fn toml_problem(text: &str, error: &toml::de::Error) -> PolicyProblem {
     PolicyProblem {
         line: error.span().map(|span| line_of(text, span.start)),
-        problem: error.message().trim().to_owned(),
+        problem: crate::quote::bounded(error.message().trim()),
     }
 }
 
@@ -610,11 +622,14 @@ impl Checker<'_> {
             }
             config = DriftConfig::default();
         }
-        let baseline = raw.baseline.map(|file| {
-            let file = std::path::PathBuf::from(file);
-            match dir {
-                Some(dir) if file.is_relative() => dir.join(file),
-                _ => file,
+        // Written at shutdown as well as read: confined like every file a policy names.
+        let baseline = raw.baseline.and_then(|file| {
+            match confine::confine(dir, "drift.baseline", file.get_ref(), None) {
+                Ok(path) => Some(path),
+                Err(problem) => {
+                    self.problem(file.span().start, problem);
+                    None
+                }
             }
         });
         (config, baseline)
@@ -712,6 +727,7 @@ impl Policy {
         set(g.missing_context, &mut guards.missing_context);
         set(g.unpriced_model, &mut guards.unpriced_model);
         set(g.model_drift, &mut guards.model_drift);
+        set(g.policy_rule_failed, &mut guards.policy_rule_failed);
         for (name, raw) in [
             ("context_overflow", &context),
             ("token_waste", &waste),
@@ -793,7 +809,8 @@ impl Policy {
                             check.problem(
                                 at,
                                 format!(
-                                    "environments.{environment}.models names {name:?}, which the price table does not know{}",
+                                    "environments.{environment}.models names {}, which the price table does not know{}",
+                                    crate::quote::bounded(&format!("{name:?}")),
                                     if near.is_empty() {
                                         String::new()
                                     } else {
@@ -829,14 +846,14 @@ impl Policy {
             let rego = rego.into_inner();
             let (name, source) = match (rego.file, rego.rules) {
                 (Some(file), None) => {
-                    let path = dir.map_or_else(|| std::path::PathBuf::from(&file), |d| d.join(&file));
-                    match std::fs::read_to_string(&path) {
+                    let read = confine::confine(dir, "rego.file", &file, Some("rego")).and_then(|path| {
+                        crate::input::read_text_bounded(&path, crate::input::REGO_MAX)
+                            .map_err(|e| format!("rego.file {file:?} {}; accepted: a .rego file of UTF-8 text in the policy's directory", e.reason()))
+                    });
+                    match read {
                         Ok(source) => (file, source),
-                        Err(error) => {
-                            check.problem(
-                                at,
-                                format!("rego.file {file:?} cannot be read ({error}); accepted: a .rego file beside the policy"),
-                            );
+                        Err(problem) => {
+                            check.problem(at, problem);
                             return None;
                         }
                     }
@@ -850,7 +867,7 @@ impl Policy {
             match Rego::compile(&name, &source) {
                 Ok(rego) => Some(rego),
                 Err(error) => {
-                    check.problem(at, format!("the Rego rules do not compile: {error}"));
+                    check.problem(at, format!("the Rego rules are refused: {error}"));
                     None
                 }
             }
@@ -887,6 +904,8 @@ impl Policy {
         self.environments.get(&environment).unwrap_or(&ALLOW_ALL)
     }
 }
+
+mod confine;
 
 #[cfg(test)]
 mod tests;

@@ -411,9 +411,15 @@ fn parse_object(text: &str) -> Result<Vec<(String, &RawValue)>, String> {
     let map: std::collections::BTreeMap<String, &RawValue> =
         serde_json::from_str(text).map_err(|e| {
             if e.is_data() {
-                format!("the table is not a JSON object of model entries ({e})")
+                format!(
+                    "the table is not a JSON object of model entries ({})",
+                    crate::quote::bounded(&e.to_string())
+                )
             } else {
-                format!("the table is not valid JSON ({e})")
+                format!(
+                    "the table is not valid JSON ({})",
+                    crate::quote::bounded(&e.to_string())
+                )
             }
         })?;
     Ok(map.into_iter().collect())

@@ -19,6 +19,15 @@
 //! `service`, `cost_center`, `session`, `user` (strings or null), `usage` (`input`, `output`,
 //! `cache_read`, `cache_creation`, `reasoning`) and `cost_usd` (a number, or null when unpriced),
 //! and `violations` (the codes raised so far).
+//!
+//! The rules are untrusted code: the module must be `package govops` and define `violations` or
+//! `decision` (a misspelt name would never be applied); each evaluation stops at
+//! [`TIME_LIMIT`], a recursion stops well before the thread's stack is used up, and
+//! `numbers.range` returns at most [`RANGE_MAX`] numbers (see the `limits` module). A rule set is
+//! evaluated once on an empty input and on a sample call when it is loaded, so that rules that
+//! cannot run are refused at start-up and by `govops check policy`; a call on which they fail
+//! later is decided by `[guards.policy_rule_failed]` (flag by default). Messages give the file,
+//! line and column of a problem, never the source text.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -132,6 +141,10 @@ impl From<&crate::usage::Usage> for UsageInput {
     }
 }
 
+mod limits;
+
+pub use limits::{RANGE_MAX, STRING_MAX, TIME_LIMIT, WIDTH_MAX};
+
 /// Whether an evaluation error says the rule is not defined (each rule is optional).
 fn is_missing(message: &str) -> bool {
     ["not found", "undefined", "not a valid rule path"]
@@ -148,42 +161,121 @@ fn codes() -> String {
         .join(", ")
 }
 
+/// The longest message of the Rego evaluator passed on.
+const MESSAGE_MAX: usize = 600;
+
+/// A regorus message without the source lines it quotes: `file:line:col: what`. The rules are
+/// code another team wrote, and their text has no place in a terminal or a span; the location
+/// says where to look.
+fn without_source(message: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut at: Option<&str> = None;
+    for line in message.lines() {
+        let line = line.trim();
+        if let Some(location) = line.strip_prefix("-->") {
+            at = Some(location.trim());
+        } else if !line.is_empty() && !is_quoted_source(line) {
+            let what = line.strip_prefix("error: ").unwrap_or(line);
+            parts.push(match at.take() {
+                Some(location) => format!("{location}: {what}"),
+                None => what.to_owned(),
+            });
+        }
+    }
+    let mut joined = parts.join("; ");
+    if joined.len() > MESSAGE_MAX {
+        let mut end = MESSAGE_MAX;
+        while !joined.is_char_boundary(end) {
+            end -= 1;
+        }
+        joined.truncate(end);
+        joined.push_str("...");
+    }
+    joined
+}
+
+/// A line of a regorus message that quotes the source: `12 | text` or `   |   ^`.
+fn is_quoted_source(line: &str) -> bool {
+    line.split_once('|')
+        .is_some_and(|(gutter, _)| gutter.trim().chars().all(|c| c.is_ascii_digit()))
+}
+
 thread_local! {
     static ENGINES: RefCell<HashMap<u64, regorus::Engine>> = RefCell::new(HashMap::new());
 }
 
 fn engine_for(name: &str, source: &str) -> Result<regorus::Engine, String> {
     let mut engine = regorus::Engine::new();
+    engine.set_execution_timer_config(limits::timer());
+    limits::cap_builtins(&mut engine)?;
     engine
         .add_policy(name.to_owned(), source.to_owned())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| without_source(&e.to_string()))?;
     Ok(engine)
 }
 
+/// A governed chat call in `prod`, for the evaluation every rule set gets when it is loaded.
+const SAMPLE_CALL: &str = r#"{"operation": "chat", "model": "gpt-4o", "provider": "openai",
+  "tool": null, "agent": null, "environment": "prod", "service": "checkout",
+  "cost_center": "cc-1", "session": "s-1", "user": "u-1",
+  "usage": {"input": 1200, "output": 300, "cache_read": 0, "cache_creation": 0, "reasoning": 0},
+  "cost_usd": 0.006, "violations": []}"#;
+
 impl Rego {
-    /// Compiles `source` (named `name` in messages).
+    /// Compiles `source` (named `name` in messages) and evaluates it once on an empty input and
+    /// on a sample call, within the limits, so that rules that cannot run are refused here rather
+    /// than on every call.
     ///
     /// # Errors
     ///
-    /// The compiler's message, with the file, line and column of the problem.
+    /// The compiler's file, line, column and reason (never the source text); a module that is
+    /// not `package govops` or defines neither `violations` nor `decision`; a rule that fails on
+    /// those inputs or goes past a limit (time, depth, the size of a range).
     pub fn compile(name: &str, source: &str) -> Result<Rego, String> {
-        let mut engine = engine_for(name, source)?;
-        // Both rules are optional; evaluating them on an empty input checks they are well formed.
-        engine.set_input(regorus::Value::new_object());
-        for rule in ["data.govops.violations", "data.govops.decision"] {
-            if let Err(e) = engine.eval_rule(rule.to_owned()) {
-                let message = e.to_string();
-                // Each rule is optional: a module that defines only one of them is fine.
-                if !is_missing(&message) {
-                    return Err(message);
-                }
-            }
-        }
-        Ok(Rego {
+        let rego = Rego {
             id: COMPILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             name: name.into(),
             source: source.into(),
-        })
+        };
+        limits::bounded(|| rego.check()).unwrap_or_else(|failure| Err(failure.message()))?;
+        Ok(rego)
+    }
+
+    /// What [`Rego::compile`] checks, on this thread.
+    fn check(&self) -> Result<(), String> {
+        let name = &*self.name;
+        let mut engine = engine_for(name, &self.source)?;
+        let package_line = self
+            .source
+            .lines()
+            .position(|l| l.trim_start().starts_with("package"))
+            .map_or(1, |i| i + 1);
+        for package in engine
+            .get_packages()
+            .map_err(|e| without_source(&e.to_string()))?
+        {
+            if package != "data.govops" {
+                return Err(format!(
+                    "{name}:{package_line}: the module is `package {}`; accepted: `package govops` (rules in another package are never applied)",
+                    package.trim_start_matches("data.")
+                ));
+            }
+        }
+        let defines = |rule: &str| {
+            engine
+                .has_declared_rule_rooted_at(name, rule)
+                .unwrap_or(false)
+        };
+        if !defines("violations") && !defines("decision") {
+            return Err(format!(
+                "{name}:{package_line}: the module defines neither `violations` nor `decision`, so it would never be applied (a misspelt rule name?); accepted: a module that defines one of them or both"
+            ));
+        }
+        for (what, input) in [("an empty input", "{}"), ("a sample call", SAMPLE_CALL)] {
+            Self::run(&mut engine, input)
+                .map_err(|error| format!("evaluated on {what}, {error}"))?;
+        }
+        Ok(())
     }
 
     /// The rule set's name.
@@ -196,70 +288,111 @@ impl Rego {
     ///
     /// # Errors
     ///
-    /// What went wrong evaluating them.
+    /// Why the rules could not decide the call: a rule failed or went past a limit.
     pub fn evaluate_call(&self, input: &CallInput<'_>) -> Result<RegoVerdict, String> {
         let json = serde_json::to_string(input).map_err(|e| e.to_string())?;
         self.evaluate(&json)
     }
 
-    /// Evaluates the rules over `input` (a JSON document).
+    /// Evaluates the rules over `input` (a JSON document), within the limits of time and depth.
     ///
     /// # Errors
     ///
-    /// What went wrong evaluating them (a runtime error in a rule).
+    /// Why the rules could not decide: a rule failed at run time, ran past [`TIME_LIMIT`],
+    /// recursed past the depth limit, or built a range above [`RANGE_MAX`].
     pub fn evaluate(&self, input: &str) -> Result<RegoVerdict, String> {
         let key = self.id;
-        ENGINES.with(|engines| {
-            let mut engines = engines.try_borrow_mut().map_err(|e| e.to_string())?;
-            // A process loads one policy; tests and reloads load more: keep the cache small.
-            if engines.len() >= 8 && !engines.contains_key(&key) {
-                engines.clear();
-            }
-            let engine = match engines.entry(key) {
-                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::hash_map::Entry::Vacant(entry) => {
-                    entry.insert(engine_for(&self.name, &self.source)?)
+        let result = limits::bounded(|| {
+            ENGINES.with(|engines| {
+                let mut engines = engines.try_borrow_mut().map_err(|e| e.to_string())?;
+                // A process loads one policy; tests and reloads load more: keep the cache small.
+                if engines.len() >= 8 && !engines.contains_key(&key) {
+                    engines.clear();
                 }
-            };
-            engine.set_input(regorus::Value::from_json_str(input).map_err(|e| e.to_string())?);
-            let mut verdict = RegoVerdict::default();
-            match engine.eval_rule("data.govops.violations".to_owned()) {
-                Ok(regorus::Value::Set(set)) => {
-                    for item in set.iter() {
-                        verdict.code(item);
+                let engine = match engines.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(entry) => {
+                        entry.insert(engine_for(&self.name, &self.source)?)
                     }
-                }
-                Ok(regorus::Value::Array(array)) => {
-                    for item in array.iter() {
-                        verdict.code(item);
+                };
+                Self::run(engine, input)
+            })
+        });
+        match result {
+            Ok(verdict) => verdict,
+            Err(failure) => {
+                // The engine stopped part way: this thread compiles a fresh one next time.
+                ENGINES.with(|engines| {
+                    if let Ok(mut engines) = engines.try_borrow_mut() {
+                        engines.remove(&key);
                     }
-                }
-                Ok(regorus::Value::Undefined) => {}
-                Ok(other) => verdict.problems.push(format!(
-                    "`violations` is {other}; a set of the contract's codes is accepted"
-                )),
-                Err(e) if is_missing(&e.to_string()) => {}
-                Err(e) => verdict.problems.push(format!("`violations` failed: {e}")),
+                });
+                Err(failure.message())
             }
-            match engine.eval_rule("data.govops.decision".to_owned()) {
-                Ok(regorus::Value::String(decision)) => match decision.as_ref() {
-                    "allow" => verdict.decision = Some(Decision::Allow),
-                    "flag" => verdict.decision = Some(Decision::Flag),
-                    "deny" => verdict.decision = Some(Decision::Deny),
-                    other => verdict.problems.push(format!(
-                        "`decision` is {other:?}; \"allow\", \"flag\" or \"deny\" is accepted"
-                    )),
-                },
-                Ok(regorus::Value::Undefined) => {}
-                Ok(other) => verdict.problems.push(format!(
-                    "`decision` is {other}; \"allow\", \"flag\" or \"deny\" is accepted"
-                )),
-                Err(e) if is_missing(&e.to_string()) => {}
-                Err(e) => verdict.problems.push(format!("`decision` failed: {e}")),
-            }
-            Ok(verdict)
-        })
+        }
     }
+
+    /// Both rules over `input`, on `engine`, on the current (bounded) thread.
+    fn run(engine: &mut regorus::Engine, input: &str) -> Result<RegoVerdict, String> {
+        engine.set_input(regorus::Value::from_json_str(input).map_err(|e| e.to_string())?);
+        let mut verdict = RegoVerdict::default();
+        let failed = |rule: &str, error: &anyhow::Error| match limits::limit_of(error) {
+            Some(failure) => failure.message(),
+            None => format!("`{rule}` failed: {}", without_source(&error.to_string())),
+        };
+        match engine.eval_rule("data.govops.violations".to_owned()) {
+            Ok(regorus::Value::Set(set)) => {
+                for item in set.iter() {
+                    verdict.code(item);
+                }
+            }
+            Ok(regorus::Value::Array(array)) => {
+                for item in array.iter() {
+                    verdict.code(item);
+                }
+            }
+            Ok(regorus::Value::Undefined) => {}
+            Ok(other) => verdict.problems.push(format!(
+                "`violations` is {}; a set of the contract's codes is accepted",
+                shown(&other)
+            )),
+            Err(e) if limits::limit_of(&e).is_none() && is_missing(&e.to_string()) => {}
+            Err(e) => return Err(failed("violations", &e)),
+        }
+        match engine.eval_rule("data.govops.decision".to_owned()) {
+            Ok(regorus::Value::String(decision)) => match decision.as_ref() {
+                "allow" => verdict.decision = Some(Decision::Allow),
+                "flag" => verdict.decision = Some(Decision::Flag),
+                "deny" => verdict.decision = Some(Decision::Deny),
+                other => verdict.problems.push(format!(
+                    "`decision` is {}; \"allow\", \"flag\" or \"deny\" is accepted",
+                    shown(&regorus::Value::from(other))
+                )),
+            },
+            Ok(regorus::Value::Undefined) => {}
+            Ok(other) => verdict.problems.push(format!(
+                "`decision` is {}; \"allow\", \"flag\" or \"deny\" is accepted",
+                shown(&other)
+            )),
+            Err(e) if limits::limit_of(&e).is_none() && is_missing(&e.to_string()) => {}
+            Err(e) => return Err(failed("decision", &e)),
+        }
+        // An error the rules swallowed (`not f(x)`) still left them past the depth limit.
+        if limits::too_deep() {
+            return Err(limits::Failure::Depth.message());
+        }
+        Ok(verdict)
+    }
+}
+
+/// A value a rule returned, as a message shows it: at most 80 characters.
+fn shown(value: &regorus::Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() <= 80 {
+        return text;
+    }
+    let head: String = text.chars().take(80).collect();
+    format!("{head}...")
 }
 
 impl RegoVerdict {
@@ -272,12 +405,14 @@ impl RegoVerdict {
                     }
                 }
                 None => self.problems.push(format!(
-                    "`violations` holds {code:?}, not a code of the contract; accepted: {}",
+                    "`violations` holds {}, not a code of the contract; accepted: {}",
+                    shown(item),
                     codes()
                 )),
             },
             other => self.problems.push(format!(
-                "`violations` holds {other}, not a string; accepted: {}",
+                "`violations` holds {}, not a string; accepted: {}",
+                shown(other),
                 codes()
             )),
         }
@@ -285,122 +420,4 @@ impl RegoVerdict {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const RULES: &str = r#"package govops
-import rego.v1
-
-violations contains "model_not_allowed" if {
-    input.environment == "prod"
-    startswith(input.model, "gpt-3.5")
-}
-
-decision := "deny" if input.cost_usd > 0.5
-"#;
-
-    #[test]
-    fn rules_allow_and_deny() {
-        let rego = Rego::compile("rules.rego", RULES).unwrap();
-        let verdict = rego
-            .evaluate(r#"{"environment": "prod", "model": "gpt-3.5-turbo", "cost_usd": 0.01}"#)
-            .unwrap();
-        assert_eq!(verdict.violations, [Violation::ModelNotAllowed]);
-        assert_eq!(verdict.decision, None);
-        let verdict = rego
-            .evaluate(r#"{"environment": "dev", "model": "gpt-4o", "cost_usd": 0.75}"#)
-            .unwrap();
-        assert_eq!(verdict.violations, []);
-        assert_eq!(verdict.decision, Some(Decision::Deny));
-        let verdict = rego
-            .evaluate(r#"{"environment": "dev", "model": "gpt-4o", "cost_usd": null}"#)
-            .unwrap();
-        assert_eq!(verdict, RegoVerdict::default());
-    }
-
-    #[test]
-    fn either_rule_alone_is_enough() {
-        let only_decision = "package govops\nimport rego.v1\n\ndecision := \"flag\" if input.x\n";
-        let rego = Rego::compile("d.rego", only_decision).unwrap();
-        assert_eq!(
-            rego.evaluate(r#"{"x": true}"#).unwrap().decision,
-            Some(Decision::Flag)
-        );
-        let only_violations =
-            "package govops\nimport rego.v1\n\nviolations contains \"token_waste\" if input.x\n";
-        let rego = Rego::compile("v.rego", only_violations).unwrap();
-        assert_eq!(
-            rego.evaluate(r#"{"x": true}"#).unwrap().violations,
-            [Violation::TokenWaste]
-        );
-    }
-
-    #[test]
-    fn what_a_rule_may_not_return_is_reported_and_ignored() {
-        let rules = r#"package govops
-import rego.v1
-
-violations contains "model_not_allowed" if input.x
-violations contains "too_expensive" if input.x
-violations contains 3 if input.x
-decision := "block" if input.x
-"#;
-        let rego = Rego::compile("odd.rego", rules).unwrap();
-        let verdict = rego.evaluate(r#"{"x": true}"#).unwrap();
-        assert_eq!(verdict.violations, [Violation::ModelNotAllowed]);
-        assert_eq!(verdict.decision, None);
-        assert_eq!(verdict.problems.len(), 3, "{:?}", verdict.problems);
-        let all = verdict.problems.join("\n");
-        assert!(all.contains("\"too_expensive\", not a code"), "{all}");
-        assert!(all.contains("agent_loop"), "{all}");
-        assert!(all.contains("holds 3, not a string"), "{all}");
-        assert!(all.contains("`decision` is \"block\""), "{all}");
-        // Nothing returned, nothing to report.
-        assert_eq!(
-            rego.evaluate(r#"{"x": false}"#).unwrap(),
-            RegoVerdict::default()
-        );
-    }
-
-    #[test]
-    fn the_call_document_is_what_rules_see() {
-        let rules = r#"package govops
-import rego.v1
-
-violations contains "budget_exceeded" if {
-    input.session == "s-1"
-    input.usage.cache_creation == 30
-    input.cost_usd > 0.01
-    "token_waste" in input.violations
-}
-"#;
-        let rego = Rego::compile("doc.rego", rules).unwrap();
-        let usage = crate::usage::Usage {
-            input: 100,
-            output: 10,
-            cache_creation: 10,
-            cache_creation_1h: 20,
-            ..Default::default()
-        };
-        let mut input = CallInput::new("chat", "prod");
-        input.session = Some("s-1");
-        input.usage = Some(UsageInput::from(&usage));
-        input.cost_usd = Some(0.02);
-        input.violations = vec!["token_waste"];
-        let verdict = rego.evaluate_call(&input).unwrap();
-        assert_eq!(verdict.violations, [Violation::BudgetExceeded]);
-        input.session = None;
-        assert!(rego.evaluate_call(&input).unwrap().violations.is_empty());
-    }
-
-    #[test]
-    fn a_rule_that_does_not_compile_says_where() {
-        let error = Rego::compile(
-            "bad.rego",
-            "package govops\n\nviolations contains x if {\n  x := \n}\n",
-        )
-        .unwrap_err();
-        assert!(error.contains("bad.rego"), "{error}");
-        assert!(error.contains(':'), "{error}");
-    }
-}
+mod tests;

@@ -60,11 +60,15 @@ pub enum Violation {
     ModelDrift,
     /// `unpriced_model`: the model is not in the price table; its cost is absent.
     UnpricedModel,
+    /// `policy_rule_failed`: the policy's own Rego rules could not decide the call (they went
+    /// past a time or depth limit, or failed); the call is decided as
+    /// `[guards.policy_rule_failed]` says (flag by default).
+    PolicyRuleFailed,
 }
 
 impl Violation {
     /// Every code, in the contract's order.
-    pub const ALL: [Violation; 12] = [
+    pub const ALL: [Violation; 13] = [
         Violation::AgentLoop,
         Violation::ContextOverflow,
         Violation::TokenWaste,
@@ -77,6 +81,7 @@ impl Violation {
         Violation::MissingContext,
         Violation::ModelDrift,
         Violation::UnpricedModel,
+        Violation::PolicyRuleFailed,
     ];
 
     /// The stable code.
@@ -95,6 +100,7 @@ impl Violation {
             Violation::MissingContext => "missing_context",
             Violation::ModelDrift => "model_drift",
             Violation::UnpricedModel => "unpriced_model",
+            Violation::PolicyRuleFailed => "policy_rule_failed",
         }
     }
 
@@ -133,7 +139,7 @@ impl std::error::Error for Violation {}
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Violations {
     bits: u16,
-    order: [u8; 12],
+    order: [u8; 13],
     len: u8,
 }
 
@@ -143,7 +149,7 @@ impl Violations {
     pub const fn new() -> Self {
         Self {
             bits: 0,
-            order: [0; 12],
+            order: [0; 13],
             len: 0,
         }
     }

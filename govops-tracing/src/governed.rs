@@ -1255,10 +1255,23 @@ impl ContractLayer {
                         ));
                     }
                 }
-                Err(error) => events.push((
-                    "govops.rego.error",
-                    vec![KeyValue::new("govops.reason", error)],
-                )),
+                Err(error) => {
+                    // The rules could not decide (a failure, a limit of time or depth): the call
+                    // is decided as `[guards.policy_rule_failed]` says, never left undecided.
+                    trip(
+                        &mut violations,
+                        &mut trips,
+                        Violation::PolicyRuleFailed,
+                        vec![KeyValue::new("govops.rule", rego.name().to_owned())],
+                    );
+                    events.push((
+                        "govops.rego.error",
+                        vec![
+                            KeyValue::new("govops.rule", rego.name().to_owned()),
+                            KeyValue::new("govops.reason", error),
+                        ],
+                    ));
+                }
             }
         }
 

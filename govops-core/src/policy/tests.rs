@@ -296,3 +296,31 @@ fn drift_settings_out_of_range_are_reported_with_their_line() {
     let problems = parse("[drift]\nthreshhold = 0.5\n").unwrap_err();
     assert!(problems[0].problem.contains("threshhold"), "{problems:?}");
 }
+
+#[test]
+fn a_problem_shows_at_most_a_bounded_token_of_the_file() {
+    // A value in the wrong place: the parser quotes it, and a secret or a megabyte may sit there.
+    let long = format!("sk-live-{}", "A".repeat(5000));
+    for text in [
+        format!("[capture]\ncontent = \"{long}\"\n"),
+        format!("[environments.prod]\nmodels = [\"{long}\"]\n"),
+        format!("[guards.{long}]\naction = \"flag\"\n"),
+    ] {
+        let problems = parse(&text).unwrap_err();
+        let shown = problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(!problems.is_empty());
+        assert!(shown.len() < 700, "{} bytes: {shown}", shown.len());
+        assert!(!shown.contains(&"A".repeat(100)), "{shown}");
+    }
+    // A drift baseline or a rego file of the wrong kind is named, never read into a message.
+    let problems = parse("[drift]\nbaseline = \"/etc/shadow\"\n").unwrap_err();
+    assert_eq!(problems[0].line, Some(2), "{problems:?}");
+    assert!(
+        problems[0].problem.contains("is an absolute path"),
+        "{problems:?}"
+    );
+}
