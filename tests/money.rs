@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use govops::testing::{Capture, CapturedSpan};

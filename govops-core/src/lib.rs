@@ -15,6 +15,7 @@ pub mod env;
 pub mod failover;
 pub mod gap;
 pub mod input;
+pub mod json_keys;
 pub mod ledger;
 pub mod loops;
 pub mod money;
