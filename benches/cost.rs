@@ -8,6 +8,8 @@
 //! - `ledger/record_1_thread` and `ledger/record_2_threads` record one call under known keys (the
 //!   second: wall time per record while two threads record two users' calls at once, sharing cost
 //!   center, model and provider; half the first's time would be perfect scaling).
+//! - `table/parse_embedded` parses the embedded 218-model table (214 kB of JSON), every object
+//!   checked for a key given twice.
 //!
 //! Run: `cargo bench --bench cost`.
 #![allow(clippy::unwrap_used)]
@@ -22,6 +24,9 @@ use govops::{Entry, Ledger, PriceTable, ServiceTier, Usage};
 use rust_decimal::Decimal;
 
 const MODEL: &str = "claude-3-7-sonnet-20250219";
+
+/// The embedded table's text.
+const EMBEDDED: &str = include_str!("../govops-core/data/model_prices_and_context_window.json");
 
 fn usage() -> Usage {
     Usage {
@@ -143,5 +148,13 @@ fn ledger(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, price, ledger);
+fn table(c: &mut Criterion) {
+    let mut group = c.benchmark_group("table");
+    group.bench_function("parse_embedded", |b| {
+        b.iter(|| PriceTable::parse(black_box(EMBEDDED)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, price, ledger, table);
 criterion_main!(benches);

@@ -72,7 +72,7 @@ impl<'a> Charge<'a> {
     }
 }
 
-/// A budget a call would pass.
+/// A budget a call would pass (from [`Ledger::reserve`]), or passed (from [`Ledger::settle`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Exceeded {
@@ -80,11 +80,13 @@ pub struct Exceeded {
     pub scope: Scope,
     /// Its limit, USD.
     pub limit_usd: Decimal,
-    /// Spent so far today, USD.
+    /// Spent so far today, USD: before the call when it is refused, with its real cost when it
+    /// passed the budget.
     pub spent_usd: Decimal,
-    /// Reserved by calls in flight, USD.
+    /// Reserved by calls in flight, USD (this call's own reservation not included).
     pub reserved_usd: Decimal,
-    /// What this call would add (its worst case), USD.
+    /// What this call would add (its worst case) when it is refused; what it cost when it passed
+    /// the budget, USD.
     pub call_usd: Decimal,
 }
 
@@ -95,6 +97,8 @@ pub struct Reservation {
     /// The accounts charged, by scope: handles, so that settling finds them without hashing or
     /// comparing keys again, and a reservation holds no allocation.
     accounts: [Option<Handle>; 4],
+    /// Each account's limit when the call reserved: settling says whether its real cost passed it.
+    limits: [Option<Money>; 4],
     day: u64,
     amount: Money,
 }
@@ -374,6 +378,7 @@ impl Ledger {
         self.reserve_with(budgets, charge, worst_case_usd, day, false)
             .unwrap_or(Reservation {
                 accounts: [None; 4],
+                limits: [None; 4],
                 day,
                 amount: Money::ZERO,
             })
@@ -401,6 +406,7 @@ impl Ledger {
         let worst = Money::new(worst_case_usd);
         // Each account charged, looked up once: its handle when it exists already.
         let mut charged: [Option<(&str, Option<Handle>)>; 4] = [None; 4];
+        let mut limits = [None; 4];
         for (slot, (scope, key)) in charge.keys().into_iter().enumerate() {
             let (Some(limit_usd), Some(key)) = (scope.limit(budgets), key) else {
                 continue;
@@ -425,6 +431,7 @@ impl Ledger {
                 });
             }
             charged[slot] = Some((key, handle));
+            limits[slot] = Some(limit);
         }
         // Requests whose root never ends here (a remote or plain parent) must not pile up.
         let requests = &mut state.tables[Scope::Request.index()];
@@ -456,29 +463,57 @@ impl Ledger {
         }
         Ok(Reservation {
             accounts,
+            limits,
             day,
             amount: worst,
         })
     }
 
-    /// Turns a reservation into the call's real cost (`None` when it could not be priced: the
-    /// reservation is released and nothing is spent).
-    pub fn settle(&self, reservation: Reservation, cost_usd: Option<Decimal>) {
+    /// Turns a reservation into the call's real cost, charged in full whatever was reserved
+    /// (`None` when it could not be priced: the reservation is released and nothing is spent).
+    ///
+    /// Returns the first budget (in [`Scope`] order) that the call's real cost passed: the call
+    /// cost more than it reserved, and what is spent and still reserved on the budget is now
+    /// above its limit. Reservations keep spent plus reserved within every limit, so only such a
+    /// call can pass one; once it has, the next call's reservation is refused. A call within its
+    /// reservation is never blamed for another's overrun.
+    pub fn settle(&self, reservation: Reservation, cost_usd: Option<Decimal>) -> Option<Exceeded> {
         let mut guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
         let state = &mut *guard;
         if state.day != reservation.day {
             // The day closed while the call ran: its cost belongs to a day no longer kept.
-            return;
+            return None;
         }
         let cost = cost_usd.map_or(Money::ZERO, Money::new);
-        for (table, handle) in state.tables.iter_mut().zip(reservation.accounts) {
+        let overran = cost > reservation.amount;
+        let mut passed = None;
+        let scopes = [
+            Scope::Request,
+            Scope::Session,
+            Scope::User,
+            Scope::CostCenter,
+        ];
+        let accounts = reservation.accounts.into_iter().zip(reservation.limits);
+        for ((table, (handle, limit)), scope) in state.tables.iter_mut().zip(accounts).zip(scopes) {
             // Within a day only a request's account goes (its request ended): it keeps none.
             let Some(account) = handle.and_then(|h| table.get_mut(h)) else {
                 continue;
             };
             account.reserved.release(reservation.amount);
             account.spent.add_assign(cost);
+            if let Some(limit) = limit.filter(|_| overran && passed.is_none())
+                && account.spent.add(account.reserved) > limit
+            {
+                passed = Some(Exceeded {
+                    scope,
+                    limit_usd: limit.decimal(),
+                    spent_usd: account.spent.decimal(),
+                    reserved_usd: account.reserved.decimal(),
+                    call_usd: cost.decimal(),
+                });
+            }
         }
+        passed
     }
 
     /// Spent today on one budget, USD.
@@ -557,6 +592,53 @@ mod tests {
                 .reserve(&budgets, &charge("s"), usd("0.01"), 2)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_call_that_costs_more_than_it_reserved_is_charged_in_full_and_names_the_budget_it_passed() {
+        let ledger = Ledger::default();
+        let budgets = session_budget("0.05");
+        let small = ledger
+            .reserve(&budgets, &charge("s"), usd("0.001"), 1)
+            .unwrap();
+        let other = ledger
+            .reserve(&budgets, &charge("s"), usd("0.02"), 1)
+            .unwrap();
+        // 0.04 spent and 0.02 still promised to the other call: past the limit, by this call.
+        let passed = ledger.settle(small, Some(usd("0.04"))).unwrap();
+        assert_eq!(passed.scope, Scope::Session);
+        assert_eq!(passed.limit_usd, usd("0.05"));
+        assert_eq!(passed.spent_usd, usd("0.04"));
+        assert_eq!(passed.reserved_usd, usd("0.02"));
+        assert_eq!(passed.call_usd, usd("0.04"));
+        // Within its reservation, the other call is not blamed; both are charged in full.
+        assert_eq!(ledger.settle(other, Some(usd("0.015"))), None);
+        assert_eq!(ledger.spent(Scope::Session, "s"), usd("0.055"));
+        assert!(
+            ledger
+                .reserve(&budgets, &charge("s"), usd("0.001"), 1)
+                .is_err()
+        );
+        assert!(
+            ledger
+                .reserve(&budgets, &charge("s"), Decimal::ZERO, 1)
+                .is_err()
+        );
+        // An overrun that leaves the budget within its limit passes nothing.
+        let ledger = Ledger::default();
+        let r = ledger
+            .reserve(&budgets, &charge("s"), usd("0.001"), 1)
+            .unwrap();
+        assert_eq!(ledger.settle(r, Some(usd("0.05"))), None);
+        // A cost past what the integer form holds is kept, and passes the budget.
+        let r = ledger
+            .reserve(&budgets, &charge("t"), Decimal::ZERO, 1)
+            .unwrap();
+        let passed = ledger.settle(r, Some(Decimal::MAX)).unwrap();
+        assert_eq!(passed.spent_usd, Decimal::MAX);
+        let r = ledger.reserve_anyway(&budgets, &charge("t"), usd("1"), 1);
+        ledger.settle(r, Some(Decimal::MAX));
+        assert_eq!(ledger.spent(Scope::Session, "t"), Decimal::MAX);
     }
 
     #[test]

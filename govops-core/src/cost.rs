@@ -243,8 +243,7 @@ fn price_with<'t>(
         };
         line.rate_usd = rate_usd;
         line.rate = Some(key);
-        line.cost_usd = Decimal::try_from_i128_with_scale(product, rate_usd.scale())
-            .map_err(|_| UsageError::TooLarge)?;
+        line.cost_usd = fit(product, rate_usd.scale()).ok_or(UsageError::TooLarge)?;
         mantissas[i] = product;
         scale = scale.max(rate_usd.scale());
     }
@@ -260,8 +259,7 @@ fn price_with<'t>(
         };
         total = total.checked_add(aligned).ok_or(UsageError::TooLarge)?;
     }
-    let total_usd =
-        Decimal::try_from_i128_with_scale(total, scale).map_err(|_| UsageError::TooLarge)?;
+    let total_usd = fit(total, scale).ok_or(UsageError::TooLarge)?;
     Ok(Pricing::Priced(Cost {
         model: prices,
         table_sha256,
@@ -269,6 +267,50 @@ fn price_with<'t>(
         lines,
         total_usd,
     }))
+}
+
+/// The exact `Decimal` of `mantissa` × 10^-`scale`: as it is, or with trailing zeros dropped when
+/// only they keep it from 96 bits (10¹¹ tokens at a 19-digit rate is exact in 19 digits).
+fn fit(mantissa: i128, scale: u32) -> Option<Decimal> {
+    if let Ok(exact) = Decimal::try_from_i128_with_scale(mantissa, scale) {
+        return Some(exact);
+    }
+    let (mut m, mut s) = (mantissa, scale);
+    while s > 0 && m % 10 == 0 {
+        m /= 10;
+        s -= 1;
+    }
+    Decimal::try_from_i128_with_scale(m, s).ok()
+}
+
+impl ModelPrices {
+    /// The cost of `usage` rounded to what a `Decimal` holds (28 significant digits), and
+    /// [`Decimal::MAX`] past it; a component with no rate adds nothing, and usage that contradicts
+    /// itself is priced as it stands. Not a figure to report: it is what budgets charge for a call
+    /// whose exact cost cannot be had ([`UsageError`]), so that such a call is never free.
+    #[must_use]
+    pub fn cost_bound(&self, usage: &Usage, tier: ServiceTier) -> Decimal {
+        let tokens = [
+            usage.uncached_input(),
+            usage.cache_read,
+            usage.cache_creation,
+            usage.cache_creation_1h,
+            usage.visible_output(),
+            usage.reasoning,
+        ];
+        Component::ALL
+            .into_iter()
+            .zip(tokens)
+            .filter_map(|(component, count)| {
+                let (rate_usd, _) = rate(self, component, usage.input, tier)?;
+                Some(
+                    rate_usd
+                        .checked_mul(Decimal::from(count))
+                        .unwrap_or(Decimal::MAX),
+                )
+            })
+            .fold(Decimal::ZERO, Decimal::saturating_add)
+    }
 }
 
 #[cfg(test)]

@@ -13,10 +13,13 @@
 //! assert_eq!(err.to_string(), "duplicate key \"input_cost_per_token\" in gpt-4o");
 //! ```
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 /// How deep objects and arrays may nest before the text is refused (serde_json's own limit is
 /// 128; this names it).
@@ -57,8 +60,80 @@ pub fn unique_keys(text: &str) -> Result<(), JsonKeyError> {
     match (found, outcome) {
         (Some(duplicate), _) => Err(duplicate),
         (None, Ok(())) => Ok(()),
-        (None, Err(e)) => Err(JsonKeyError::Invalid(e.to_string())),
+        // serde_json refuses a number an f64 cannot hold (`1e400`) where JSON allows it: walk the
+        // text again as raw members, which reads numbers past without converting them.
+        (None, Err(e)) => match serde_json::from_str::<&RawValue>(text) {
+            Ok(raw) => raw_walk(raw, &mut Vec::new()),
+            Err(_) => Err(JsonKeyError::Invalid(e.to_string())),
+        },
     }
+}
+
+/// The path of the first key given twice in one object of `text`, with the key last: `key`,
+/// `key.inner`, `list[2].key`; `None` when every key is given once (or the text is not JSON).
+pub(crate) fn repeated_key(text: &str) -> Option<String> {
+    match unique_keys(text) {
+        Err(JsonKeyError::Duplicate { key, path }) if path == "$" => Some(key),
+        Err(JsonKeyError::Duplicate { key, path }) => Some(format!("{path}.{key}")),
+        _ => None,
+    }
+}
+
+/// The slow walk: each object and array read as raw members, only its objects and arrays read
+/// further.
+fn raw_walk(raw: &RawValue, path: &mut Vec<String>) -> Result<(), JsonKeyError> {
+    if path.len() >= MAX_DEPTH {
+        return Err(JsonKeyError::Invalid(format!(
+            "nested deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    let text = raw.get();
+    let invalid = |e: serde_json::Error| JsonKeyError::Invalid(e.to_string());
+    let children: Vec<(String, &RawValue)> = if text.starts_with('{') {
+        let mut members = serde_json::from_str::<Members<'_>>(text).map_err(invalid)?;
+        if let Some(key) = members.repeated().first() {
+            return Err(JsonKeyError::Duplicate {
+                key: (*key).to_owned(),
+                path: joined(path),
+            });
+        }
+        members
+            .members
+            .drain(..)
+            .map(|(k, v)| (k.into_owned(), v))
+            .collect()
+    } else if text.starts_with('[') {
+        serde_json::from_str::<Vec<&RawValue>>(text)
+            .map_err(invalid)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("[{i}]"), v))
+            .collect()
+    } else {
+        return Ok(());
+    };
+    for (segment, child) in children {
+        path.push(segment);
+        let walked = raw_walk(child, path);
+        path.pop();
+        walked?;
+    }
+    Ok(())
+}
+
+/// `$` for the top level, else the segments joined by `.`, with no dot before an index.
+fn joined(path: &[String]) -> String {
+    if path.is_empty() {
+        return "$".to_owned();
+    }
+    let mut out = String::new();
+    for segment in path {
+        if !out.is_empty() && !segment.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(segment);
+    }
+    out
 }
 
 struct Walk<'a> {
@@ -118,11 +193,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
         let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
             if !seen.insert(key.clone()) {
-                let path = if self.path.is_empty() {
-                    "$".to_owned()
-                } else {
-                    self.path.join(".")
-                };
+                let path = joined(self.path);
                 *self.found = Some(JsonKeyError::Duplicate { key, path });
                 return Err(de::Error::custom("duplicate key"));
             }
@@ -159,6 +230,87 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 }
 
+/// An object key, borrowed from the text unless it holds an escape.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// The members of one JSON object, every one kept, sorted by key (equal keys in text order).
+pub(crate) struct Members<'a> {
+    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(Key(key)) = map.next_key()? {
+                    members.push((key, map.next_value::<&'de RawValue>()?));
+                }
+                // Stable: of two equal keys, the first given comes first.
+                members.sort_by(|a, b| a.0.cmp(&b.0));
+                Ok(Members { members })
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+impl<'a> Members<'a> {
+    /// Each key given more than once, once, in key order.
+    pub(crate) fn repeated(&self) -> Vec<&str> {
+        let mut repeated: Vec<&str> = self
+            .members
+            .windows(2)
+            .filter(|pair| pair[0].0 == pair[1].0)
+            .map(|pair| pair[0].0.as_ref())
+            .collect();
+        repeated.dedup();
+        repeated
+    }
+
+    /// The members whose key is given once, in key order.
+    pub(crate) fn unique(self) -> impl Iterator<Item = (Cow<'a, str>, &'a RawValue)> {
+        let members = self.members;
+        let once = |i: usize| {
+            let key = &members[i].0;
+            (i == 0 || members[i - 1].0 != *key)
+                && members.get(i + 1).is_none_or(|next| next.0 != *key)
+        };
+        let keep: Vec<bool> = (0..members.len()).map(once).collect();
+        members
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(member, keep)| keep.then_some(member))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,7 +322,7 @@ mod tests {
             err,
             Some(JsonKeyError::Duplicate {
                 key: "k".into(),
-                path: "a.[1].y".into()
+                path: "a[1].y".into()
             })
         );
         // An escaped key is the same key.
@@ -194,5 +346,28 @@ mod tests {
         ));
         let deep = "[".repeat(10_000);
         assert!(matches!(unique_keys(&deep), Err(JsonKeyError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_key_given_twice_is_found_at_any_depth_and_named_by_its_path() {
+        let repeated = repeated_key;
+        assert_eq!(repeated(r#"{"a": 1, "b": {"c": [1, {"d": 2}]}}"#), None);
+        assert_eq!(repeated(r#"{"a": 1, "a": 1}"#).as_deref(), Some("a"));
+        assert_eq!(
+            repeated(r#"{"a": 1, "b": {"c": [1, {"d": 2, "d": 3}]}}"#).as_deref(),
+            Some("b.c[1].d")
+        );
+        assert_eq!(
+            repeated(r#"[{"x": 1}, {"x\u0021": 1, "x!": 2}]"#).as_deref(),
+            Some("[1].x!")
+        );
+        // Numbers an f64 cannot hold are read past, not converted.
+        assert_eq!(
+            repeated(r#"{"a": [1e400, {"b": 1, "b": 2}]}"#).as_deref(),
+            Some("a[1].b")
+        );
+        assert_eq!(repeated(r#"{"a": [1e400, {"b": 1}]}"#), None);
+        assert!(unique_keys(r#"{"a": [1e400, {"b": 1}]}"#).is_ok());
+        assert_eq!(repeated("12"), None);
     }
 }

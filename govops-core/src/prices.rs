@@ -13,6 +13,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use crate::json::{Members, repeated_key};
 use crate::usage::ServiceTier;
 
 /// The table embedded in the crate (see `data/README.md` for its source and date).
@@ -287,8 +288,10 @@ impl PriceTable {
     ///
     /// # Errors
     ///
-    /// Every problem found: text that is not a JSON object of objects, and in the fields govops
-    /// prices with, a value that is not a number, a negative number, or one too precise to hold.
+    /// Every problem found: text that is not a JSON object of objects; a key given twice in any
+    /// object, a model's entry or deeper (JSON parsers disagree on which value wins, so neither
+    /// is taken); and in the fields govops prices with, a value that is not a number, a negative
+    /// number, or one too precise to hold.
     pub fn parse(text: &str) -> Result<Self, Vec<TableProblem>> {
         let entries = match parse_object(text) {
             Ok(entries) => entries,
@@ -300,9 +303,17 @@ impl PriceTable {
                 }]);
             }
         };
-        let mut problems = Vec::new();
-        let mut models = Vec::with_capacity(entries.len());
-        for (key, raw) in entries {
+        let mut problems: Vec<TableProblem> = entries
+            .repeated()
+            .into_iter()
+            .map(|key| TableProblem {
+                model: Some(key.to_owned()),
+                field: None,
+                problem: "has more than one entry in the table; a model is given once".to_owned(),
+            })
+            .collect();
+        let mut models = Vec::new();
+        for (key, raw) in entries.unique() {
             // LiteLLM's table documents its format in an entry of this name; it prices nothing.
             if key == "sample_spec" {
                 continue;
@@ -407,22 +418,16 @@ fn sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn parse_object(text: &str) -> Result<Vec<(String, &RawValue)>, String> {
-    let map: std::collections::BTreeMap<String, &RawValue> =
-        serde_json::from_str(text).map_err(|e| {
-            if e.is_data() {
-                format!(
-                    "the table is not a JSON object of model entries ({})",
-                    crate::quote::bounded(&e.to_string())
-                )
-            } else {
-                format!(
-                    "the table is not valid JSON ({})",
-                    crate::quote::bounded(&e.to_string())
-                )
-            }
-        })?;
-    Ok(map.into_iter().collect())
+fn parse_object(text: &str) -> Result<Members<'_>, String> {
+    serde_json::from_str(text).map_err(|e| {
+        let data = e.is_data();
+        let e = crate::quote::bounded(&e.to_string());
+        if data {
+            format!("the table is not a JSON object of model entries ({e})")
+        } else {
+            format!("the table is not valid JSON ({e})")
+        }
+    })
 }
 
 /// What a JSON value's text is.
@@ -477,17 +482,20 @@ fn parse_model(key: &str, raw: &RawValue, problems: &mut Vec<TableProblem>) -> O
         field: field.map(str::to_owned),
         problem,
     };
-    let fields: Vec<(String, &RawValue)> =
-        match serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(raw.get()) {
-            Ok(map) => map.into_iter().collect(),
-            Err(_) => {
-                problems.push(problem(
-                    None,
-                    format!("is {}, not an object of fields", kind(raw)),
-                ));
-                return None;
-            }
-        };
+    let fields = match serde_json::from_str::<Members<'_>>(raw.get()) {
+        Ok(fields) => fields,
+        Err(_) => {
+            problems.push(problem(
+                None,
+                format!("is {}, not an object of fields", kind(raw)),
+            ));
+            return None;
+        }
+    };
+    for field in fields.repeated() {
+        let given_twice = "is given more than once in the entry; a key is given once".to_owned();
+        problems.push(problem(Some(field), given_twice));
+    }
     let mut model = ModelPrices {
         key: key.to_owned(),
         provider: None,
@@ -496,16 +504,26 @@ fn parse_model(key: &str, raw: &RawValue, problems: &mut Vec<TableProblem>) -> O
         max_output_tokens: None,
         rates: Default::default(),
     };
-    for (field, value) in fields {
+    for (field, value) in fields.unique() {
+        let field: &str = &field;
         let text = value.get();
         if kind(value) == "null" {
             continue;
         }
-        match field.as_str() {
+        // Deeper objects are in fields govops does not price with; a key twice there is still
+        // a table no two readers agree on.
+        if let Some(path) = repeated_key(value.get()) {
+            let given_twice = "is given more than once in its object; a key is given once";
+            let dot = if path.starts_with('[') { "" } else { "." };
+            let path = format!("{field}{dot}{path}");
+            problems.push(problem(Some(&path), given_twice.to_owned()));
+            continue;
+        }
+        match field {
             "litellm_provider" | "mode" => {
                 let Ok(s) = serde_json::from_str::<String>(text) else {
                     problems.push(problem(
-                        Some(&field),
+                        Some(field),
                         format!("is {}; a string is accepted", kind(value)),
                     ));
                     continue;
@@ -523,7 +541,7 @@ fn parse_model(key: &str, raw: &RawValue, problems: &mut Vec<TableProblem>) -> O
                     .and_then(|d| d.to_u64());
                 let Some(n) = whole.filter(|_| kind(value) == "a number") else {
                     problems.push(problem(
-                        Some(&field),
+                        Some(field),
                         format!(
                             "is {} ({}); a whole number of tokens is accepted",
                             kind(value),
@@ -539,12 +557,12 @@ fn parse_model(key: &str, raw: &RawValue, problems: &mut Vec<TableProblem>) -> O
                 }
             }
             _ => {
-                let Some((rate, above_k, service)) = classify(&field) else {
+                let Some((rate, above_k, service)) = classify(field) else {
                     continue;
                 };
                 if kind(value) != "a number" {
                     problems.push(problem(
-                        Some(&field),
+                        Some(field),
                         format!(
                             "is {} ({}); a price is a non-negative number of USD per token",
                             kind(value),
@@ -556,14 +574,14 @@ fn parse_model(key: &str, raw: &RawValue, problems: &mut Vec<TableProblem>) -> O
                 let price = match decimal(text) {
                     Ok(p) if p.is_sign_negative() && !p.is_zero() => {
                         problems.push(problem(
-                            Some(&field),
+                            Some(field),
                             format!("is negative ({text}); a price is a non-negative number"),
                         ));
                         continue;
                     }
                     Ok(p) => p.normalize(),
                     Err(why) => {
-                        problems.push(problem(Some(&field), why));
+                        problems.push(problem(Some(field), why));
                         continue;
                     }
                 };

@@ -52,7 +52,7 @@ proptest! {
         prop_assert_eq!(read.cost_usd, Some(rust_decimal::Decimal::new(cost, 4)));
         let twice = with_extra(&with_extra(&line, &format!("\"{key}\":{value}")), &format!("\"{key}\":{value}"));
         let problem = AuditRecord::from_line(twice.as_bytes()).unwrap_err();
-        let named = format!("key \"{key}\" appears twice");
+        let named = format!("duplicate key \"{key}\"");
         prop_assert!(problem.contains(&named), "{}", problem);
     }
 

@@ -44,7 +44,7 @@ use crate::redact::Scan;
 use govops_core::audit::{
     AuditLog, AuditRecord, Content, DriftTrip, FailoverMove, Timestamp, sha256_hex,
 };
-use govops_core::budget::{Charge, Ledger as BudgetLedger, Reservation};
+use govops_core::budget::{Charge, Exceeded, Ledger as BudgetLedger, Reservation};
 use govops_core::content::Findings;
 use govops_core::drift::{DriftRegistry, Observation};
 use govops_core::loops::Loops;
@@ -975,19 +975,12 @@ impl ContractLayer {
             Err(exceeded) => {
                 let decision =
                     for_call(guards.budget.decision().unwrap_or(Decision::Flag), deniable);
-                let usd = |d: rust_decimal::Decimal| d.normalize().to_string();
                 // A call that runs anyway is still charged.
                 let reservation = (decision != Decision::Deny)
                     .then(|| shared.budgets.reserve_anyway(budgets, &charge, worst, day));
                 let tripped = Tripped {
                     violation: Violation::BudgetExceeded,
-                    figures: vec![
-                        KeyValue::new("govops.budget.scope", exceeded.scope.as_str()),
-                        KeyValue::new("govops.budget.limit_usd", usd(exceeded.limit_usd)),
-                        KeyValue::new("govops.budget.spent_usd", usd(exceeded.spent_usd)),
-                        KeyValue::new("govops.budget.reserved_usd", usd(exceeded.reserved_usd)),
-                        KeyValue::new("govops.budget.call_usd", usd(exceeded.call_usd)),
-                    ],
+                    figures: budget_figures(&exceeded),
                     decision,
                 };
                 (reservation, Some(tripped))
@@ -1027,6 +1020,8 @@ impl ContractLayer {
         let mut trips: Vec<(Violation, Vec<KeyValue>)> = Vec::new();
         let mut events: Vec<(&'static str, Vec<KeyValue>)> = Vec::new();
         let mut cost_usd = None;
+        // What budgets are charged when the call has no exact cost: never nothing.
+        let mut budget_charge = None;
 
         let guards = &shared.policy.guards;
         // A violation the policy turns off is not raised at all, whoever raised it.
@@ -1142,10 +1137,18 @@ impl ContractLayer {
                         vec![KeyValue::new("govops.reason", why.to_string())],
                     ),
                     Some(Err(rejected)) => {
-                        events.push((
-                            "govops.usage.rejected",
-                            vec![KeyValue::new("govops.reason", rejected.to_string())],
-                        ));
+                        // No exact cost (usage that contradicts itself, or a cost a Decimal
+                        // cannot hold): unpriced and flagged, and its budgets are charged the
+                        // nearest figure, so that the call is never free.
+                        budget_charge = prices.map(|p| p.cost_bound(usage, state.service_tier));
+                        let reason = vec![KeyValue::new("govops.reason", rejected.to_string())];
+                        events.push(("govops.usage.rejected", reason.clone()));
+                        trip(
+                            &mut violations,
+                            &mut trips,
+                            Violation::UnpricedModel,
+                            reason,
+                        );
                     }
                     None => {}
                 }
@@ -1186,6 +1189,25 @@ impl ContractLayer {
                     Value::Array(Array::String(reasons.collect())),
                 ));
             }
+        }
+
+        // Charged in full as soon as the cost is known: a budget its real cost passed is one of
+        // the call's violations, seen by the policy's rules, and flags it (it has run); the next
+        // call's reservation is refused.
+        if let Some(reservation) = state.reservation.take()
+            && let Some(passed) = shared
+                .budgets
+                .settle(reservation, cost_usd.or(budget_charge))
+            && !violations.contains(Violation::BudgetExceeded)
+            && guards.action(Violation::BudgetExceeded) != Action::Off
+        {
+            decided_at_open.push((Violation::BudgetExceeded, Decision::Flag));
+            trip(
+                &mut violations,
+                &mut trips,
+                Violation::BudgetExceeded,
+                budget_figures(&passed),
+            );
         }
 
         // Drift of the model that served the call, from what it did (a denied call did nothing).
@@ -1328,9 +1350,6 @@ impl ContractLayer {
         }
         if let Some(served) = &served {
             attributes.push(KeyValue::new(attr::PROVIDER_NAME, served.provider.clone()));
-        }
-        if let Some(reservation) = state.reservation.take() {
-            shared.budgets.settle(reservation, cost_usd);
         }
         // After its own settlement: the request's account goes with its root.
         if let Some(trace) = governed.root_trace
@@ -1537,6 +1556,18 @@ fn drift_trip(figures: &[KeyValue]) -> DriftTrip {
         }
     }
     trip
+}
+
+/// The figures of a budget a call would pass (before it runs) or passed (after).
+fn budget_figures(exceeded: &Exceeded) -> Vec<KeyValue> {
+    let usd = |d: rust_decimal::Decimal| d.normalize().to_string();
+    vec![
+        KeyValue::new("govops.budget.scope", exceeded.scope.as_str()),
+        KeyValue::new("govops.budget.limit_usd", usd(exceeded.limit_usd)),
+        KeyValue::new("govops.budget.spent_usd", usd(exceeded.spent_usd)),
+        KeyValue::new("govops.budget.reserved_usd", usd(exceeded.reserved_usd)),
+        KeyValue::new("govops.budget.call_usd", usd(exceeded.call_usd)),
+    ]
 }
 
 /// The attributes settlement adds, on the stack: the span's own vector already has room for them.

@@ -19,6 +19,12 @@ use rust_decimal::prelude::ToPrimitive;
 use crate::call::{Move, Operation};
 use crate::governed::Shared;
 
+/// The most tokens one call adds to `gen_ai.client.token.usage`. The histogram sums in `u64`, so
+/// two hostile counts near `u64::MAX` would overflow it (a panic in a debug build, a wrapped sum
+/// in release); no model call holds four billion tokens, and 2^32 calls at this cap still fit. The
+/// span keeps the reported count.
+const MAX_RECORDED_TOKENS: u64 = u32::MAX as u64;
+
 /// Bucket boundaries the semantic conventions advise for `gen_ai.client.token.usage`.
 const TOKEN_BUCKETS: [f64; 14] = [
     1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
@@ -225,8 +231,8 @@ impl Instruments {
             series.cost.add(cost);
         }
         if let Some(usage) = call.usage {
-            series.input.record(usage.input);
-            series.output.record(usage.output);
+            series.input.record(usage.input.min(MAX_RECORDED_TOKENS));
+            series.output.record(usage.output.min(MAX_RECORDED_TOKENS));
         }
         if let (Some(score), Some(gauge)) = (call.drift, &series.drift) {
             gauge.record(score);

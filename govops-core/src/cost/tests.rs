@@ -331,3 +331,37 @@ fn a_service_rate_applies_even_without_a_plain_rate_beside_it() {
     // Standard calls have no cache-read rate: the input rate.
     assert_eq!(total(&t, "s", reads, ServiceTier::Standard), d("0.0001"));
 }
+
+#[test]
+fn a_cost_a_decimal_cannot_hold_is_an_error_and_budgets_get_its_rounded_figure() {
+    let table = PriceTable::parse(
+        r#"{"precise": {"input_cost_per_token": 0.1234567890123456789, "output_cost_per_token": 0},
+            "dear": {"input_cost_per_token": 100000000000000000000, "output_cost_per_token": 0}}"#,
+    )
+    .unwrap();
+    // Exact in 19 digits once its trailing zeros go: priced, not refused.
+    let usage = Usage::new(100_000_000_000, 0);
+    assert_eq!(
+        total(&table, "precise", usage, ServiceTier::Standard),
+        d("12345678901.23456789")
+    );
+    // 30 significant digits: no exact figure, so an error (the call is then unpriced), while
+    // budgets are charged the nearest Decimal.
+    let usage = Usage::new(123_456_789_012, 0);
+    let precise = table.lookup("precise", None).unwrap();
+    assert_eq!(
+        table.price_found(precise, &usage, ServiceTier::Standard),
+        Err(UsageError::TooLarge)
+    );
+    let bound = precise.cost_bound(&usage, ServiceTier::Standard);
+    assert_eq!(bound.round_dp(6), d("15241578753.196160"));
+    // Past Decimal::MAX (about 7.9 × 10^28): the error, and the largest figure for budgets.
+    let dear = table.lookup("dear", None).unwrap();
+    for usage in [Usage::new(u64::MAX, 0), Usage::new(u64::MAX, u64::MAX)] {
+        assert_eq!(
+            table.price_found(dear, &usage, ServiceTier::Standard),
+            Err(UsageError::TooLarge)
+        );
+        assert_eq!(dear.cost_bound(&usage, ServiceTier::Standard), Decimal::MAX);
+    }
+}

@@ -153,3 +153,44 @@ fn nearest_keys_come_closest_first() {
     assert_eq!(near[0], "gpt-4o-mini");
     assert_eq!(near.len(), 3);
 }
+
+#[test]
+fn a_key_twice_in_any_object_of_the_table_is_a_problem_naming_model_and_key() {
+    // In an entry: serde_json alone would keep the last value (0) silently.
+    let found = problems(r#"{"m": {"input_cost_per_token": 1e-6, "input_cost_per_token": 0}}"#);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].model.as_deref(), Some("m"));
+    assert_eq!(found[0].field.as_deref(), Some("input_cost_per_token"));
+    assert!(
+        found[0].to_string().contains("more than once"),
+        "{}",
+        found[0]
+    );
+    // A key spelt with an escape is the same key.
+    let found =
+        problems(r#"{"m": {"input_cost_per_token": 1e-6, "input\u005fcost_per_token": 2e-6}}"#);
+    assert_eq!(found[0].field.as_deref(), Some("input_cost_per_token"));
+    // Two entries of one model.
+    let found = problems(
+        r#"{"m": {"input_cost_per_token": 1e-6}, "n": {}, "m": {"input_cost_per_token": 0}}"#,
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].model.as_deref(), Some("m"));
+    assert_eq!(found[0].field, None);
+    // Deeper, in fields govops does not price with: still an error, with the key's path.
+    let found = problems(
+        r#"{"m": {"input_cost_per_token": 1e-6, "search_context_cost_per_query": {"low": 1, "high": 2, "low": 3}}}"#,
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0].field.as_deref(),
+        Some("search_context_cost_per_query.low")
+    );
+    let found = problems(
+        r#"{"m": {"input_cost_per_token": 1e-6, "regions": [{"a": 1}, {"b": [{"a": 1, "a": 1}]}]}}"#,
+    );
+    assert_eq!(found[0].field.as_deref(), Some("regions[1].b[0].a"));
+    // Every entry's problems are reported, not only the first.
+    let found = problems(r#"{"m": {"mode": "chat", "mode": "chat"}, "n": {"x": 1, "x": 1}}"#);
+    assert_eq!(found.len(), 2, "{found:?}");
+}
