@@ -449,3 +449,34 @@ fn check_env_and_usage_errors_escape_what_they_quote() {
     assert!(!stderr.contains('\u{9b}'), "{stderr:?}");
     assert!(stderr.contains("\\u{9b}2J"), "{stderr}");
 }
+
+/// A request that gives `input_tokens` twice was priced from the last value without a word: the
+/// same line read by another tool would be priced from the first.
+#[test]
+fn cost_jsonl_refuses_a_key_given_twice() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_govops"))
+        .args(["cost", "--jsonl"])
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(
+                b"{\"model\":\"gpt-4o\",\"provider\":null,\"input_tokens\":1,\"input_tokens\":1000000}\n",
+            )
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line: Value = serde_json::from_str(text.trim()).unwrap();
+    assert!(line.get("cost_usd").is_none(), "{text}");
+    assert_eq!(
+        line["error"],
+        "not a cost request: duplicate key \"input_tokens\" in $"
+    );
+}
