@@ -480,3 +480,38 @@ fn cost_jsonl_refuses_a_key_given_twice() {
         "not a cost request: duplicate key \"input_tokens\" in $"
     );
 }
+
+/// A model call (chat) with tokens and no cost, not flagged `unpriced_model`, was summed as $0
+/// without a word, while `govops check telemetry` fails the same span: its cost is missing, and
+/// the totals must say they left it out.
+#[test]
+fn a_model_call_without_a_cost_or_unpriced_model_is_named_not_summed_as_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut record: Value = serde_json::from_str(&audit_line(r#""1""#, None)).unwrap();
+    record.as_object_mut().unwrap().remove("cost_usd");
+    let audit = write(dir.path(), "audit.jsonl", &[record.to_string()]);
+    let span = telemetry_line(r#"{"doubleValue":1}"#, None).replacen(
+        r#"{"key":"govops.cost.total_usd","value":{"doubleValue":1}},"#,
+        "",
+        1,
+    );
+    let telemetry = write(dir.path(), "telemetry.jsonl", &[span]);
+    for file in [&audit, &telemetry] {
+        let out = govops(&["report", "--format", "json", file]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains(".jsonl:1: the cost is missing"), "{stderr}");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["totals"]["rejected_cost_calls"], 1, "{file}");
+        assert_eq!(report["cost_problems"][0]["problem"], "missing", "{file}");
+    }
+    // Tool and agent spans carry no cost: they are not problems.
+    let out = govops(&[
+        "report",
+        "--format",
+        "json",
+        fixture("agent-telemetry.jsonl").to_str().unwrap(),
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["totals"]["rejected_cost_calls"], 0);
+}

@@ -395,7 +395,10 @@ mod tests {
     #[inline(never)]
     fn descend() -> usize {
         let here = stack_address();
-        if CLOCK.now().is_some_and(|t| t > Duration::from_secs(1 << 40)) {
+        if CLOCK
+            .now()
+            .is_some_and(|t| t > Duration::from_secs(1 << 40))
+        {
             return here;
         }
         let mut pad = [0u8; 1024];
