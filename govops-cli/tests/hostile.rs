@@ -515,3 +515,25 @@ fn a_model_call_without_a_cost_or_unpriced_model_is_named_not_summed_as_zero() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["totals"]["rejected_cost_calls"], 0);
 }
+
+/// `check telemetry` found the API key in a span's name and an event's name, then printed both
+/// names in clear to stderr (CI logs): the check that finds a secret must not be what leaks it.
+#[test]
+fn check_telemetry_never_prints_the_credential_it_finds_in_a_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = format!("sk-ant-api03-{}", "A".repeat(90));
+    let line = telemetry_line(r#"{"doubleValue":0.5}"#, Some(&key)).replacen(
+        r#""events":[]"#,
+        &format!(r#""events":[{{"name":"{key}","attributes":[{{"key":"k","value":{{"intValue":"x"}}}}]}}]"#),
+        1,
+    );
+    let file = write(dir.path(), "telemetry.jsonl", &[line]);
+    let (code, stderr) = check_telemetry(&file);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("holds a credential (anthropic_key)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("[REDACTED:anthropic_key]"), "{stderr}");
+    assert!(!stderr.contains("AAAAAAAAAA"), "{stderr}");
+}
