@@ -757,9 +757,12 @@ fn invalid<T>(problem: String) -> Rule<T> {
     Err((GapKind::Invalid, problem))
 }
 
-/// A value for a message: quoted, escaped, and cut short when long.
+/// A value for a message: quoted, escaped, cut short when long, and with any credential or
+/// personal datum redacted (a secret put in the wrong variable must not reach a CI log).
 fn shown(value: &str) -> String {
     const MAX: usize = 40;
+    let redacted = crate::content::redact(value, true, true).map(|(text, _)| text);
+    let value = redacted.as_deref().unwrap_or(value);
     let count = value.chars().count();
     if count <= MAX {
         format!("\"{}\"", value.escape_debug())
