@@ -537,3 +537,20 @@ fn check_telemetry_never_prints_the_credential_it_finds_in_a_name() {
     assert!(stderr.contains("[REDACTED:anthropic_key]"), "{stderr}");
     assert!(!stderr.contains("AAAAAAAAAA"), "{stderr}");
 }
+
+/// A newline in a file's name ended the line `audit verify` printed, so a name could forge a line
+/// of its own (`x\ngovops audit verify: intact`); every other subcommand writes it as \u{a}.
+#[test]
+fn audit_verify_escapes_a_newline_in_a_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "x\ngovops audit verify: 5 records, chain intact.jsonl",
+        &["{\"a\":1}".to_owned()],
+    );
+    let out = govops(&["audit", "verify", &path]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("x\\u{a}govops audit verify"), "{stderr}");
+}
