@@ -554,3 +554,59 @@ fn audit_verify_escapes_a_newline_in_a_file_name() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("x\\u{a}govops audit verify"), "{stderr}");
 }
+
+/// `GOVOPS_AUDIT_LOG` naming a FIFO blocked `init` (and `check env`) until a reader came, and
+/// naming `/dev/null` sent the hash-chained log nowhere while `check env` said all was well.
+#[test]
+fn an_audit_log_or_telemetry_file_that_is_a_fifo_or_a_device_is_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("audit.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Held open for reading and writing, so that the old code's open did not block this test.
+    let _held = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let fifo = fifo.to_str().unwrap();
+    // The telemetry file may be a FIFO a collector reads (or /dev/stdout); with no reader it
+    // would block start-up.
+    let lonely = dir.path().join("telemetry.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&lonely)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let lonely = lonely.to_str().unwrap();
+    for (variable, path, said) in [
+        ("GOVOPS_AUDIT_LOG", fifo, "is a FIFO"),
+        ("GOVOPS_AUDIT_LOG", "/dev/null", "is a device"),
+        ("GOVOPS_TELEMETRY_FILE", lonely, "No such device or address"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_govops"))
+            .args(["check", "env"])
+            .env_clear()
+            .envs([
+                ("GOVOPS_APP_NAME", "support-bot"),
+                ("GOVOPS_ENVIRONMENT", "dev"),
+                ("GOVOPS_OWNER", "team-ai"),
+                ("GOVOPS_COST_CENTER", "CC-1234"),
+                ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+                (variable, path),
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{variable}={path}: {text}");
+        assert!(text.contains(variable) && text.contains(said), "{text}");
+    }
+}

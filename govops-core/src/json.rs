@@ -331,11 +331,17 @@ mod tests {
     fn a_text_nested_too_deep_is_refused_at_once_even_with_a_huge_number() {
         for text in [
             format!("{}1{}", "{\"a\":".repeat(200_000), "}".repeat(200_000)),
-            format!("{{\"n\":1e400,\"d\":{}{}}}", "[".repeat(200), "]".repeat(200)),
+            format!(
+                "{{\"n\":1e400,\"d\":{}{}}}",
+                "[".repeat(200),
+                "]".repeat(200)
+            ),
         ] {
             assert_eq!(
                 unique_keys(&text),
-                Err(JsonKeyError::Invalid("nested deeper than 128 levels".into()))
+                Err(JsonKeyError::Invalid(
+                    "nested deeper than 128 levels".into()
+                ))
             );
         }
     }
