@@ -28,6 +28,9 @@ pub(crate) enum CostProblem {
     NotANumber(String),
     /// Above [`MAX_CALL_COST_USD`].
     TooLarge(String),
+    /// None at all on a model call (chat, text_completion, embeddings) that does not carry
+    /// `unpriced_model`: contract section 3 says it is there exactly when that code is absent.
+    Missing,
 }
 
 impl CostProblem {
@@ -38,6 +41,7 @@ impl CostProblem {
             CostProblem::NotFinite(_) => "not_finite",
             CostProblem::NotANumber(_) => "not_a_number",
             CostProblem::TooLarge(_) => "too_large",
+            CostProblem::Missing => "missing",
         }
     }
 
@@ -48,6 +52,7 @@ impl CostProblem {
             | CostProblem::NotFinite(v)
             | CostProblem::NotANumber(v)
             | CostProblem::TooLarge(v) => v,
+            CostProblem::Missing => "",
         }
     }
 }
@@ -59,6 +64,12 @@ impl fmt::Display for CostProblem {
             CostProblem::NotFinite(_) => "not finite",
             CostProblem::NotANumber(_) => "not a number",
             CostProblem::TooLarge(_) => "too large",
+            CostProblem::Missing => {
+                return write!(
+                    f,
+                    "the cost is missing on a model call that does not carry unpriced_model; {ACCEPTED}"
+                );
+            }
         };
         write!(f, "the cost {} is {what}; {ACCEPTED}", self.value())
     }

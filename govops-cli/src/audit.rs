@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use govops_core::audit::{self, GENESIS, Report, Start};
 
 use crate::Format;
-use crate::out::{self, err, esc, esc_lines};
+use crate::out::{self, err, esc};
 
 const TAMPERED: u8 = 1;
 const BAD_INPUT: u8 = 2;
@@ -27,7 +27,7 @@ pub(crate) fn verify(files: &[PathBuf], format: Format, partial: bool) -> ExitCo
     let report = match audit::verify_from(files, start) {
         Ok(report) => report,
         Err(error) => {
-            err!("govops audit verify: {}", esc_lines(&error.to_string()));
+            err!("govops audit verify: {}", esc(&error.to_string()));
             return ExitCode::from(BAD_INPUT);
         }
     };
@@ -50,14 +50,14 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 fn write_text(out: &mut impl Write, report: &Report) -> io::Result<()> {
     for truncated in &report.truncated {
-        writeln!(out, "warning: {}", esc_lines(&truncated.to_string()))?;
+        writeln!(out, "warning: {}", esc(&truncated.to_string()))?;
     }
     for stop in &report.unclean_stops {
-        writeln!(out, "warning: {}", esc_lines(&stop.to_string()))?;
+        writeln!(out, "warning: {}", esc(&stop.to_string()))?;
     }
     let files = plural(report.files.len() as u64, "file", "files");
     if let Some(problem) = &report.problem {
-        writeln!(out, "{}", esc_lines(&problem.to_string()))?;
+        writeln!(out, "{}", esc(&problem.to_string()))?;
         return writeln!(
             out,
             "FAILED: the chain is broken at {}:{} ({}); {} before it are intact ({files} given)",

@@ -184,6 +184,12 @@ struct JsonCall {
 }
 
 fn jsonl_line(table: &PriceTable, line: &str) -> Value {
+    // serde_json keeps the last of two equal keys: a request must mean one thing to every reader.
+    if let Err(e @ govops_core::json::JsonKeyError::Duplicate { .. }) =
+        govops_core::json::unique_keys(line)
+    {
+        return json!({"error": format!("not a cost request: {e}")});
+    }
     let object: serde_json::Map<String, Value> = match serde_json::from_str(line) {
         Ok(object) => object,
         Err(e) => return json!({"error": format!("not a JSON object: {e}")}),

@@ -117,6 +117,12 @@ fn strings<'a>(path: String, value: &'a Value, out: &mut Vec<(String, &'a str)>)
 
 /// Credentials in any string value of `item`'s attributes, its events' attributes (a span's) and
 /// its body (a log record's), at any depth.
+/// A name (of a span, an event) as a message may show it: a credential in it is redacted, so the
+/// check that finds a secret never prints it.
+fn shown_name(name: &str) -> String {
+    redact(name, false, true).map_or_else(|| name.to_owned(), |(redacted, _)| redacted)
+}
+
 fn credentials(item: &Value) -> Vec<String> {
     let mut texts = Vec::new();
     if let Some(name) = item.get("name").and_then(Value::as_str) {
@@ -141,7 +147,11 @@ fn credentials(item: &Value) -> Vec<String> {
         let name = event.get("name").and_then(Value::as_str).unwrap_or("?");
         texts.push(("event name".to_owned(), name));
         for (key, value) in attributes(event) {
-            strings(format!("event {name}: {key}"), value, &mut texts);
+            strings(
+                format!("event {}: {key}", shown_name(name)),
+                value,
+                &mut texts,
+            );
         }
     }
     for (i, link) in item
@@ -319,7 +329,10 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
                 .flatten()
             {
                 let name = event.get("name").and_then(Value::as_str).unwrap_or("?");
-                problems.extend(attribute_shape(event, &format!("event {name}: ")));
+                problems.extend(attribute_shape(
+                    event,
+                    &format!("event {}: ", shown_name(name)),
+                ));
             }
             if get(govops_core::contract::attr::CONTRACT_VERSION).is_some() {
                 report.governed_spans += 1;
@@ -343,11 +356,7 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
             if !problems.is_empty() {
                 report.failures.push(Failure {
                     line: number,
-                    span: span
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("?")
-                        .to_owned(),
+                    span: shown_name(span.get("name").and_then(Value::as_str).unwrap_or("?")),
                     span_id: span
                         .get("spanId")
                         .and_then(Value::as_str)

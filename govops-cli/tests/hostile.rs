@@ -449,3 +449,164 @@ fn check_env_and_usage_errors_escape_what_they_quote() {
     assert!(!stderr.contains('\u{9b}'), "{stderr:?}");
     assert!(stderr.contains("\\u{9b}2J"), "{stderr}");
 }
+
+/// A request that gives `input_tokens` twice was priced from the last value without a word: the
+/// same line read by another tool would be priced from the first.
+#[test]
+fn cost_jsonl_refuses_a_key_given_twice() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_govops"))
+        .args(["cost", "--jsonl"])
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(
+                b"{\"model\":\"gpt-4o\",\"provider\":null,\"input_tokens\":1,\"input_tokens\":1000000}\n",
+            )
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line: Value = serde_json::from_str(text.trim()).unwrap();
+    assert!(line.get("cost_usd").is_none(), "{text}");
+    assert_eq!(
+        line["error"],
+        "not a cost request: duplicate key \"input_tokens\" in $"
+    );
+}
+
+/// A model call (chat) with tokens and no cost, not flagged `unpriced_model`, was summed as $0
+/// without a word, while `govops check telemetry` fails the same span: its cost is missing, and
+/// the totals must say they left it out.
+#[test]
+fn a_model_call_without_a_cost_or_unpriced_model_is_named_not_summed_as_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut record: Value = serde_json::from_str(&audit_line(r#""1""#, None)).unwrap();
+    record.as_object_mut().unwrap().remove("cost_usd");
+    let audit = write(dir.path(), "audit.jsonl", &[record.to_string()]);
+    let span = telemetry_line(r#"{"doubleValue":1}"#, None).replacen(
+        r#"{"key":"govops.cost.total_usd","value":{"doubleValue":1}},"#,
+        "",
+        1,
+    );
+    let telemetry = write(dir.path(), "telemetry.jsonl", &[span]);
+    for file in [&audit, &telemetry] {
+        let out = govops(&["report", "--format", "json", file]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains(".jsonl:1: the cost is missing"), "{stderr}");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["totals"]["rejected_cost_calls"], 1, "{file}");
+        assert_eq!(report["cost_problems"][0]["problem"], "missing", "{file}");
+    }
+    // Tool and agent spans carry no cost: they are not problems.
+    let out = govops(&[
+        "report",
+        "--format",
+        "json",
+        fixture("agent-telemetry.jsonl").to_str().unwrap(),
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["totals"]["rejected_cost_calls"], 0);
+}
+
+/// `check telemetry` found the API key in a span's name and an event's name, then printed both
+/// names in clear to stderr (CI logs): the check that finds a secret must not be what leaks it.
+#[test]
+fn check_telemetry_never_prints_the_credential_it_finds_in_a_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = format!("sk-ant-api03-{}", "A".repeat(90));
+    let line = telemetry_line(r#"{"doubleValue":0.5}"#, Some(&key)).replacen(
+        r#""events":[]"#,
+        &format!(r#""events":[{{"name":"{key}","attributes":[{{"key":"k","value":{{"intValue":"x"}}}}]}}]"#),
+        1,
+    );
+    let file = write(dir.path(), "telemetry.jsonl", &[line]);
+    let (code, stderr) = check_telemetry(&file);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("holds a credential (anthropic_key)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("[REDACTED:anthropic_key]"), "{stderr}");
+    assert!(!stderr.contains("AAAAAAAAAA"), "{stderr}");
+}
+
+/// A newline in a file's name ended the line `audit verify` printed, so a name could forge a line
+/// of its own (`x\ngovops audit verify: intact`); every other subcommand writes it as \u{a}.
+#[test]
+fn audit_verify_escapes_a_newline_in_a_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "x\ngovops audit verify: 5 records, chain intact.jsonl",
+        &["{\"a\":1}".to_owned()],
+    );
+    let out = govops(&["audit", "verify", &path]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("x\\u{a}govops audit verify"), "{stderr}");
+}
+
+/// `GOVOPS_AUDIT_LOG` naming a FIFO blocked `init` (and `check env`) until a reader came, and
+/// naming `/dev/null` sent the hash-chained log nowhere while `check env` said all was well.
+#[test]
+fn an_audit_log_or_telemetry_file_that_is_a_fifo_or_a_device_is_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("audit.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Held open for reading and writing, so that the old code's open did not block this test.
+    let _held = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let fifo = fifo.to_str().unwrap();
+    // The telemetry file may be a FIFO a collector reads (or /dev/stdout); with no reader it
+    // would block start-up.
+    let lonely = dir.path().join("telemetry.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&lonely)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let lonely = lonely.to_str().unwrap();
+    for (variable, path, said) in [
+        ("GOVOPS_AUDIT_LOG", fifo, "is a FIFO"),
+        ("GOVOPS_AUDIT_LOG", "/dev/null", "is a device"),
+        ("GOVOPS_TELEMETRY_FILE", lonely, "No such device or address"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_govops"))
+            .args(["check", "env"])
+            .env_clear()
+            .envs([
+                ("GOVOPS_APP_NAME", "support-bot"),
+                ("GOVOPS_ENVIRONMENT", "dev"),
+                ("GOVOPS_OWNER", "team-ai"),
+                ("GOVOPS_COST_CENTER", "CC-1234"),
+                ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+                (variable, path),
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{variable}={path}: {text}");
+        assert!(text.contains(variable) && text.contains(said), "{text}");
+    }
+}

@@ -615,7 +615,7 @@ impl Check<'_> {
             vars::AUDIT_LOG,
             raw.govops_audit_log,
             WRITABLE_FILE_ACCEPTED,
-            writable_rule,
+            audit_log_rule,
         );
 
         let otlp = self.otlp(
@@ -757,9 +757,12 @@ fn invalid<T>(problem: String) -> Rule<T> {
     Err((GapKind::Invalid, problem))
 }
 
-/// A value for a message: quoted, escaped, and cut short when long.
+/// A value for a message: quoted, escaped, cut short when long, and with any credential or
+/// personal datum redacted (a secret put in the wrong variable must not reach a CI log).
 fn shown(value: &str) -> String {
     const MAX: usize = 40;
+    let redacted = crate::content::redact(value, true, true).map(|(text, _)| text);
+    let value = redacted.as_deref().unwrap_or(value);
     let count = value.chars().count();
     if count <= MAX {
         format!("\"{}\"", value.escape_debug())
@@ -921,6 +924,31 @@ fn price_table_rule(path: &str) -> Rule<(PathBuf, Arc<PriceTable>)> {
     }
 }
 
+/// The audit log: a regular file (or a new one), never a FIFO, socket or device: the hash-chained
+/// log must be kept, and `/dev/null` would keep nothing while start-up said all was well.
+fn audit_log_rule(path: &str) -> Rule<PathBuf> {
+    if let Ok(meta) = fs::metadata(path) {
+        let kind = meta.file_type();
+        if !kind.is_file() && !kind.is_dir() {
+            #[cfg(unix)]
+            let what = if std::os::unix::fs::FileTypeExt::is_fifo(&kind) {
+                "a FIFO"
+            } else if std::os::unix::fs::FileTypeExt::is_socket(&kind) {
+                "a socket"
+            } else {
+                "a device"
+            };
+            #[cfg(not(unix))]
+            let what = "not a regular file";
+            return Err((
+                GapKind::Unreadable,
+                format!("{} is {what}; only a regular file is accepted", shown(path)),
+            ));
+        }
+    }
+    writable_rule(path)
+}
+
 /// A path the process will append to: an existing file it can open, or a new one in an existing
 /// directory. Nothing is created here, so a check has no side effects.
 fn writable_rule(path: &str) -> Rule<PathBuf> {
@@ -932,8 +960,12 @@ fn writable_rule(path: &str) -> Rule<PathBuf> {
         ));
     }
     if as_path.exists() {
-        return fs::OpenOptions::new()
-            .append(true)
+        let mut options = fs::OpenOptions::new();
+        options.append(true);
+        // A FIFO with no reader would block start-up until one came: refused at once instead.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+        return options
             .open(as_path)
             .map(|_| as_path.to_path_buf())
             .map_err(|e| {

@@ -248,3 +248,25 @@ proptest! {
         }
     }
 }
+
+/// A secret or an email put in the wrong variable (`GOVOPS_ENVIRONMENT=sk-ant-…`) was quoted back
+/// in the gap, to stderr at start-up and to CI logs through `govops check env`: a value a gap
+/// shows has its credentials and personal data redacted.
+#[test]
+fn a_gap_never_quotes_a_credential_or_an_email_put_in_the_wrong_variable() {
+    let key = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+    let env = EnvSource::from_pairs([
+        ("GOVOPS_APP_NAME", "support-bot"),
+        ("GOVOPS_ENVIRONMENT", key),
+        ("GOVOPS_OWNER", "team-ai"),
+        ("GOVOPS_COST_CENTER", "CC-1234"),
+        ("GOVOPS_DATA_CLASSIFICATION", "alice@example.com"),
+    ]);
+    let gaps = govops_core::Config::from_env(&env).expect_err("two values are wrong");
+    let said = gaps.to_string();
+    assert!(said.contains("GOVOPS_ENVIRONMENT"), "{said}");
+    assert!(said.contains("GOVOPS_DATA_CLASSIFICATION"), "{said}");
+    assert!(!said.contains("AbCdEfGh"), "{said}");
+    assert!(!said.contains("alice@example.com"), "{said}");
+    assert!(said.contains("[REDACTED:"), "{said}");
+}

@@ -101,6 +101,17 @@ pub(crate) struct Failover {
     pub(crate) reason: Sym,
 }
 
+/// Whether a call of `operation` that carries `violations` must carry a cost (contract section 3:
+/// a model call has one exactly when it is not flagged `unpriced_model`); a call that has none is
+/// a cost problem, never $0.
+fn cost_required<'a>(
+    operation: Option<&str>,
+    mut violations: impl Iterator<Item = &'a str>,
+) -> bool {
+    matches!(operation, Some("chat" | "text_completion" | "embeddings"))
+        && !violations.any(|code| code == "unpriced_model")
+}
+
 /// One governed call, from either kind of file.
 pub(crate) struct Call {
     pub(crate) source: Source,
@@ -342,7 +353,17 @@ impl Input {
             if record.kind == RecordKind::Call {
                 self.add_record(&record);
                 summary.calls += 1;
-                if let (Some(call), Some(Err(problem))) = (self.calls.last_mut(), cost) {
+                let missing = record.cost_usd.is_none()
+                    && cost.is_none()
+                    && cost_required(
+                        record.operation.as_deref(),
+                        record.violations.iter().map(|v| v.code()),
+                    );
+                let problem = match cost {
+                    Some(Err(problem)) => Some(problem),
+                    _ => missing.then_some(CostProblem::Missing),
+                };
+                if let (Some(call), Some(problem)) = (self.calls.last_mut(), problem) {
                     call.cost_problem = Some(Box::new(CostIssue { at: at(), problem }));
                 }
             } else {
@@ -499,6 +520,14 @@ impl Input {
         let model = text("gen_ai.request.model").or(text("gen_ai.response.model"));
         let cost_center = text("govops.cost_center").or(resource_cost_center);
         let (cost, cost_problem) = match find(attrs, "govops.cost.total_usd").map(AnyValue::cost) {
+            None if cost_required(
+                text("gen_ai.operation.name"),
+                violations.iter().map(|&v| names.get(v)),
+            ) =>
+            {
+                let problem = CostProblem::Missing;
+                (None, Some(Box::new(CostIssue { at: at(), problem })))
+            }
             None => (None, None),
             Some(Ok(cost)) => (Some(cost), None),
             Some(Err(problem)) => (None, Some(Box::new(CostIssue { at: at(), problem }))),

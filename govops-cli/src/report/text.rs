@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 
 use super::summary::{Bucket, Dimension, Summary, WASTE_RATIO};
 use super::time::{self, WEEKDAYS};
+use crate::amount::CostProblem;
 use crate::out::esc;
 
 /// The heatmap's shades, from no cost to the highest cell; each drawn twice for a square cell.
@@ -222,7 +223,7 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
     if total.rejected_calls > 0 {
         writeln!(
             out,
-            "cost left out {} whose cost is not accepted, in no cost total (negative, not finite, not a number or above $1000000000000):",
+            "cost left out {} whose cost is not accepted, in no cost total (negative, not finite, not a number, above $1000000000000 or missing):",
             plural(total.rejected_calls, "call", "calls")
         )?;
         for issue in summary.cost_problems.iter().take(10) {
@@ -230,7 +231,10 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
                 out,
                 "                {}: {} is {}",
                 esc(&issue.at),
-                esc(issue.problem.value()),
+                match issue.problem {
+                    CostProblem::Missing => "the cost".into(),
+                    _ => esc(issue.problem.value()),
+                },
                 issue.problem.kind().replace('_', " ")
             )?;
         }

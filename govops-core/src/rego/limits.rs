@@ -35,6 +35,13 @@ pub const RANGE_MAX: u64 = 100_000;
 /// needs.
 const STACK_RESERVE: usize = 512 << 10;
 
+/// The most stack one evaluation may use, whatever its thread has: a recursion stops there.
+/// regorus wraps the error at every level of a recursion and, when `RUST_BACKTRACE` is set,
+/// anyhow captures a backtrace of the whole stack each time, so unwinding costs the square of the
+/// depth (5 s for an 8 MiB stack): 1 MiB keeps that under 0.1 s, and rules that do not recurse
+/// nest at most 32 expressions deep.
+const EVAL_STACK_MAX: usize = 1 << 20;
+
 /// Below this much free stack at the start, rules run on a thread of their own.
 const STACK_MIN: usize = 1 << 20;
 
@@ -360,7 +367,10 @@ pub(crate) fn bounded<R: Send>(evaluate: impl FnOnce() -> R + Send) -> Result<R,
 }
 
 fn guarded<R>(low: usize, evaluate: impl FnOnce() -> R) -> Result<R, Failure> {
-    let outer = FLOOR.with(|f| f.replace(low.saturating_add(STACK_RESERVE)));
+    let floor = low
+        .saturating_add(STACK_RESERVE)
+        .max(stack_address().saturating_sub(EVAL_STACK_MAX));
+    let outer = FLOOR.with(|f| f.replace(floor));
     let outer_deep = TOO_DEEP.with(|d| d.replace(false));
     let result = catch_unwind(AssertUnwindSafe(evaluate));
     let deep = TOO_DEEP.with(|d| d.replace(outer_deep));
@@ -375,4 +385,48 @@ fn guarded<R>(low: usize, evaluate: impl FnOnce() -> R) -> Result<R, Failure> {
 /// Whether the evaluation running on this thread reached its depth limit.
 pub(crate) fn too_deep() -> bool {
     TOO_DEEP.with(Cell::get)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Goes down until the clock says the time is up; returns the lowest stack address reached.
+    #[inline(never)]
+    fn descend() -> usize {
+        let here = stack_address();
+        if CLOCK
+            .now()
+            .is_some_and(|t| t > Duration::from_secs(1 << 40))
+        {
+            return here;
+        }
+        let mut pad = [0u8; 1024];
+        std::hint::black_box(&mut pad);
+        descend().min(here)
+    }
+
+    /// An error at every level of a deep recursion costs regorus a backtrace of the whole stack
+    /// when RUST_BACKTRACE is set (anyhow captures one per error): the work grows with the square
+    /// of the depth, 5 s on an 8 MiB main thread and four times that on a 16 MiB one. The depth
+    /// an evaluation may reach is therefore bounded by its own limit, not by the thread's stack.
+    #[test]
+    fn an_evaluation_uses_at_most_its_own_stack_whatever_the_thread_has() {
+        let used = std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(|| {
+                bounded(|| {
+                    let start = stack_address();
+                    start - descend()
+                })
+            })
+            .expect("spawn")
+            .join()
+            .expect("join")
+            .expect("bounded");
+        assert!(
+            used <= EVAL_STACK_MAX + (64 << 10),
+            "{used} bytes of stack used, limit {EVAL_STACK_MAX}"
+        );
+    }
 }
