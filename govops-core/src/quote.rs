@@ -12,10 +12,13 @@ pub const TOKEN_MAX: usize = 40;
 /// The most characters of a whole message shown.
 pub const MESSAGE_MAX: usize = 300;
 
-/// `message` with each quoted token (between `"` or `` ` ``) cut to [`TOKEN_MAX`] characters,
-/// the whole to [`MESSAGE_MAX`], and control characters escaped.
+/// `message` with credentials and personal data redacted (a key put where a model name goes is
+/// still a key), each quoted token (between `"` or `` ` ``) cut to [`TOKEN_MAX`] characters, the
+/// whole to [`MESSAGE_MAX`], and control characters escaped.
 #[must_use]
 pub fn bounded(message: &str) -> String {
+    let redacted = crate::content::redact(message, true, true).map(|(text, _)| text);
+    let message = redacted.as_deref().unwrap_or(message);
     let mut out = String::with_capacity(message.len().min(MESSAGE_MAX + 8));
     let mut quote: Option<char> = None;
     let mut in_token = 0usize;

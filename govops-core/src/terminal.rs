@@ -14,17 +14,18 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// Whether a terminal could act on `c` rather than show it: C0 controls (newline and tab
-/// included: one input token never spans lines), DEL, C1 controls (`\u{9b}` is an 8-bit CSI),
-/// the bidirectional marks, overrides, embeddings and isolates, and the line and paragraph
-/// separators.
+/// Whether a terminal could act on `c` rather than show it, or show nothing for it: C0 controls
+/// (newline and tab included: one input token never spans lines), DEL, C1 controls (`\u{9b}` is
+/// an 8-bit CSI), the bidirectional marks, overrides, embeddings and isolates, the line and
+/// paragraph separators, and the zero-width characters (`admin\u{200d}` would look like `admin`).
 #[must_use]
 pub fn is_unsafe(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{1f}'
         | '\u{7f}'..='\u{9f}'
         | '\u{61c}'
-        | '\u{200e}' | '\u{200f}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{2060}' | '\u{feff}'
         | '\u{2028}'..='\u{202e}'
         | '\u{2066}'..='\u{2069}'
     )
@@ -62,5 +63,6 @@ mod tests {
             "a\\u{1b}]0;pwned\\u{7}b\\u{9b}31mc\\u{202e}d\\u{d}e\\u{8}f\\u{7f}"
         );
         assert!(matches!(escape_controls("été ✓"), Cow::Borrowed(_)));
+        assert_eq!(escape_controls("admin\u{200d}"), "admin\\u{200d}");
     }
 }

@@ -270,3 +270,17 @@ fn a_gap_never_quotes_a_credential_or_an_email_put_in_the_wrong_variable() {
     assert!(!said.contains("alice@example.com"), "{said}");
     assert!(said.contains("[REDACTED:"), "{said}");
 }
+
+#[test]
+fn a_policy_problem_never_shows_a_key_put_where_a_model_name_goes() {
+    for key in [
+        "sk-ant-api03-AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHH",
+        "AKIAIOSFODNN7EXAMPLE",
+    ] {
+        let policy = format!("[environments.prod]\nmodels = [\"{key}\"]\n");
+        let problems = Policy::parse(&policy, &PriceTable::embedded()).unwrap_err();
+        let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(said.iter().all(|p| !p.contains(&key[..16])), "{said:?}");
+        assert!(said.iter().any(|p| p.contains("REDACTED")), "{said:?}");
+    }
+}
