@@ -51,8 +51,9 @@ pub enum JsonKeyError {
 pub fn unique_keys(text: &str) -> Result<(), JsonKeyError> {
     let mut found = None;
     let mut deserializer = serde_json::Deserializer::from_str(text);
+    let mut path = Vec::new();
     let outcome = Walk {
-        path: &mut Vec::new(),
+        path: &mut path,
         found: &mut found,
     }
     .deserialize(&mut deserializer)
@@ -141,12 +142,34 @@ fn joined(path: &[String]) -> String {
     out
 }
 
-struct Walk<'a> {
-    path: &'a mut Vec<String>,
+/// One step of the path to a value: a key (borrowed from the text unless it holds an escape) or an
+/// index. Nothing is formatted unless a duplicate is found.
+enum Segment<'de> {
+    Key(Cow<'de, str>),
+    Index(usize),
+}
+
+/// [`joined`] for the fast walk's path.
+fn joined_segments(path: &[Segment<'_>]) -> String {
+    let path: Vec<String> = path
+        .iter()
+        .map(|segment| match segment {
+            Segment::Key(key) => key.clone().into_owned(),
+            Segment::Index(i) => format!("[{i}]"),
+        })
+        .collect();
+    joined(&path)
+}
+
+/// Above this many keys an object's keys are checked with a hash set; below, a scan is cheaper.
+const SCAN_KEYS: usize = 16;
+
+struct Walk<'a, 'de> {
+    path: &'a mut Vec<Segment<'de>>,
     found: &'a mut Option<JsonKeyError>,
 }
 
-impl<'de> DeserializeSeed<'de> for Walk<'_> {
+impl<'de> DeserializeSeed<'de> for Walk<'_, 'de> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -154,7 +177,7 @@ impl<'de> DeserializeSeed<'de> for Walk<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Walk<'_> {
+impl<'de> Visitor<'de> for Walk<'_, 'de> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -193,14 +216,31 @@ impl<'de> Visitor<'de> for Walk<'_> {
         if self.path.len() >= MAX_DEPTH {
             return Err(too_deep(self.found));
         }
-        let mut seen = HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
-                let path = joined(self.path);
-                *self.found = Some(JsonKeyError::Duplicate { key, path });
+        // Keys are borrowed from the text; a large object's go into a set with a fast hasher (the
+        // keys come from the text, but a duplicate only costs this walk, so flooding gains nothing).
+        let mut seen: Vec<Cow<'de, str>> = Vec::new();
+        let mut many: Option<HashSet<Cow<'de, str>, foldhash::fast::RandomState>> = None;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let repeated = match &mut many {
+                Some(set) => !set.insert(key.clone()),
+                None if seen.contains(&key) => true,
+                None => {
+                    seen.push(key.clone());
+                    if seen.len() > SCAN_KEYS {
+                        many = Some(seen.drain(..).collect());
+                    }
+                    false
+                }
+            };
+            if repeated {
+                let path = joined_segments(self.path);
+                *self.found = Some(JsonKeyError::Duplicate {
+                    key: key.into_owned(),
+                    path,
+                });
                 return Err(de::Error::custom("duplicate key"));
             }
-            self.path.push(key);
+            self.path.push(Segment::Key(key));
             let walked = map.next_value_seed(Walk {
                 path: self.path,
                 found: self.found,
@@ -217,7 +257,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
         }
         let mut index = 0usize;
         loop {
-            self.path.push(format!("[{index}]"));
+            self.path.push(Segment::Index(index));
             let next = seq.next_element_seed(Walk {
                 path: self.path,
                 found: self.found,
