@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -58,18 +58,19 @@ pub fn unique_keys(text: &str) -> Result<(), JsonKeyError> {
     }
     .deserialize(&mut deserializer)
     .and_then(|()| deserializer.end());
+    path.clear();
     match (found, outcome) {
         // A key given twice, or nesting too deep.
         (Some(error), _) => Err(error),
         (None, Ok(())) => Ok(()),
         // serde_json's own depth limit, met before this walk's: no slower walk would pass it.
-        (None, Err(e)) if e.to_string().starts_with("recursion limit exceeded") => Err(
-            JsonKeyError::Invalid(format!("nested deeper than {MAX_DEPTH} levels")),
-        ),
+        (None, Err(e)) if e.to_string().starts_with("recursion limit exceeded") => {
+            Err(nested_too_deep())
+        }
         // serde_json refuses a number an f64 cannot hold (`1e400`) where JSON allows it: walk the
         // text again as raw members, which reads numbers past without converting them.
         (None, Err(e)) => match serde_json::from_str::<&RawValue>(text) {
-            Ok(raw) => raw_walk(raw, &mut Vec::new()),
+            Ok(raw) => raw_walk(raw, &mut path),
             Err(_) => Err(JsonKeyError::Invalid(e.to_string())),
         },
     }
@@ -87,15 +88,13 @@ pub(crate) fn repeated_key(text: &str) -> Option<String> {
 
 /// The slow walk: each object and array read as raw members, only its objects and arrays read
 /// further.
-fn raw_walk(raw: &RawValue, path: &mut Vec<String>) -> Result<(), JsonKeyError> {
+fn raw_walk<'de>(raw: &'de RawValue, path: &mut Vec<Segment<'de>>) -> Result<(), JsonKeyError> {
     if path.len() >= MAX_DEPTH {
-        return Err(JsonKeyError::Invalid(format!(
-            "nested deeper than {MAX_DEPTH} levels"
-        )));
+        return Err(nested_too_deep());
     }
     let text = raw.get();
     let invalid = |e: serde_json::Error| JsonKeyError::Invalid(e.to_string());
-    let children: Vec<(String, &RawValue)> = if text.starts_with('{') {
+    let children: Vec<(Segment<'de>, &'de RawValue)> = if text.starts_with('{') {
         let mut members = serde_json::from_str::<Members<'_>>(text).map_err(invalid)?;
         if let Some(key) = members.repeated().first() {
             return Err(JsonKeyError::Duplicate {
@@ -106,14 +105,14 @@ fn raw_walk(raw: &RawValue, path: &mut Vec<String>) -> Result<(), JsonKeyError> 
         members
             .members
             .drain(..)
-            .map(|(k, v)| (k.into_owned(), v))
+            .map(|(k, v)| (Segment::Key(k), v))
             .collect()
     } else if text.starts_with('[') {
         serde_json::from_str::<Vec<&RawValue>>(text)
             .map_err(invalid)?
             .into_iter()
             .enumerate()
-            .map(|(i, v)| (format!("[{i}]"), v))
+            .map(|(i, v)| (Segment::Index(i), v))
             .collect()
     } else {
         return Ok(());
@@ -127,21 +126,6 @@ fn raw_walk(raw: &RawValue, path: &mut Vec<String>) -> Result<(), JsonKeyError> 
     Ok(())
 }
 
-/// `$` for the top level, else the segments joined by `.`, with no dot before an index.
-fn joined(path: &[String]) -> String {
-    if path.is_empty() {
-        return "$".to_owned();
-    }
-    let mut out = String::new();
-    for segment in path {
-        if !out.is_empty() && !segment.starts_with('[') {
-            out.push('.');
-        }
-        out.push_str(segment);
-    }
-    out
-}
-
 /// One step of the path to a value: a key (borrowed from the text unless it holds an escape) or an
 /// index. Nothing is formatted unless a duplicate is found.
 enum Segment<'de> {
@@ -149,16 +133,31 @@ enum Segment<'de> {
     Index(usize),
 }
 
-/// [`joined`] for the fast walk's path.
-fn joined_segments(path: &[Segment<'_>]) -> String {
-    let path: Vec<String> = path
-        .iter()
-        .map(|segment| match segment {
-            Segment::Key(key) => key.clone().into_owned(),
-            Segment::Index(i) => format!("[{i}]"),
-        })
-        .collect();
-    joined(&path)
+/// `$` for the top level, else the segments joined by `.`, with no dot before an index.
+fn joined(path: &[Segment<'_>]) -> String {
+    if path.is_empty() {
+        return "$".to_owned();
+    }
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Key(key) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Index(i) => {
+                let _ = write!(out, "[{i}]");
+            }
+        }
+    }
+    out
+}
+
+/// The refusal of a text nested past [`MAX_DEPTH`].
+fn nested_too_deep() -> JsonKeyError {
+    JsonKeyError::Invalid(format!("nested deeper than {MAX_DEPTH} levels"))
 }
 
 /// Above this many keys an object's keys are checked with a hash set; below, a scan is cheaper.
@@ -233,7 +232,7 @@ impl<'de> Visitor<'de> for Walk<'_, 'de> {
                 }
             };
             if repeated {
-                let path = joined_segments(self.path);
+                let path = joined(self.path);
                 *self.found = Some(JsonKeyError::Duplicate {
                     key: key.into_owned(),
                     path,
@@ -275,8 +274,9 @@ impl<'de> Visitor<'de> for Walk<'_, 'de> {
 /// not walk the text again the slow way: that walk would read the deep part once per level (128
 /// passes: 20 s for a 30 MB price table nested five million deep) only to refuse it too.
 fn too_deep<E: de::Error>(found: &mut Option<JsonKeyError>) -> E {
-    let message = format!("nested deeper than {MAX_DEPTH} levels");
-    *found = Some(JsonKeyError::Invalid(message.clone()));
+    let error = nested_too_deep();
+    let message = error.to_string();
+    *found = Some(error);
     E::custom(message)
 }
 

@@ -200,16 +200,21 @@ pub(crate) struct CountedExporter<E> {
     pub(crate) counts: Arc<Counts>,
 }
 
+/// `export`, with its `n` items counted as delivered or failed once it ends.
+async fn counted(
+    counts: Arc<Counts>,
+    n: u64,
+    export: impl Future<Output = OTelSdkResult> + Send,
+) -> OTelSdkResult {
+    let result = export.await;
+    counts.exported(n, &result);
+    result
+}
+
 impl<E: SpanExporter> SpanExporter for CountedExporter<E> {
     fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
         let n = batch.len() as u64;
-        let counts = self.counts.clone();
-        let export = self.inner.export(batch);
-        async move {
-            let result = export.await;
-            counts.exported(n, &result);
-            result
-        }
+        counted(self.counts.clone(), n, self.inner.export(batch))
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
@@ -228,13 +233,7 @@ impl<E: SpanExporter> SpanExporter for CountedExporter<E> {
 impl<E: LogExporter> LogExporter for CountedExporter<E> {
     fn export(&self, batch: LogBatch<'_>) -> impl Future<Output = OTelSdkResult> + Send {
         let n = batch.iter().count() as u64;
-        let counts = self.counts.clone();
-        let export = self.inner.export(batch);
-        async move {
-            let result = export.await;
-            counts.exported(n, &result);
-            result
-        }
+        counted(self.counts.clone(), n, self.inner.export(batch))
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
