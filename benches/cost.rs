@@ -20,7 +20,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use govops::{Entry, Ledger, PriceTable, ServiceTier, Usage};
+use govops::{Usage, cost::Entry, cost::Ledger, cost::PriceTable, cost::ServiceTier};
 use rust_decimal::Decimal;
 
 const MODEL: &str = "claude-3-7-sonnet-20250219";
@@ -50,7 +50,7 @@ fn price(c: &mut Criterion) {
                 m.base_rate(rate)
                     .map_or(0.0, |d: Decimal| d.to_string().parse::<f64>().unwrap())
             };
-            use govops::Rate::*;
+            use govops::cost::Rate::*;
             (
                 m.key().to_owned(),
                 [

@@ -16,18 +16,18 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use govops::tokens::{Estimator, bytes_estimate};
+use govops::cost::tokens::{Estimator, bytes_estimate};
 
 fn estimate(c: &mut Criterion) {
     let text =
         "Where is my order? I placed it last tuesday and it still has not shipped. ".repeat(14);
     let prompt = &text[..1024];
 
-    if govops::tokens::TOKENIZER_BUILT_IN {
+    if govops::cost::tokens::TOKENIZER_BUILT_IN {
         let started = std::time::Instant::now();
-        govops::tokens::warm_up(Some("gpt-4o"));
+        govops::cost::tokens::warm_up(Some("gpt-4o"));
         let o200k = started.elapsed();
-        govops::tokens::warm_up(Some("gpt-4"));
+        govops::cost::tokens::warm_up(Some("gpt-4"));
         eprintln!(
             "estimate: o200k_base built in {o200k:?}, cl100k_base in {:?} (once per process)",
             started.elapsed() - o200k
@@ -44,7 +44,7 @@ fn estimate(c: &mut Criterion) {
     group.bench_function("bytes_1kb", |b| {
         b.iter(|| bytes_estimate(black_box(prompt)))
     });
-    if govops::tokens::TOKENIZER_BUILT_IN {
+    if govops::cost::tokens::TOKENIZER_BUILT_IN {
         group.bench_function("o200k_1kb", |b| {
             b.iter(|| Estimator::O200kBase.count(black_box(prompt)))
         });

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use govops::{EnvSource, Reported, Usage, governed};
+use govops::{Reported, Usage, config::EnvSource, governed};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, SpanKind, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -94,7 +94,7 @@ impl PushMetricExporter for DiscardMetrics {
 
 /// A tracer provider whose batch processor has room for a benchmark's bursts, with the id
 /// generator govops's own pipeline installs.
-fn provider(exporter: Discard, ids: &govops::SpanIds) -> SdkTracerProvider {
+fn provider(exporter: Discard, ids: &govops::pipeline::SpanIds) -> SdkTracerProvider {
     let processor = BatchSpanProcessor::builder(exporter)
         .with_batch_config(
             BatchConfigBuilder::default()
@@ -110,8 +110,8 @@ fn provider(exporter: Discard, ids: &govops::SpanIds) -> SdkTracerProvider {
         .build()
 }
 
-fn config() -> govops::Config {
-    govops::Config::from_env(&EnvSource::from_pairs([
+fn config() -> govops::config::Config {
+    govops::config::Config::from_env(&EnvSource::from_pairs([
         ("GOVOPS_APP_NAME", "support-bot"),
         ("GOVOPS_ENVIRONMENT", "dev"),
         ("GOVOPS_OWNER", "team-ai"),
@@ -239,7 +239,7 @@ fn assert_nothing_dropped(what: &str, provider: &SdkTracerProvider, exported: &D
 fn calls(c: &mut Criterion) {
     let config = config();
     let exported = Discard::default();
-    let ids = govops::SpanIds::random();
+    let ids = govops::pipeline::SpanIds::random();
     let tracer = provider(exported.clone(), &ids);
     let meter = SdkMeterProvider::builder()
         .with_reader(
@@ -248,13 +248,9 @@ fn calls(c: &mut Criterion) {
                 .build(),
         )
         .build();
-    let governed =
-        tracing::Dispatch::new(tracing_subscriber::registry().with(govops::layer_with_ids(
-            &config,
-            &tracer,
-            Some(&meter),
-            &ids,
-        )));
+    let governed = tracing::Dispatch::new(tracing_subscriber::registry().with(
+        govops::pipeline::layer_with_ids(&config, &tracer, Some(&meter), &ids),
+    ));
     let by_hand = tracing::Dispatch::new(
         tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("by-hand"))),
@@ -272,7 +268,7 @@ fn calls(c: &mut Criterion) {
     let policy_dir = tempfile::tempdir().unwrap();
     let policy = policy_dir.path().join("policy.toml");
     std::fs::write(&policy, "[guards.model_drift]\naction = \"off\"\n").unwrap();
-    let no_drift_config = govops::Config::from_env(&EnvSource::from_pairs([
+    let no_drift_config = govops::config::Config::from_env(&EnvSource::from_pairs([
         ("GOVOPS_APP_NAME", "support-bot"),
         ("GOVOPS_ENVIRONMENT", "dev"),
         ("GOVOPS_OWNER", "team-ai"),
@@ -282,7 +278,7 @@ fn calls(c: &mut Criterion) {
     ]))
     .unwrap();
     let no_drift = tracing::Dispatch::new(tracing_subscriber::registry().with(
-        govops::layer_with_ids(&no_drift_config, &tracer, Some(&meter), &ids),
+        govops::pipeline::layer_with_ids(&no_drift_config, &tracer, Some(&meter), &ids),
     ));
     tracing::dispatcher::with_default(&no_drift, || {
         govops::context::scope("session-1", "user-1", || {
@@ -299,7 +295,7 @@ fn calls(c: &mut Criterion) {
     )
     .unwrap();
     let audited = tracing::Dispatch::new(tracing_subscriber::registry().with(
-        govops::audited_layer(&config, &tracer, Some(&meter), Some(&ids), audit.clone()),
+        govops::pipeline::audited_layer(&config, &tracer, Some(&meter), Some(&ids), audit.clone()),
     ));
     tracing::dispatcher::with_default(&audited, || {
         govops::context::scope("session-1", "user-1", || {

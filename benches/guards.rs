@@ -17,7 +17,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use govops::{Decimal, Environment, PriceTable, Usage};
+use govops::{Decimal, Usage, config::Environment, cost::PriceTable};
 use govops_core::budget::{Charge, Ledger};
 use govops_core::loops::Loops;
 use govops_core::{Policy, content};

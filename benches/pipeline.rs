@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use govops::EnvSource;
+use govops::config::EnvSource;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
@@ -66,7 +66,7 @@ fn startup(c: &mut Criterion) {
         })
     });
     group.bench_function("validate", |b| {
-        b.iter(|| govops::Config::from_env(black_box(&env)).unwrap())
+        b.iter(|| govops::config::Config::from_env(black_box(&env)).unwrap())
     });
     group.finish();
 }

@@ -14,7 +14,7 @@
 //! # let file = dir.path().join("telemetry.jsonl");
 //! // In a real program: `let _govops = govops::init();` reading GOVOPS_* from the environment.
 //! let govops = govops::configure()
-//!     .env(govops::EnvSource::empty()) // read nothing from the process environment
+//!     .env(govops::config::EnvSource::empty()) // read nothing from the process environment
 //!     .app_name("support-bot")
 //!     .environment("dev")
 //!     .owner("team-ai")
@@ -36,7 +36,7 @@
 //! ## Cost
 //!
 //! ```
-//! use govops::{Decimal, PriceTable, Pricing, ServiceTier, Usage};
+//! use govops::{Decimal, cost::PriceTable, cost::Pricing, cost::ServiceTier, Usage};
 //!
 //! let table = PriceTable::embedded(); // or the file GOVOPS_PRICE_TABLE names
 //! let usage = Usage { input: 10_000, cache_read: 2_000, cache_creation: 1_000, cache_creation_1h: 500, output: 2_000, reasoning: 0 };
@@ -44,7 +44,7 @@
 //!     Pricing::Priced(cost) => assert_eq!(cost.total_usd, Decimal::new(5685, 5)), // $0.05685, exact
 //!     Pricing::Unpriced(why) => unreachable!("{why}"), // never $0: the call carries `unpriced_model`
 //! }
-//! # Ok::<(), govops::UsageError>(())
+//! # Ok::<(), govops::cost::UsageError>(())
 //! ```
 //!
 //! ## Governed calls
@@ -86,31 +86,91 @@
 //! Without a required variable, [`init`] prints one report naming each gap and exits with 78;
 //! [`try_init`] returns the same gaps as data in [`InitError::Config`].
 
-pub use govops_core::audit;
-pub use govops_core::config::{DEFAULT_OTLP_TIMEOUT, DEFAULT_TELEMETRY_FILE};
-pub use govops_core::drift;
-pub use govops_core::failover;
-pub use govops_core::tokens;
-pub use govops_core::{
-    Component, Config, Cost, DataClassification, Dimension, Entry, EnvSource, Environment, Gap,
-    GapKind, Gaps, Ledger, LedgerLimits, Line, ModelPrices, OtlpConfig, OtlpProtocol, PolicyRef,
-    PriceTable, Pricing, Rate, RateKey, ServiceTier, TableProblem, Totals, Unpriced, Usage,
-    UsageError, contract,
+// Start-up: configure, validate, run, shut down.
+pub use govops_tracing::{
+    Builder, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, Lost, ShutdownError, SignalLoss,
+    configure,
 };
-pub use govops_core::{Decision, Violation, Violations};
-pub use govops_core::{DriftConfig, DriftDetector, DriftError, DriftRegistry, DriftUpdate};
-pub use govops_core::{
-    FailoverConfig, FailoverError, FailoverEvent, Provider, ProviderError, Request, Router,
-};
+// Instrumenting: what a governed call is and reports.
+pub use govops_core::{Decision, Usage, Violation};
 pub use govops_macros::governed;
+pub use govops_tracing::{Call, Metered, Operation, Reported, context, testing};
+pub use rust_decimal::Decimal;
+// The engines, each under its own name.
+pub use govops_core::{audit, contract, drift, failover};
+
 #[doc(hidden)]
 pub use govops_tracing::__private;
-pub use govops_tracing::{
-    Builder, Call, CallContextLogs, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, Lost, Metered,
-    Operation, RedactingLogs, RedactingSpans, Reported, ShutdownError, SignalLoss, SpanIds,
-    audited_layer, configure, context, file, layer, layer_with_ids, testing, variables,
-};
-pub use rust_decimal::Decimal;
+
+/// What a governed function needs: `use govops::prelude::*;`.
+///
+/// ```
+/// use govops::prelude::*;
+///
+/// #[governed(tool, name = "search")]
+/// fn search(query: &str) -> Vec<String> {
+///     vec![query.to_owned()]
+/// }
+/// # assert_eq!(search("rust"), ["rust"]);
+/// ```
+pub mod prelude {
+    pub use crate::{Call, Operation, Reported, Usage, Violation, governed};
+}
+
+/// The start-up metadata: the variables `init()` reads, what it accepts, and the gaps it reports.
+///
+/// ```
+/// use govops::config::{Config, EnvSource, Environment};
+///
+/// let mut vars = vec![
+///     ("GOVOPS_APP_NAME", "support-bot"), ("GOVOPS_ENVIRONMENT", "prod"),
+///     ("GOVOPS_OWNER", "team-ai"), ("GOVOPS_COST_CENTER", "CC-1234"),
+///     ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+/// ];
+/// // prod needs a policy: every gap is reported at once, each naming its variable.
+/// let gaps = Config::from_env(&EnvSource::from_pairs(vars.clone())).unwrap_err();
+/// assert!(gaps.names("GOVOPS_POLICY"));
+///
+/// vars[1].1 = "dev";
+/// let config = Config::from_env(&EnvSource::from_pairs(vars))?;
+/// assert_eq!(config.environment, Environment::Dev);
+/// assert!(govops::config::variables().contains(&"GOVOPS_APP_NAME"));
+/// # Ok::<(), govops::config::Gaps>(())
+/// ```
+pub mod config {
+    pub use govops_core::config::{
+        Config, DEFAULT_OTLP_TIMEOUT, DEFAULT_TELEMETRY_FILE, DataClassification, Environment,
+        OtlpConfig, OtlpProtocol, PolicyRef, Secret, Settings,
+    };
+    pub use govops_core::env::EnvSource;
+    pub use govops_core::gap::{Gap, GapKind, Gaps};
+    pub use govops_tracing::variables;
+}
+
+/// Exact cost: the price table, what a call costs, and the ledger that sums calls up.
+pub mod cost {
+    pub use govops_core::cost::{Component, Cost, Line, Pricing, Unpriced};
+    pub use govops_core::ledger::{Dimension, Entry, Ledger, LedgerLimits, Totals};
+    pub use govops_core::prices::{ModelPrices, PriceTable, Rate, RateKey, TableProblem};
+    pub use govops_core::tokens;
+    pub use govops_core::usage::{ServiceTier, UsageError};
+}
+
+/// Policy-as-code: the policy file, its guards and budgets, what each check decided.
+pub mod policy {
+    pub use govops_core::policy::{
+        Action, Budgets, EnvironmentRules, Guards, Policy, PolicyProblem,
+    };
+    pub use govops_core::violation::Violations;
+}
+
+/// Bring your own OpenTelemetry pipeline: the layers `init()` installs, for providers you build.
+pub mod pipeline {
+    pub use govops_tracing::{
+        CallContextLogs, RedactingLogs, RedactingSpans, SpanIds, audited_layer, file, layer,
+        layer_with_ids,
+    };
+}
 
 /// Validates the start-up metadata from the process environment and starts the pipeline.
 ///

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use govops::audit::{AuditRecord, RecordKind, sha256_hex, verify};
-use govops::{Call, Decimal, EnvSource, Usage, governed};
+use govops::{Call, Decimal, Usage, config::EnvSource, governed};
 
 #[governed(
     chat,

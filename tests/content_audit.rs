@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use govops::audit::{AuditRecord, RecordKind, sha256_hex, verify};
-use govops::{Call, EnvSource, Usage, governed};
+use govops::{Call, Usage, config::EnvSource, governed};
 
 const KEY: &str = "sk-proj-abcdefghijklmnopqrstuvwxyz0123";
 const CARD: &str = "4111 1111 1111 1111";

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use govops::audit::{AuditRecord, RecordKind, sha256_hex, verify};
-use govops::{Call, EnvSource, Usage, governed};
+use govops::{Call, Usage, config::EnvSource, governed};
 
 #[governed(chat, model = "gpt-4o", provider = "openai", prompt = prompt)]
 fn ask(prompt: &str, order: u64, urgent: bool) -> String {

@@ -514,14 +514,14 @@ impl opentelemetry_sdk::trace::SpanExporter for Keep {
     }
 }
 
-/// `govops::layer` over a provider the application built (spans started when they open) and
-/// `govops::layer_with_ids` over one built with `SpanIds` (spans built when they end) give the
+/// `govops::pipeline::layer` over a provider the application built (spans started when they open) and
+/// `govops::pipeline::layer_with_ids` over one built with `SpanIds` (spans built when they end) give the
 /// same spans, parented the same way.
 #[test]
 fn both_ways_of_building_governed_spans_give_the_same_trace() {
     use tracing_subscriber::layer::SubscriberExt;
 
-    let config = govops::Config::from_env(&govops::EnvSource::from_pairs([
+    let config = govops::config::Config::from_env(&govops::config::EnvSource::from_pairs([
         ("GOVOPS_APP_NAME", "own-pipeline"),
         ("GOVOPS_ENVIRONMENT", "dev"),
         ("GOVOPS_OWNER", "team"),
@@ -531,7 +531,7 @@ fn both_ways_of_building_governed_spans_give_the_same_trace() {
     .unwrap();
     let run = |with_ids: bool| {
         let kept = Keep::default();
-        let ids = govops::SpanIds::random();
+        let ids = govops::pipeline::SpanIds::random();
         let mut builder = opentelemetry_sdk::trace::SdkTracerProvider::builder()
             .with_simple_exporter(kept.clone());
         if with_ids {
@@ -539,13 +539,13 @@ fn both_ways_of_building_governed_spans_give_the_same_trace() {
         }
         let provider = builder.build();
         let dispatch = if with_ids {
-            tracing::Dispatch::new(
-                tracing_subscriber::registry()
-                    .with(govops::layer_with_ids(&config, &provider, None, &ids)),
-            )
+            tracing::Dispatch::new(tracing_subscriber::registry().with(
+                govops::pipeline::layer_with_ids(&config, &provider, None, &ids),
+            ))
         } else {
             tracing::Dispatch::new(
-                tracing_subscriber::registry().with(govops::layer(&config, &provider, None)),
+                tracing_subscriber::registry()
+                    .with(govops::pipeline::layer(&config, &provider, None)),
             )
         };
         tracing::dispatcher::with_default(&dispatch, || {

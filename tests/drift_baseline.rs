@@ -2,7 +2,9 @@
 //! (one `init` per process, so this binary holds one test).
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-use govops::{Call, DriftConfig, DriftRegistry, EnvSource, InitError, Usage, governed};
+use govops::{
+    Call, InitError, Usage, config::EnvSource, drift::DriftConfig, drift::DriftRegistry, governed,
+};
 
 #[governed(chat, model = "gpt-4o", provider = "openai")]
 fn chat(output: u64) {

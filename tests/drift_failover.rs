@@ -355,7 +355,7 @@ async fn the_audit_log_records_drift_figures_and_failover_moves() {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, "[drift]\nwarm_up = 20\n").unwrap();
-    let config = govops::Config::from_env(&govops::EnvSource::from_pairs([
+    let config = govops::config::Config::from_env(&govops::config::EnvSource::from_pairs([
         ("GOVOPS_APP_NAME", "audit-drift"),
         ("GOVOPS_ENVIRONMENT", "dev"),
         ("GOVOPS_OWNER", "team-ai"),
@@ -368,7 +368,7 @@ async fn the_audit_log_records_drift_figures_and_failover_moves() {
     let audit = AuditLog::open(&path, AuditOptions::for_config(&config)).unwrap();
     let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(
-        govops::audited_layer(&config, &tracer, None, None, audit.clone()),
+        govops::pipeline::audited_layer(&config, &tracer, None, None, audit.clone()),
     ));
 
     tracing::dispatcher::with_default(&dispatch, || {

@@ -656,13 +656,13 @@ fn big_prompt() -> String {
 /// A prompt that gpt-4o's estimate puts at exactly `n` tokens, whichever estimator is built in:
 /// four bytes a token by default, a word a token in `o200k_base` with the `tiktoken` feature.
 fn prompt_of(n: usize) -> String {
-    let prompt = if govops::tokens::TOKENIZER_BUILT_IN {
+    let prompt = if govops::cost::tokens::TOKENIZER_BUILT_IN {
         format!("hello{}", " hello".repeat(n - 1))
     } else {
         "a".repeat(4 * n)
     };
     assert_eq!(
-        govops::tokens::estimate_tokens(&prompt, Some("gpt-4o")),
+        govops::cost::tokens::estimate_tokens(&prompt, Some("gpt-4o")),
         n as u64
     );
     prompt
@@ -681,7 +681,7 @@ fn with_tiktoken_the_window_guard_weighs_the_tokenizers_count() {
     // call runs), where four bytes a token would make them 150 000 (117%: denied).
     let (capture, _dir) = with_policy("[guards.context_overflow]\naction = \"deny\"\n");
     let prompt = format!("hello{}", " hello".repeat(99_999));
-    assert_eq!(govops::tokens::bytes_estimate(&prompt), 150_000);
+    assert_eq!(govops::cost::tokens::bytes_estimate(&prompt), 150_000);
     let outcome = capture.run(|| counted_ask(&prompt));
     assert_eq!(outcome, Ok(()));
     let span = &chats(&capture)[0];
@@ -723,7 +723,7 @@ fn a_model_expression_is_evaluated_once_and_the_estimate_uses_it() {
         .iter()
         .map(|s| s.int("govops.prompt.estimated_tokens"))
         .collect();
-    let gpt_4 = Some(govops::tokens::estimate_tokens(prompt, Some("gpt-4")) as i64);
+    let gpt_4 = Some(govops::cost::tokens::estimate_tokens(prompt, Some("gpt-4")) as i64);
     assert_eq!(
         estimated,
         [gpt_4, None, gpt_4],
@@ -734,7 +734,7 @@ fn a_model_expression_is_evaluated_once_and_the_estimate_uses_it() {
 #[cfg(feature = "tiktoken")]
 #[test]
 fn with_tiktoken_a_model_named_by_an_argument_picks_the_encoding() {
-    use govops::tokens::Estimator;
+    use govops::cost::tokens::Estimator;
     // Text that the two encodings count differently: gpt-4 counts in cl100k_base, gpt-4o in
     // o200k_base.
     let prompt = "Привет, мир! Как дела? Сегодня хорошая погода.";

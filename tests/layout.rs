@@ -60,10 +60,13 @@ fn parse(path: &Path) -> (String, syn::File) {
 
 fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
     attrs.iter().any(|a| {
-        a.path().is_ident("cfg") && a.meta.require_list().is_ok_and(|l| {
-            let tokens = l.tokens.to_string();
-            tokens == "test" || tokens.starts_with("all (test") || tokens.starts_with("all(test")
-        })
+        a.path().is_ident("cfg")
+            && a.meta.require_list().is_ok_and(|l| {
+                let tokens = l.tokens.to_string();
+                tokens == "test"
+                    || tokens.starts_with("all (test")
+                    || tokens.starts_with("all(test")
+            })
     })
 }
 
@@ -297,7 +300,11 @@ fn import_cycles(src: &Path) -> Vec<String> {
         imports.visit_file(&file);
         for target in imports.found {
             // Where the two paths part: the sibling modules that hold each end.
-            let common = module.iter().zip(&target).take_while(|(a, b)| a == b).count();
+            let common = module
+                .iter()
+                .zip(&target)
+                .take_while(|(a, b)| a == b)
+                .count();
             let (Some(from), Some(to)) = (module.get(common), target.get(common)) else {
                 continue;
             };
@@ -421,7 +428,10 @@ fn the_facade_root_holds_at_most_30_items_besides_modules() {
         names.len(),
         names.join(", ")
     );
-    assert!(!names.iter().any(|n| n == "*"), "a glob re-export at the root: {names:?}");
+    assert!(
+        !names.iter().any(|n| n == "*"),
+        "a glob re-export at the root: {names:?}"
+    );
 }
 
 #[test]
@@ -447,7 +457,11 @@ fn the_facade_reexports_each_item_once() {
             }
         }
     }
-    assert!(twice.is_empty(), "reachable by two paths:\n{}", twice.join("\n"));
+    assert!(
+        twice.is_empty(),
+        "reachable by two paths:\n{}",
+        twice.join("\n")
+    );
 }
 
 /// `govops_core::Router` as the path it re-exports at that crate's root
@@ -473,7 +487,11 @@ fn through_root(path: Vec<String>) -> Vec<String> {
     match leaves.into_iter().find(|(_, name)| *name == path[1]) {
         Some((inner, _)) => {
             let mut full = vec![path[0].clone()];
-            full.extend(inner.into_iter().skip_while(|s| s == "crate" || s == "self"));
+            full.extend(
+                inner
+                    .into_iter()
+                    .skip_while(|s| s == "crate" || s == "self"),
+            );
             full
         }
         None => path,
@@ -511,7 +529,10 @@ fn is_doc_hidden(attrs: &[syn::Attribute]) -> bool {
 fn the_readme_is_one_page_whose_links_stay_in_the_repository() {
     let readme = fs::read_to_string(Path::new(ROOT).join("README.md")).expect("README.md");
     let lines = readme.lines().count();
-    assert!(lines <= README_MAX, "README.md has {lines} lines (at most {README_MAX})");
+    assert!(
+        lines <= README_MAX,
+        "README.md has {lines} lines (at most {README_MAX})"
+    );
     let mut bad = Vec::new();
     for target in markdown_links(&readme) {
         if target.contains("://") || target.starts_with("mailto:") {

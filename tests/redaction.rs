@@ -261,7 +261,7 @@ fn the_policy_can_turn_a_detector_off() {
 
 #[test]
 fn an_application_with_its_own_providers_gets_the_same_redaction() {
-    use govops::file::{FileLogExporter, FileSpanExporter, JsonLinesFile};
+    use govops::pipeline::file::{FileLogExporter, FileSpanExporter, JsonLinesFile};
     use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
     use opentelemetry_sdk::logs::{SdkLoggerProvider, SimpleLogProcessor};
     use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor};
@@ -279,18 +279,18 @@ fn an_application_with_its_own_providers_gets_the_same_redaction() {
     let path = dir.path().join("own.jsonl");
     let sink = JsonLinesFile::open(&path).unwrap();
     let tracer = SdkTracerProvider::builder()
-        .with_span_processor(govops::RedactingSpans::new(
+        .with_span_processor(govops::pipeline::RedactingSpans::new(
             SimpleSpanProcessor::new(FileSpanExporter::new(sink.clone())),
             &config,
         ))
         .build();
     let logger = SdkLoggerProvider::builder()
-        .with_log_processor(govops::CallContextLogs::new(&config))
-        .with_log_processor(govops::RedactingLogs::new(&config))
+        .with_log_processor(govops::pipeline::CallContextLogs::new(&config))
+        .with_log_processor(govops::pipeline::RedactingLogs::new(&config))
         .with_log_processor(SimpleLogProcessor::new(FileLogExporter::new(sink)))
         .build();
     let subscriber = tracing_subscriber::registry()
-        .with(govops::layer(&config, &tracer, None))
+        .with(govops::pipeline::layer(&config, &tracer, None))
         .with(OpenTelemetryTracingBridge::new(&logger));
     tracing::subscriber::with_default(subscriber, || {
         ask(&format!("card {CARD}"));

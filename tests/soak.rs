@@ -5,7 +5,7 @@
 //! Run: `cargo test --release --test soak -- --ignored --nocapture` (about a minute).
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use govops::{Call, EnvSource, Usage, governed};
+use govops::{Call, Usage, config::EnvSource, governed};
 use tracing_subscriber::layer::SubscriberExt;
 
 #[derive(Debug)]
@@ -68,7 +68,7 @@ fn memory_stays_flat_over_ten_million_calls_across_a_hundred_thousand_traces() {
          user_usd = \"1000000\"\ncost_center_usd_per_day = \"1000000\"\n",
     )
     .unwrap();
-    let config = govops::Config::from_env(&EnvSource::from_pairs([
+    let config = govops::config::Config::from_env(&EnvSource::from_pairs([
         ("GOVOPS_APP_NAME", "soak"),
         ("GOVOPS_ENVIRONMENT", "dev"),
         ("GOVOPS_OWNER", "team"),
@@ -77,19 +77,15 @@ fn memory_stays_flat_over_ten_million_calls_across_a_hundred_thousand_traces() {
         ("GOVOPS_POLICY", policy.to_str().unwrap()),
     ]))
     .unwrap();
-    let ids = govops::SpanIds::random();
+    let ids = govops::pipeline::SpanIds::random();
     // No processor: the spans are built and dropped, so only govops's own state can grow.
     let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_id_generator(ids.clone())
         .build();
     let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
-    let dispatch =
-        tracing::Dispatch::new(tracing_subscriber::registry().with(govops::layer_with_ids(
-            &config,
-            &tracer,
-            Some(&meter),
-            &ids,
-        )));
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(
+        govops::pipeline::layer_with_ids(&config, &tracer, Some(&meter), &ids),
+    ));
     const TRACES: u64 = 100_000;
     const CALLS_PER_TRACE: u64 = 100;
     let mut after_warm_up = 0;
