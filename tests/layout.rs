@@ -478,10 +478,10 @@ fn through_root(path: Vec<String>) -> Vec<String> {
     let (_, lib) = parse(&Path::new(ROOT).join(dir).join("src/lib.rs"));
     let mut leaves = Vec::new();
     for item in &lib.items {
-        if let syn::Item::Use(u) = item {
-            if matches!(u.vis, syn::Visibility::Public(_)) {
-                leaves_of(&mut Vec::new(), &u.tree, &mut leaves);
-            }
+        if let syn::Item::Use(u) = item
+            && matches!(u.vis, syn::Visibility::Public(_))
+        {
+            leaves_of(&mut Vec::new(), &u.tree, &mut leaves);
         }
     }
     match leaves.into_iter().find(|(_, name)| *name == path[1]) {
