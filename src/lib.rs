@@ -112,6 +112,9 @@ pub use govops_tracing::{
 };
 pub use rust_decimal::Decimal;
 
+#[cfg(doctest)]
+mod docs;
+
 /// Validates the start-up metadata from the process environment and starts the pipeline.
 ///
 /// On any gap it prints one report to stderr, naming each variable, what is wrong and what is
