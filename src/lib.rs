@@ -172,6 +172,9 @@ pub mod pipeline {
     };
 }
 
+#[cfg(doctest)]
+mod docs;
+
 /// Validates the start-up metadata from the process environment and starts the pipeline.
 ///
 /// On any gap it prints one report to stderr, naming each variable, what is wrong and what is
