@@ -91,7 +91,7 @@ pub(crate) fn json(summary: &Summary) -> Value {
                     "problem": issue.problem.kind(),
                     "value": issue.problem.value(),
                     "message": issue.problem.to_string(),
-                    "accepted": crate::amount::ACCEPTED,
+                    "accepted": crate::shared::amount::ACCEPTED,
                 })
             })
             .collect(),
@@ -191,7 +191,7 @@ pub(crate) fn json(summary: &Summary) -> Value {
 }
 
 pub(crate) fn write_json(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
-    crate::out::json(out, &json(summary), true)
+    crate::shared::out::json(out, &json(summary), true)
 }
 
 /// A CSV text cell: control characters escaped (as in the terminal), a cell a spreadsheet would
@@ -203,7 +203,7 @@ pub(crate) fn write_json(out: &mut impl Write, summary: &Summary) -> io::Result<
 /// counts and from costs that are never negative (a negative cost is rejected when read), so they
 /// hold only digits and a point: left as numbers, never prefixed, so that a spreadsheet sums them.
 fn field(text: &str) -> Cow<'_, str> {
-    let text = crate::out::esc(text);
+    let text = crate::shared::out::esc(text);
     let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
     let text: Cow<'_, str> = if formula {
         format!("'{text}").into()

@@ -29,7 +29,7 @@ fn failed(error: impl std::fmt::Display) -> String {
 
 /// Text for HTML, escaped; control characters written as `\u{..}` first, as in the terminal.
 fn esc(text: &str) -> String {
-    let text = crate::out::esc(text);
+    let text = crate::shared::out::esc(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

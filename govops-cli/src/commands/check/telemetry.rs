@@ -13,9 +13,8 @@ use govops_core::schema::{self, Attr};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::Format;
-use crate::amount;
-use crate::out::{self, err, esc};
+use crate::shared::amount;
+use crate::shared::out::{self, Format, err, esc};
 
 const BAD_INPUT: u8 = 2;
 

@@ -27,8 +27,7 @@ use govops_core::rego::{CallInput, UsageInput};
 use govops_core::{Decision, Environment, Policy, PriceTable, Usage, Violation};
 use serde::{Deserialize, Serialize};
 
-use crate::Format;
-use crate::out::{self, err, esc, esc_lines};
+use crate::shared::out::{self, Format, err, esc, esc_lines};
 
 const BAD_INPUT: u8 = 2;
 

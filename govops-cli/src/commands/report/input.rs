@@ -16,7 +16,7 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use super::otlp::{AnyValue, Export, Span, find, ids, nanos};
-use crate::amount::{self, CostProblem};
+use crate::shared::amount::{self, CostProblem};
 
 /// The longest line read: an OTLP-JSON export request of a full batch of spans with captured
 /// content fits many times over; a file without newlines cannot take more memory than this.

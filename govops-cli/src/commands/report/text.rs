@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 
 use super::summary::{Bucket, Dimension, Summary, WASTE_RATIO};
 use super::time::{self, WEEKDAYS};
-use crate::amount::CostProblem;
-use crate::out::esc;
+use crate::shared::amount::CostProblem;
+use crate::shared::out::esc;
 
 /// The heatmap's shades, from no cost to the highest cell; each drawn twice for a square cell.
 pub(crate) const SHADES: [char; 5] = [' ', '░', '▒', '▓', '█'];

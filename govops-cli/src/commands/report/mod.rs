@@ -9,7 +9,7 @@ mod input;
 mod otlp;
 mod summary;
 mod text;
-pub(crate) mod time;
+mod time;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 
-use crate::out::{self, err, esc};
+use crate::shared::out::{self, err, esc};
 use input::Input;
 use summary::Summary;
 
@@ -34,20 +34,37 @@ pub(crate) enum ReportFormat {
     Csv,
 }
 
-/// What `govops report` was asked.
-pub(crate) struct Request {
-    pub(crate) files: Vec<PathBuf>,
-    pub(crate) format: Option<ReportFormat>,
-    pub(crate) since: Option<u64>,
-    pub(crate) until: Option<u64>,
-    pub(crate) html: Option<PathBuf>,
-    pub(crate) top: usize,
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReportArgs {
+    /// Audit logs (GOVOPS_AUDIT_LOG and its rotated files) and JSON-lines telemetry files
+    /// (GOVOPS_TELEMETRY_FILE), in any mix.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// text (for people, the default), json or csv.
+    #[arg(long, value_enum)]
+    format: Option<ReportFormat>,
+    /// Only calls that ended at or after this instant (inclusive): YYYY-MM-DD (midnight UTC) or
+    /// RFC 3339 (2026-03-02T09:00:00Z, 2026-03-02T10:00:00+01:00).
+    #[arg(long, value_name = "WHEN", value_parser = time::parse_bound)]
+    since: Option<u64>,
+    /// Only calls that ended before this instant (exclusive): YYYY-MM-DD (midnight UTC) or
+    /// RFC 3339. `--since 2026-03-02 --until 2026-03-03` is that one day.
+    #[arg(long, value_name = "WHEN", value_parser = time::parse_bound)]
+    until: Option<u64>,
+    /// Also write the report as one self-contained HTML page (inline SVG charts: the heatmap,
+    /// cost over time, top sessions and users, guard trips, latency per model; drift and failover
+    /// tables). Without --format, stdout then gets one line naming the page.
+    #[arg(long, value_name = "OUT.html")]
+    html: Option<PathBuf>,
+    /// How many keys per dimension the text report and the page list (all are in json and csv).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
 }
 
 /// Reads the files, prints the report and writes the page: exit 0, or 2 when a file cannot be
 /// read, a line is neither an audit record nor an OTLP-JSON export request, the window is empty
 /// or the page cannot be written.
-pub(crate) fn run(request: &Request) -> ExitCode {
+pub(crate) fn run(request: &ReportArgs) -> ExitCode {
     if let (Some(since), Some(until)) = (request.since, request.until)
         && since >= until
     {
