@@ -13,6 +13,7 @@ use crate::shared::out::{self, Format, err, esc};
 const TAMPERED: u8 = 1;
 const BAD_INPUT: u8 = 2;
 
+/// The tools of `govops audit`.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum AuditCommand {
     /// Verifies the hash chain of an audit log (GOVOPS_AUDIT_LOG and its rotated files, in any

@@ -47,6 +47,7 @@ fn unpriced_json() -> Value {
     json!({"cost_usd": null, "violations": ["unpriced_model"]})
 }
 
+/// What `govops cost` is asked: one call's model and token counts, or `--jsonl`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct CostArgs {
     /// The model, as the price table keys it (or provider/model).

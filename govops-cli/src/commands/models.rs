@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::shared::out::{self, Format, esc};
 use crate::shared::prices::{self, decimal};
 
+/// What `govops models` is asked.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ModelsArgs {
     /// A price table instead of GOVOPS_PRICE_TABLE or the embedded one.

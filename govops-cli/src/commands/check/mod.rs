@@ -11,6 +11,7 @@ use clap::Subcommand;
 use crate::shared::out::Format;
 use crate::shared::prices;
 
+/// The checks of `govops check`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum CheckCommand {
     /// Validates the start-up metadata as `govops::init()` does: exit 0 when complete, 1 with the

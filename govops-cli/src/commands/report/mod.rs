@@ -34,6 +34,7 @@ pub(crate) enum ReportFormat {
     Csv,
 }
 
+/// What `govops report` is asked: the files, the window, the formats.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReportArgs {
     /// Audit logs (GOVOPS_AUDIT_LOG and its rotated files) and JSON-lines telemetry files
