@@ -3,9 +3,10 @@
 //! Over audit logs (exact decimal costs) and JSON-lines telemetry (costs as exact as the doubles
 //! they were written as), in any mix: each line is told apart by its keys.
 
-mod data;
+mod csv;
 mod html;
 mod input;
+mod json;
 mod otlp;
 mod summary;
 mod text;
@@ -121,8 +122,8 @@ pub(crate) fn run(request: &ReportArgs) -> ExitCode {
             summary.total.cost_or_zero().normalize()
         ),
         (None | Some(ReportFormat::Text), _) => text::write(&mut out, &summary, request.top),
-        (Some(ReportFormat::Json), _) => data::write_json(&mut out, &summary),
-        (Some(ReportFormat::Csv), _) => data::write_csv(&mut out, &summary),
+        (Some(ReportFormat::Json), _) => json::write(&mut out, &summary),
+        (Some(ReportFormat::Csv), _) => csv::write(&mut out, &summary),
     };
     out::finish(&mut out, written, ExitCode::SUCCESS)
 }
