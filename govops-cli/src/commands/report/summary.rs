@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use govops_core::money::ExactSum;
 use rust_decimal::Decimal;
 
-use super::input::{Call, CostIssue, FileSummary, Input, NONE, Names, Sym};
+use super::input::{Call, CostIssue, FileSummary, Input, NONE, Names, Source, Sym};
 use super::time;
 
 /// Input:output token ratios above this are waste (contract section 4, `token_waste`).
@@ -156,7 +156,7 @@ pub(crate) struct Summary {
     pub(crate) audit_calls: u64,
     pub(crate) telemetry_calls: u64,
     pub(crate) skipped: Skipped,
-    /// Per dimension, in [`Dimension::ALL`]'s order: the keys by cost (highest first; days in
+    /// Per dimension, in [`Dimension`]'s order: the keys by cost (highest first; days in
     /// date order).
     pub(crate) by: Vec<(Dimension, Vec<(String, Bucket)>)>,
     pub(crate) waste: Bucket,
@@ -194,33 +194,252 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// A call's keys in the dimensions interned as symbols, in [`Dimension`]'s order (the day is
+/// kept apart, by date).
+const KEYED: usize = 5;
+
+/// The sums kept while the calls are read, before they become the report's sorted rows.
+#[derive(Default)]
+struct Tally {
+    total: Bucket,
+    cost_problems: Vec<CostIssue>,
+    audit_calls: u64,
+    telemetry_calls: u64,
+    first: Option<u64>,
+    last: Option<u64>,
+    by_sym: [HashMap<Sym, Bucket>; KEYED],
+    by_day: BTreeMap<Option<u64>, Bucket>,
+    waste: Bucket,
+    trips: HashMap<Sym, Bucket>,
+    drift: HashMap<(Sym, Sym), (DriftRow, HashMap<Sym, u64>)>,
+    failover: HashMap<(Sym, Sym, Sym, Sym), FailoverRow>,
+    latencies: HashMap<Sym, Vec<f64>>,
+    heatmap: [[Bucket; 24]; 7],
+    hourly: BTreeMap<u64, Bucket>,
+}
+
+impl Tally {
+    /// Counts one call in the window; `unpriced` when it carries `unpriced_model`.
+    fn add(&mut self, call: &Call, unpriced: bool, names: &Names) {
+        self.total.add(call, unpriced);
+        if let Some(issue) = &call.cost_problem {
+            self.cost_problems.push((**issue).clone());
+        }
+        match call.source {
+            Source::Audit => self.audit_calls += 1,
+            Source::Telemetry => self.telemetry_calls += 1,
+        }
+        let keys = [
+            call.model,
+            call.provider,
+            call.session,
+            call.user,
+            call.cost_center,
+        ];
+        for (map, key) in self.by_sym.iter_mut().zip(keys) {
+            map.entry(key).or_default().add(call, unpriced);
+        }
+        self.by_day
+            .entry(call.time.map(time::day_number))
+            .or_default()
+            .add(call, unpriced);
+        if let Some(t) = call.time {
+            widen(&mut self.first, &mut self.last, Some(t));
+            let (weekday, hour) = time::weekday_hour(t);
+            self.heatmap[weekday][hour].add(call, unpriced);
+            self.hourly
+                .entry(time::hour_number(t))
+                .or_default()
+                .add(call, unpriced);
+        }
+        if let (Some(input_tokens), Some(output_tokens)) = (call.input_tokens, call.output_tokens)
+            && output_tokens > 0
+            && u128::from(input_tokens) > u128::from(output_tokens) * u128::from(WASTE_RATIO)
+        {
+            self.waste.add(call, unpriced);
+        }
+        let mut codes = call.violations.clone();
+        codes.sort_unstable();
+        codes.dedup();
+        for code in codes {
+            self.trips.entry(code).or_default().add(call, unpriced);
+        }
+        self.add_drift(call, names);
+        self.add_failovers(call, names);
+        if let Some(ms) = call.latency_ms.filter(|ms| ms.is_finite())
+            && call.model != NONE
+        {
+            self.latencies.entry(call.model).or_default().push(ms);
+        }
+    }
+
+    /// The call's `model_drift` trips, under its model and provider.
+    fn add_drift(&mut self, call: &Call, names: &Names) {
+        for event in &call.drift {
+            let (row, signals) = self
+                .drift
+                .entry((call.model, call.provider))
+                .or_insert_with(|| {
+                    (
+                        DriftRow {
+                            model: names.get(call.model).to_owned(),
+                            provider: names.get(call.provider).to_owned(),
+                            events: 0,
+                            max_score: None,
+                            first: None,
+                            last: None,
+                            signals: Vec::new(),
+                        },
+                        HashMap::new(),
+                    )
+                });
+            row.events += 1;
+            if let Some(score) = event.score {
+                row.max_score = Some(row.max_score.map_or(score, |m| m.max(score)));
+            }
+            widen(&mut row.first, &mut row.last, event.time);
+            for &signal in &event.signals {
+                *signals.entry(signal).or_default() += 1;
+            }
+        }
+    }
+
+    /// The call's failover events, under their kind, route and reason.
+    fn add_failovers(&mut self, call: &Call, names: &Names) {
+        for event in &call.failovers {
+            let row = self
+                .failover
+                .entry((event.kind, event.from, event.to, event.reason))
+                .or_insert_with(|| FailoverRow {
+                    kind: names.get(event.kind).to_owned(),
+                    from: names.get(event.from).to_owned(),
+                    to: names.get(event.to).to_owned(),
+                    reason: names.get(event.reason).to_owned(),
+                    events: 0,
+                    first: None,
+                    last: None,
+                });
+            row.events += 1;
+            widen(&mut row.first, &mut row.last, event.time);
+        }
+    }
+}
+
+/// Every dimension's rows: keys by cost, days in date order (calls without a time last).
+fn by_dimension(
+    by_sym: [HashMap<Sym, Bucket>; KEYED],
+    by_day: BTreeMap<Option<u64>, Bucket>,
+    names: &Names,
+) -> Vec<(Dimension, Vec<(String, Bucket)>)> {
+    let [model, provider, session, user, cost_center] = by_sym;
+    let days: Vec<(String, Bucket)> = by_day
+        .into_iter()
+        // Dated days first, in date order; calls without a time last.
+        .map(|(day, bucket)| {
+            (
+                day.map_or_else(|| "(none)".to_owned(), time::day_text),
+                bucket,
+            )
+        })
+        .collect();
+    let (dated, undated): (Vec<_>, Vec<_>) = days.into_iter().partition(|(day, _)| day != "(none)");
+    vec![
+        (Dimension::Model, sorted_by_cost(model, names)),
+        (Dimension::Provider, sorted_by_cost(provider, names)),
+        (Dimension::Session, sorted_by_cost(session, names)),
+        (Dimension::User, sorted_by_cost(user, names)),
+        (Dimension::CostCenter, sorted_by_cost(cost_center, names)),
+        (Dimension::Day, dated.into_iter().chain(undated).collect()),
+    ]
+}
+
+/// The trips by violation code, the most calls first.
+fn trip_rows(trips: HashMap<Sym, Bucket>, names: &Names) -> Vec<(String, Bucket)> {
+    let mut trips: Vec<(String, Bucket)> = trips
+        .into_iter()
+        .map(|(code, bucket)| (names.get(code).to_owned(), bucket))
+        .collect();
+    trips.sort_by(|(ka, a), (kb, b)| b.calls.cmp(&a.calls).then_with(|| ka.cmp(kb)));
+    trips
+}
+
+/// The drift rows, the most trips first, each with its signals, the most named first.
+fn drift_rows(
+    drift: HashMap<(Sym, Sym), (DriftRow, HashMap<Sym, u64>)>,
+    names: &Names,
+) -> Vec<DriftRow> {
+    let mut drift: Vec<DriftRow> = drift
+        .into_values()
+        .map(|(mut row, signals)| {
+            row.signals = signals
+                .into_iter()
+                .map(|(s, n)| (names.get(s).to_owned(), n))
+                .collect();
+            row.signals
+                .sort_by(|(ka, a), (kb, b)| b.cmp(a).then_with(|| ka.cmp(kb)));
+            row
+        })
+        .collect();
+    drift.sort_by(|a, b| {
+        b.events
+            .cmp(&a.events)
+            .then_with(|| (&a.model, &a.provider).cmp(&(&b.model, &b.provider)))
+    });
+    drift
+}
+
+/// The failover rows, the most events first.
+fn failover_rows(failover: HashMap<(Sym, Sym, Sym, Sym), FailoverRow>) -> Vec<FailoverRow> {
+    let mut failover: Vec<FailoverRow> = failover.into_values().collect();
+    failover.sort_by(|a, b| {
+        b.events.cmp(&a.events).then_with(|| {
+            (&a.kind, &a.from, &a.to, &a.reason).cmp(&(&b.kind, &b.from, &b.to, &b.reason))
+        })
+    });
+    failover
+}
+
+/// The latency percentiles per model, the most calls first.
+fn latency_rows(latencies: HashMap<Sym, Vec<f64>>, names: &Names) -> Vec<LatencyRow> {
+    let mut latency: Vec<LatencyRow> = latencies
+        .into_iter()
+        .map(|(model, mut values)| {
+            values.sort_by(f64::total_cmp);
+            LatencyRow {
+                model: names.get(model).to_owned(),
+                calls: values.len() as u64,
+                p50_ms: percentile(&values, 0.50),
+                p95_ms: percentile(&values, 0.95),
+                max_ms: values.last().copied().unwrap_or(0.0),
+            }
+        })
+        .collect();
+    latency.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.model.cmp(&b.model)));
+    latency
+}
+
 impl Summary {
     /// The report of the calls in `[since, until)`.
     pub(crate) fn new(mut input: Input, since: Option<u64>, until: Option<u64>) -> Self {
         let duplicates = input.dedupe();
-        let names = &input.names;
+        let Input {
+            names,
+            calls,
+            files,
+            open_close,
+            ungoverned_spans,
+            warnings,
+        } = input;
         let unpriced_sym = names.lookup("unpriced_model");
         let mut skipped = Skipped {
-            open_close: input.open_close,
-            ungoverned_spans: input.ungoverned_spans,
+            open_close,
+            ungoverned_spans,
             duplicates,
             ..Skipped::default()
         };
-        let mut total = Bucket::default();
-        let mut cost_problems = Vec::new();
-        let (mut audit_calls, mut telemetry_calls) = (0, 0);
-        let (mut first, mut last) = (None::<u64>, None::<u64>);
-        let mut by_sym: [HashMap<Sym, Bucket>; 5] = Default::default();
-        let mut by_day: BTreeMap<Option<u64>, Bucket> = BTreeMap::new();
-        let mut waste = Bucket::default();
-        let mut trips: HashMap<Sym, Bucket> = HashMap::new();
-        let mut drift: HashMap<(Sym, Sym), (DriftRow, HashMap<Sym, u64>)> = HashMap::new();
-        let mut failover: HashMap<(Sym, Sym, Sym, Sym), FailoverRow> = HashMap::new();
-        let mut latencies: HashMap<Sym, Vec<f64>> = HashMap::new();
-        let mut heatmap = [[Bucket::default(); 24]; 7];
-        let mut hourly: BTreeMap<u64, Bucket> = BTreeMap::new();
+        let mut tally = Tally::default();
         let windowed = since.is_some() || until.is_some();
-        for call in &input.calls {
+        for call in &calls {
             match call.time {
                 None if windowed => {
                     skipped.undated += 1;
@@ -233,180 +452,28 @@ impl Summary {
                 _ => {}
             }
             let unpriced = unpriced_sym.is_some_and(|u| call.violations.contains(&u));
-            total.add(call, unpriced);
-            if let Some(issue) = &call.cost_problem {
-                cost_problems.push((**issue).clone());
-            }
-            match call.source {
-                super::input::Source::Audit => audit_calls += 1,
-                super::input::Source::Telemetry => telemetry_calls += 1,
-            }
-            let keys = [
-                call.model,
-                call.provider,
-                call.session,
-                call.user,
-                call.cost_center,
-            ];
-            for (map, key) in by_sym.iter_mut().zip(keys) {
-                map.entry(key).or_default().add(call, unpriced);
-            }
-            by_day
-                .entry(call.time.map(time::day_number))
-                .or_default()
-                .add(call, unpriced);
-            if let Some(t) = call.time {
-                first = Some(first.map_or(t, |f| f.min(t)));
-                last = Some(last.map_or(t, |l| l.max(t)));
-                let (weekday, hour) = time::weekday_hour(t);
-                heatmap[weekday][hour].add(call, unpriced);
-                hourly
-                    .entry(time::hour_number(t))
-                    .or_default()
-                    .add(call, unpriced);
-            }
-            if let (Some(input_tokens), Some(output_tokens)) =
-                (call.input_tokens, call.output_tokens)
-                && output_tokens > 0
-                && u128::from(input_tokens) > u128::from(output_tokens) * u128::from(WASTE_RATIO)
-            {
-                waste.add(call, unpriced);
-            }
-            let mut codes = call.violations.clone();
-            codes.sort_unstable();
-            codes.dedup();
-            for code in codes {
-                trips.entry(code).or_default().add(call, unpriced);
-            }
-            for event in &call.drift {
-                let (row, signals) =
-                    drift.entry((call.model, call.provider)).or_insert_with(|| {
-                        (
-                            DriftRow {
-                                model: names.get(call.model).to_owned(),
-                                provider: names.get(call.provider).to_owned(),
-                                events: 0,
-                                max_score: None,
-                                first: None,
-                                last: None,
-                                signals: Vec::new(),
-                            },
-                            HashMap::new(),
-                        )
-                    });
-                row.events += 1;
-                if let Some(score) = event.score {
-                    row.max_score = Some(row.max_score.map_or(score, |m| m.max(score)));
-                }
-                widen(&mut row.first, &mut row.last, event.time);
-                for &signal in &event.signals {
-                    *signals.entry(signal).or_default() += 1;
-                }
-            }
-            for event in &call.failovers {
-                let row = failover
-                    .entry((event.kind, event.from, event.to, event.reason))
-                    .or_insert_with(|| FailoverRow {
-                        kind: names.get(event.kind).to_owned(),
-                        from: names.get(event.from).to_owned(),
-                        to: names.get(event.to).to_owned(),
-                        reason: names.get(event.reason).to_owned(),
-                        events: 0,
-                        first: None,
-                        last: None,
-                    });
-                row.events += 1;
-                widen(&mut row.first, &mut row.last, event.time);
-            }
-            if let Some(ms) = call.latency_ms.filter(|ms| ms.is_finite())
-                && call.model != NONE
-            {
-                latencies.entry(call.model).or_default().push(ms);
-            }
+            tally.add(call, unpriced, &names);
         }
-        let [model, provider, session, user, cost_center] = by_sym;
-        let days: Vec<(String, Bucket)> = by_day
-            .into_iter()
-            // Dated days first, in date order; calls without a time last.
-            .map(|(day, bucket)| {
-                (
-                    day.map_or_else(|| "(none)".to_owned(), time::day_text),
-                    bucket,
-                )
-            })
-            .collect();
-        let (dated, undated): (Vec<_>, Vec<_>) =
-            days.into_iter().partition(|(day, _)| day != "(none)");
-        let by = vec![
-            (Dimension::Model, sorted_by_cost(model, names)),
-            (Dimension::Provider, sorted_by_cost(provider, names)),
-            (Dimension::Session, sorted_by_cost(session, names)),
-            (Dimension::User, sorted_by_cost(user, names)),
-            (Dimension::CostCenter, sorted_by_cost(cost_center, names)),
-            (Dimension::Day, dated.into_iter().chain(undated).collect()),
-        ];
-        let mut trips: Vec<(String, Bucket)> = trips
-            .into_iter()
-            .map(|(code, bucket)| (names.get(code).to_owned(), bucket))
-            .collect();
-        trips.sort_by(|(ka, a), (kb, b)| b.calls.cmp(&a.calls).then_with(|| ka.cmp(kb)));
-        let mut drift: Vec<DriftRow> = drift
-            .into_values()
-            .map(|(mut row, signals)| {
-                row.signals = signals
-                    .into_iter()
-                    .map(|(s, n)| (names.get(s).to_owned(), n))
-                    .collect();
-                row.signals
-                    .sort_by(|(ka, a), (kb, b)| b.cmp(a).then_with(|| ka.cmp(kb)));
-                row
-            })
-            .collect();
-        drift.sort_by(|a, b| {
-            b.events
-                .cmp(&a.events)
-                .then_with(|| (&a.model, &a.provider).cmp(&(&b.model, &b.provider)))
-        });
-        let mut failover: Vec<FailoverRow> = failover.into_values().collect();
-        failover.sort_by(|a, b| {
-            b.events.cmp(&a.events).then_with(|| {
-                (&a.kind, &a.from, &a.to, &a.reason).cmp(&(&b.kind, &b.from, &b.to, &b.reason))
-            })
-        });
-        let mut latency: Vec<LatencyRow> = latencies
-            .into_iter()
-            .map(|(model, mut values)| {
-                values.sort_by(f64::total_cmp);
-                LatencyRow {
-                    model: names.get(model).to_owned(),
-                    calls: values.len() as u64,
-                    p50_ms: percentile(&values, 0.50),
-                    p95_ms: percentile(&values, 0.95),
-                    max_ms: values.last().copied().unwrap_or(0.0),
-                }
-            })
-            .collect();
-        latency.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.model.cmp(&b.model)));
         Summary {
-            files: std::mem::take(&mut input.files),
-            warnings: std::mem::take(&mut input.warnings),
+            files,
+            warnings,
             since,
             until,
-            first,
-            last,
-            total,
-            cost_problems,
-            audit_calls,
-            telemetry_calls,
+            first: tally.first,
+            last: tally.last,
+            total: tally.total,
+            cost_problems: tally.cost_problems,
+            audit_calls: tally.audit_calls,
+            telemetry_calls: tally.telemetry_calls,
             skipped,
-            by,
-            waste,
-            trips,
-            drift,
-            failover,
-            latency,
-            heatmap,
-            hourly,
+            by: by_dimension(tally.by_sym, tally.by_day, &names),
+            waste: tally.waste,
+            trips: trip_rows(tally.trips, &names),
+            drift: drift_rows(tally.drift, &names),
+            failover: failover_rows(tally.failover),
+            latency: latency_rows(tally.latencies, &names),
+            heatmap: tally.heatmap,
+            hourly: tally.hourly,
         }
     }
 
