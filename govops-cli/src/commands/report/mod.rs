@@ -7,7 +7,6 @@ mod csv;
 mod html;
 mod input;
 mod json;
-mod otlp;
 mod summary;
 mod text;
 mod time;
