@@ -2,6 +2,10 @@
 //! guard trips by code; drift and failover events; latency per model; the hourly cost heatmap.
 //! Over audit logs (exact decimal costs) and JSON-lines telemetry (costs as exact as the doubles
 //! they were written as), in any mix: each line is told apart by its keys.
+//!
+//! The files are read into calls ([`input`]), the calls summed into the report's figures once
+//! ([`summary`]), and the figures written in the format asked: [`text`], [`json`], [`csv`] or the
+//! [`html`] page.
 
 mod csv;
 mod html;
@@ -65,8 +69,8 @@ pub(crate) struct ReportArgs {
 /// Reads the files, prints the report and writes the page: exit 0, or 2 when a file cannot be
 /// read, a line is neither an audit record nor an OTLP-JSON export request, the window is empty
 /// or the page cannot be written.
-pub(crate) fn run(request: &ReportArgs) -> ExitCode {
-    if let (Some(since), Some(until)) = (request.since, request.until)
+pub(crate) fn run(args: &ReportArgs) -> ExitCode {
+    if let (Some(since), Some(until)) = (args.since, args.until)
         && since >= until
     {
         err!(
@@ -76,18 +80,48 @@ pub(crate) fn run(request: &ReportArgs) -> ExitCode {
         );
         return ExitCode::from(BAD_INPUT);
     }
-    let input = match Input::read(&request.files) {
+    let input = match Input::read(&args.files) {
         Ok(input) => input,
         Err(error) => {
             err!("govops report: {}", esc(&error.to_string()));
             return ExitCode::from(BAD_INPUT);
         }
     };
-    let summary = Summary::new(input, request.since, request.until);
+    let summary = Summary::new(input, args.since, args.until);
+    warn(&summary);
+    if let Some(path) = &args.html {
+        let page = html::page(&summary, args.top);
+        if let Err(error) = std::fs::write(path, page) {
+            err!(
+                "govops report: cannot write the page {}: {error}",
+                esc(&path.display().to_string())
+            );
+            return ExitCode::from(BAD_INPUT);
+        }
+    }
+    let mut out = out::stdout();
+    let written = match (args.format, &args.html) {
+        (None, Some(path)) => writeln!(
+            out,
+            "wrote {}: {} call{}, ${}",
+            esc(&path.display().to_string()),
+            summary.total.calls,
+            if summary.total.calls == 1 { "" } else { "s" },
+            summary.total.cost_or_zero().normalize()
+        ),
+        (None | Some(ReportFormat::Text), _) => text::write(&mut out, &summary, args.top),
+        (Some(ReportFormat::Json), _) => json::write(&mut out, &summary),
+        (Some(ReportFormat::Csv), _) => csv::write(&mut out, &summary),
+    };
+    out::finish(&mut out, written, ExitCode::SUCCESS)
+}
+
+/// The warnings, on stderr whatever the format: files given twice, incomplete last lines, and
+/// (the first ten) costs left out of the totals, where a pipeline's log shows them.
+fn warn(summary: &Summary) {
     for warning in &summary.warnings {
         err!("govops report: warning: {}", esc(warning));
     }
-    // A cost left out of the totals is said where a pipeline's log shows it, whatever the format.
     for issue in summary.cost_problems.iter().take(10) {
         err!(
             "govops report: warning: {}: left out of every cost total",
@@ -100,29 +134,4 @@ pub(crate) fn run(request: &ReportArgs) -> ExitCode {
             summary.cost_problems.len() - 10
         );
     }
-    if let Some(path) = &request.html {
-        let page = html::page(&summary, request.top);
-        if let Err(error) = std::fs::write(path, page) {
-            err!(
-                "govops report: cannot write the page {}: {error}",
-                esc(&path.display().to_string())
-            );
-            return ExitCode::from(BAD_INPUT);
-        }
-    }
-    let mut out = out::stdout();
-    let written = match (request.format, &request.html) {
-        (None, Some(path)) => writeln!(
-            out,
-            "wrote {}: {} call{}, ${}",
-            esc(&path.display().to_string()),
-            summary.total.calls,
-            if summary.total.calls == 1 { "" } else { "s" },
-            summary.total.cost_or_zero().normalize()
-        ),
-        (None | Some(ReportFormat::Text), _) => text::write(&mut out, &summary, request.top),
-        (Some(ReportFormat::Json), _) => json::write(&mut out, &summary),
-        (Some(ReportFormat::Csv), _) => csv::write(&mut out, &summary),
-    };
-    out::finish(&mut out, written, ExitCode::SUCCESS)
 }
