@@ -14,13 +14,18 @@ use crate::commands::report::time::{self, WEEKDAYS};
 
 /// The charts' width in pixels (they scale down with the page).
 const WIDTH: u32 = 960;
+/// The generic family: the page loads no font.
 const FONT: &str = "sans-serif";
 /// The bars' colour and the heatmap's darkest.
 const INK: RGBColor = RGBColor(0x1f, 0x4e, 0x8c);
+/// The second series: p95 latency, guard trips.
 const SECOND: RGBColor = RGBColor(0xe0, 0x8a, 0x1e);
+/// A heatmap cell of $0.
 const EMPTY: RGBColor = RGBColor(0xee, 0xf0, 0xf3);
+/// The heatmap's lightest cell that has a cost.
 const LOW: RGBColor = RGBColor(0xd6, 0xe6, 0xf5);
 
+/// What a drawing step returns: `plotters`' errors as text, for the page to say.
 type Drawn = Result<(), String>;
 
 fn failed(error: impl std::fmt::Display) -> String {

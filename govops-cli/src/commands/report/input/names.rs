@@ -27,6 +27,7 @@ impl Default for Names {
 }
 
 impl Names {
+    /// The symbol of `name`, interned the first time it is seen.
     pub(crate) fn intern(&mut self, name: &str) -> Sym {
         if let Some(&sym) = self.index.get(name) {
             return sym;
@@ -37,6 +38,7 @@ impl Names {
         sym
     }
 
+    /// The symbol of a value a call may lack or carry empty: [`NONE`] then.
     pub(super) fn opt(&mut self, name: Option<&str>) -> Sym {
         name.filter(|n| !n.is_empty())
             .map_or(NONE, |n| self.intern(n))
@@ -47,6 +49,7 @@ impl Names {
         self.index.get(name).copied()
     }
 
+    /// The string of `sym`.
     pub(crate) fn get(&self, sym: Sym) -> &str {
         self.names.get(sym as usize).map_or("(none)", |n| n)
     }
