@@ -1,55 +1,20 @@
-//! `govops cost` and `govops models`: exact prices from the price table.
+//! `govops cost`: one call, or one JSON request per stdin line, priced exactly from the price
+//! table.
 
 use std::io::{self, BufRead, Read, Write};
-use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use govops_core::contract::vars;
-use govops_core::{Cost, PriceTable, Pricing, Rate, ServiceTier, Usage};
-use rust_decimal::Decimal;
+use govops_core::{Cost, PriceTable, Pricing, ServiceTier, Usage};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::Format;
-use crate::out::{self, err, esc};
+use crate::shared::out::{self, Format, err, esc};
+use crate::shared::prices::{self, decimal};
 
 /// Exit code for a model the table cannot price.
 const UNPRICED: u8 = 3;
 /// Exit code for input that cannot be used.
 const BAD_INPUT: u8 = 2;
-
-/// The table: `--price-table`, else `GOVOPS_PRICE_TABLE`, else the embedded one.
-pub(crate) fn table(path: Option<&Path>) -> Result<Arc<PriceTable>, ExitCode> {
-    let from_env = std::env::var_os(vars::PRICE_TABLE).filter(|v| !v.is_empty());
-    let (path, origin) = match (path, &from_env) {
-        (Some(p), _) => (p, "--price-table"),
-        (None, Some(p)) => (Path::new(p), vars::PRICE_TABLE),
-        (None, None) => return Ok(PriceTable::embedded()),
-    };
-    let text = govops_core::input::read_text_bounded(path, govops_core::input::PRICE_TABLE_MAX)
-        .map_err(|e| {
-            err!(
-                "govops: cannot read the price table ({origin}): {}",
-                esc(&e.to_string())
-            );
-            ExitCode::from(BAD_INPUT)
-        })?;
-    PriceTable::parse(&text).map(Arc::new).map_err(|problems| {
-        err!(
-            "govops: {} ({origin}) is not a valid price table:",
-            esc(&path.display().to_string())
-        );
-        for problem in problems {
-            err!("  - {}", esc(&problem.to_string()));
-        }
-        ExitCode::from(BAD_INPUT)
-    })
-}
-
-fn decimal(d: Decimal) -> String {
-    d.normalize().to_string()
-}
 
 /// The JSON of a priced call: `{"cost_usd", "breakdown", "model", "price_table_sha256"}`.
 fn priced_json(cost: &Cost<'_>) -> Value {
@@ -82,15 +47,86 @@ fn unpriced_json() -> Value {
     json!({"cost_usd": null, "violations": ["unpriced_model"]})
 }
 
-/// One call's parameters from the command line.
-pub(crate) struct Call<'a> {
-    pub(crate) model: &'a str,
-    pub(crate) provider: Option<&'a str>,
-    pub(crate) usage: Usage,
-    pub(crate) tier: ServiceTier,
+/// What `govops cost` is asked: one call's model and token counts, or `--jsonl`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CostArgs {
+    /// The model, as the price table keys it (or provider/model).
+    #[arg(long, required_unless_present = "jsonl", conflicts_with = "jsonl")]
+    model: Option<String>,
+    /// All input tokens, cached ones included.
+    #[arg(long, value_name = "N", required_unless_present = "jsonl")]
+    input_tokens: Option<u64>,
+    /// All output tokens, reasoning included.
+    #[arg(long, value_name = "N", required_unless_present = "jsonl")]
+    output_tokens: Option<u64>,
+    /// Input tokens read from the cache.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    cache_read_tokens: u64,
+    /// Input tokens written to the 5-minute cache.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    cache_creation_tokens: u64,
+    /// Input tokens written to the 1-hour cache.
+    #[arg(
+        long = "cache-creation-1h-tokens",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    cache_creation_1h_tokens: u64,
+    /// Output tokens spent on reasoning.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    reasoning_tokens: u64,
+    /// standard, batch, flex or priority.
+    #[arg(long, value_name = "T", default_value = "standard")]
+    service_tier: ServiceTier,
+    /// The provider, for `provider/model` keys.
+    #[arg(long, value_name = "P")]
+    provider: Option<String>,
+    /// A price table instead of GOVOPS_PRICE_TABLE or the embedded one.
+    #[arg(long, value_name = "FILE")]
+    price_table: Option<std::path::PathBuf>,
+    /// The result's format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Read one JSON request per line from stdin; write one JSON result per line.
+    #[arg(long)]
+    jsonl: bool,
 }
 
-pub(crate) fn one(table: &PriceTable, call: &Call<'_>, format: Format) -> ExitCode {
+/// `govops cost`: exit 0 with the price, 3 when the model is unpriced (never $0), 2 on an input
+/// that cannot be used.
+pub(crate) fn run(args: &CostArgs) -> ExitCode {
+    let table = match prices::table(args.price_table.as_deref()) {
+        Ok(table) => table,
+        Err(code) => return code,
+    };
+    if args.jsonl {
+        return jsonl(&table);
+    }
+    let call = Call {
+        model: args.model.as_deref().unwrap_or_default(),
+        provider: args.provider.as_deref(),
+        usage: Usage {
+            input: args.input_tokens.unwrap_or_default(),
+            output: args.output_tokens.unwrap_or_default(),
+            cache_read: args.cache_read_tokens,
+            cache_creation: args.cache_creation_tokens,
+            cache_creation_1h: args.cache_creation_1h_tokens,
+            reasoning: args.reasoning_tokens,
+        },
+        tier: args.service_tier,
+    };
+    one(&table, &call, args.format)
+}
+
+/// One call's parameters from the command line.
+struct Call<'a> {
+    model: &'a str,
+    provider: Option<&'a str>,
+    usage: Usage,
+    tier: ServiceTier,
+}
+
+fn one(table: &PriceTable, call: &Call<'_>, format: Format) -> ExitCode {
     let pricing = match table.price(call.model, call.provider, &call.usage, call.tier) {
         Ok(pricing) => pricing,
         Err(error) => {
@@ -226,7 +262,7 @@ fn jsonl_line(table: &PriceTable, line: &str) -> Value {
     }
 }
 
-pub(crate) fn jsonl(table: &PriceTable) -> ExitCode {
+fn jsonl(table: &PriceTable) -> ExitCode {
     let mut stdin = io::stdin().lock();
     let mut stdout = out::stdout();
     let written = jsonl_lines(table, &mut stdin, &mut stdout);
@@ -235,7 +271,7 @@ pub(crate) fn jsonl(table: &PriceTable) -> ExitCode {
 
 /// The longest `--jsonl` request line: a request is a few hundred bytes, and a line without a
 /// newline must not take unbounded memory.
-pub(crate) const JSONL_LINE_MAX: u64 = 1 << 20;
+const JSONL_LINE_MAX: u64 = 1 << 20;
 
 fn jsonl_lines(
     table: &PriceTable,
@@ -274,69 +310,6 @@ fn skip_line(input: &mut impl BufRead) -> io::Result<()> {
         let read = input.by_ref().take(1 << 16).read_until(b'\n', &mut rest)?;
         if read == 0 || rest.ends_with(b"\n") {
             return Ok(());
-        }
-    }
-}
-
-pub(crate) fn models(table: &PriceTable, format: Format) -> ExitCode {
-    let mut stdout = out::stdout();
-    let written = write_models(&mut stdout, table, format);
-    out::finish(&mut stdout, written, ExitCode::SUCCESS)
-}
-
-fn write_models(out: &mut impl Write, table: &PriceTable, format: Format) -> io::Result<()> {
-    let priced = table
-        .models()
-        .filter(|m| m.base_rate(Rate::Input).is_some());
-    match format {
-        Format::Json => {
-            let list: Vec<Value> = priced
-                .map(|m| {
-                    json!({
-                        "model": m.key(),
-                        "provider": m.provider(),
-                        "mode": m.mode(),
-                        "input_cost_per_token": m.base_rate(Rate::Input).map(decimal),
-                        "output_cost_per_token": m.base_rate(Rate::Output).map(decimal),
-                        "max_input_tokens": m.max_input_tokens(),
-                        "max_output_tokens": m.max_output_tokens(),
-                    })
-                })
-                .collect();
-            out::json(
-                out,
-                &json!({"price_table_sha256": table.sha256(), "models": list}),
-                false,
-            )
-        }
-        Format::Text => {
-            writeln!(
-                out,
-                "{:<48} {:<28} {:>14} {:>14} {:>10}",
-                "model", "provider", "input $/Mtok", "output $/Mtok", "max input"
-            )?;
-            let per_million = |d: Option<Decimal>| {
-                d.map_or_else(
-                    || "-".to_owned(),
-                    |d| {
-                        d.checked_mul(Decimal::from(1_000_000))
-                            .map_or_else(|| "too large".to_owned(), decimal)
-                    },
-                )
-            };
-            for m in priced {
-                writeln!(
-                    out,
-                    "{:<48} {:<28} {:>14} {:>14} {:>10}",
-                    esc(m.key()),
-                    esc(m.provider().unwrap_or("-")),
-                    per_million(m.base_rate(Rate::Input)),
-                    per_million(m.base_rate(Rate::Output)),
-                    m.max_input_tokens()
-                        .map_or_else(|| "-".to_owned(), |n| n.to_string())
-                )?;
-            }
-            Ok(())
         }
     }
 }

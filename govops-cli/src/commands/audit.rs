@@ -8,17 +8,55 @@ use std::process::ExitCode;
 
 use govops_core::audit::{self, GENESIS, Report, Start};
 
-use crate::Format;
-use crate::out::{self, err, esc};
+use crate::shared::out::{self, Format, err, esc};
 
 const TAMPERED: u8 = 1;
 const BAD_INPUT: u8 = 2;
+
+/// The tools of `govops audit`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Verifies the hash chain of an audit log (GOVOPS_AUDIT_LOG and its rotated files, in any
+    /// order: `govops audit verify audit.jsonl*`). Exit 0 when the chain is intact, 1 naming the
+    /// first modified, inserted, deleted or reordered record by file and line, 2 when a file cannot
+    /// be read or is not an audit log. An incomplete last line of a file (a crash during a write)
+    /// is a warning naming the file and line, and alone exits 0.
+    #[command(
+        after_help = "Removing records from the very end of a log cannot be told from a \
+        shorter log by a chain alone: the report gives the last record's hash, to keep elsewhere \
+        and compare; it also says whether the log ends with a clean `close` record."
+    )]
+    Verify {
+        /// The log's files: the active file and its rotated `FILE.SEQ` files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The report's format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Checks the recent files of a log whose older files were archived or removed: the chain
+        /// begins at the first file's `open` record instead of seq 0. The report gives the hash
+        /// that record chains to, to compare with a last hash kept from an earlier verification.
+        #[arg(long)]
+        partial: bool,
+    },
+}
+
+/// Runs the audit tool asked for.
+pub(crate) fn run(command: AuditCommand) -> ExitCode {
+    match command {
+        AuditCommand::Verify {
+            files,
+            format,
+            partial,
+        } => verify(&files, format, partial),
+    }
+}
 
 /// Runs the verification and prints the report; the exit code is 0 when the chain is intact (an
 /// incomplete last line and an unclean stop, a writer that crashed and was followed by another,
 /// are warnings: not tampering, and a chain cannot be repaired, so a failure would stay forever),
 /// 1 when a record was tampered with, 2 when a file cannot be read or is not an audit log. `partial`: the chain begins at the first file's `open` record.
-pub(crate) fn verify(files: &[PathBuf], format: Format, partial: bool) -> ExitCode {
+fn verify(files: &[PathBuf], format: Format, partial: bool) -> ExitCode {
     let start = if partial {
         Start::FirstRecord
     } else {

@@ -9,7 +9,7 @@ use serde::de::{self, IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::amount::{self, CostProblem};
+use crate::shared::amount::{self, CostProblem};
 
 /// The part of an OTLP-JSON export request the report reads.
 #[derive(Deserialize)]

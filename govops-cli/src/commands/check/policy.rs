@@ -27,8 +27,7 @@ use govops_core::rego::{CallInput, UsageInput};
 use govops_core::{Decision, Environment, Policy, PriceTable, Usage, Violation};
 use serde::{Deserialize, Serialize};
 
-use crate::Format;
-use crate::out::{self, err, esc, esc_lines};
+use crate::shared::out::{self, Format, err, esc, esc_lines};
 
 const BAD_INPUT: u8 = 2;
 
@@ -107,95 +106,17 @@ const KINDS: [&str; 7] = [
 ];
 
 /// What the policy makes of one call: its decision and violations, and what went wrong with its
-/// rules.
+/// rules. The steps are those of a call at run time: the guards, then the Rego rules.
 fn evaluate(
     policy: &Policy,
     prices: &PriceTable,
     case: &Case,
 ) -> (Decision, Vec<Violation>, Vec<String>) {
-    let model_call = matches!(
-        case.kind.as_str(),
-        "chat" | "text_completion" | "embeddings"
-    );
-    let mut violations = Vec::new();
-    let tool = (case.kind == "tool")
-        .then_some(case.tool.as_deref())
-        .flatten();
-    if let Some(trip) = policy.check_allowed(
-        case.environment,
-        prices,
-        case.model.as_deref().filter(|_| model_call),
-        case.provider.as_deref().filter(|_| model_call),
-        tool,
-    ) {
-        violations.push(trip.violation);
-    }
-    if model_call {
-        let found = case
-            .model
-            .as_deref()
-            .and_then(|m| prices.lookup(m, case.provider.as_deref()));
-        if found.is_none()
-            && policy
-                .guards
-                .action(Violation::UnpricedModel)
-                .decision()
-                .is_some()
-        {
-            violations.push(Violation::UnpricedModel);
-        }
-        if let Some(usage) = case.usage.as_ref().map(Usage::from) {
-            let usage = &usage;
-            let generates = matches!(case.kind.as_str(), "chat" | "text_completion");
-            let max_input = found.and_then(|p| p.max_input_tokens());
-            violations.extend(
-                policy
-                    .check_usage(generates, usage, max_input)
-                    .into_iter()
-                    .map(|t| t.violation),
-            );
-        }
-    }
-    // As at run time: in prod every governed call must say who called.
-    if case.environment == Environment::Prod
-        && (case.session.is_none() || case.user.is_none())
-        && policy
-            .guards
-            .action(Violation::MissingContext)
-            .decision()
-            .is_some()
-    {
-        violations.push(Violation::MissingContext);
-    }
+    let mut violations = guard_violations(policy, prices, case);
     let mut decision = policy.decide(violations.iter().copied());
     let mut problems = Vec::new();
     if let Some(rego) = &policy.rego {
-        let usage = case.usage.as_ref().map(Usage::from);
-        let cost = match (&case.model, &usage) {
-            (Some(model), Some(usage)) => prices
-                .price(
-                    model,
-                    case.provider.as_deref(),
-                    usage,
-                    govops_core::ServiceTier::Standard,
-                )
-                .ok()
-                .and_then(|p| p.total_usd())
-                .and_then(|c| rust_decimal::prelude::ToPrimitive::to_f64(&c)),
-            _ => None,
-        };
-        let mut input = CallInput::new(operation_name(&case.kind), case.environment.as_str());
-        input.model = case.model.as_deref();
-        input.provider = case.provider.as_deref();
-        input.tool = case.tool.as_deref().filter(|_| case.kind == "tool");
-        input.agent = case.agent.as_deref().filter(|_| case.kind == "agent");
-        input.service = case.service.as_deref();
-        input.cost_center = case.cost_center.as_deref();
-        input.session = case.session.as_deref();
-        input.user = case.user.as_deref();
-        input.usage = usage.as_ref().map(UsageInput::from);
-        input.cost_usd = cost;
-        input.violations = violations.iter().map(|v| v.code()).collect();
+        let input = rego_input(prices, case, &violations);
         match rego.evaluate_call(&input) {
             Ok(verdict) => {
                 for v in verdict.violations {
@@ -215,12 +136,7 @@ fn evaluate(
             }
             Err(error) => {
                 // As at run time: a call the rules cannot decide carries `policy_rule_failed`.
-                if policy
-                    .guards
-                    .action(Violation::PolicyRuleFailed)
-                    .decision()
-                    .is_some()
-                {
+                if enabled(policy, Violation::PolicyRuleFailed) {
                     violations.push(Violation::PolicyRuleFailed);
                     decision = decision.max(policy.decide(violations.iter().copied()));
                 }
@@ -229,6 +145,99 @@ fn evaluate(
         }
     }
     (decision, violations, problems)
+}
+
+/// Whether the policy's guard of `violation` acts (flags or denies).
+fn enabled(policy: &Policy, violation: Violation) -> bool {
+    policy.guards.action(violation).decision().is_some()
+}
+
+/// What the guards raise on the call: the allow-lists, the model call's price and usage, and a
+/// `prod` call that does not say who called.
+fn guard_violations(policy: &Policy, prices: &PriceTable, case: &Case) -> Vec<Violation> {
+    let model_call = matches!(
+        case.kind.as_str(),
+        "chat" | "text_completion" | "embeddings"
+    );
+    let mut violations = Vec::new();
+    let tool = (case.kind == "tool")
+        .then_some(case.tool.as_deref())
+        .flatten();
+    if let Some(trip) = policy.check_allowed(
+        case.environment,
+        prices,
+        case.model.as_deref().filter(|_| model_call),
+        case.provider.as_deref().filter(|_| model_call),
+        tool,
+    ) {
+        violations.push(trip.violation);
+    }
+    if model_call {
+        violations.extend(model_violations(policy, prices, case));
+    }
+    // As at run time: in prod every governed call must say who called.
+    if case.environment == Environment::Prod
+        && (case.session.is_none() || case.user.is_none())
+        && enabled(policy, Violation::MissingContext)
+    {
+        violations.push(Violation::MissingContext);
+    }
+    violations
+}
+
+/// What the guards raise on a model call: an unpriced model, and its usage against the limits.
+fn model_violations(policy: &Policy, prices: &PriceTable, case: &Case) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let found = case
+        .model
+        .as_deref()
+        .and_then(|m| prices.lookup(m, case.provider.as_deref()));
+    if found.is_none() && enabled(policy, Violation::UnpricedModel) {
+        violations.push(Violation::UnpricedModel);
+    }
+    if let Some(usage) = case.usage.as_ref().map(Usage::from) {
+        let generates = matches!(case.kind.as_str(), "chat" | "text_completion");
+        let max_input = found.and_then(|p| p.max_input_tokens());
+        violations.extend(
+            policy
+                .check_usage(generates, &usage, max_input)
+                .into_iter()
+                .map(|t| t.violation),
+        );
+    }
+    violations
+}
+
+/// What the policy's Rego rules see of the call: the case, its exact cost when priced, and the
+/// codes the guards raised.
+fn rego_input<'a>(prices: &PriceTable, case: &'a Case, violations: &[Violation]) -> CallInput<'a> {
+    let usage = case.usage.as_ref().map(Usage::from);
+    let cost = match (&case.model, &usage) {
+        (Some(model), Some(usage)) => prices
+            .price(
+                model,
+                case.provider.as_deref(),
+                usage,
+                govops_core::ServiceTier::Standard,
+            )
+            .ok()
+            .and_then(|p| p.total_usd())
+            .and_then(|c| rust_decimal::prelude::ToPrimitive::to_f64(&c)),
+        _ => None,
+    };
+    let mut input = CallInput::new(operation_name(&case.kind), case.environment.as_str());
+    input.model = case.model.as_deref();
+    input.provider = case.provider.as_deref();
+    input.tool = case.tool.as_deref().filter(|_| case.kind == "tool");
+    input.agent = case.agent.as_deref().filter(|_| case.kind == "agent");
+    input.service = case.service.as_deref();
+    input.cost_center = case.cost_center.as_deref();
+    input.session = case.session.as_deref();
+    input.user = case.user.as_deref();
+    input.usage = usage.as_ref().map(UsageInput::from);
+    input.cost_usd = cost;
+    input.violations = violations.iter().map(|v| v.code()).collect();
+    input
 }
 
 /// The `gen_ai.operation.name` of a case's kind.

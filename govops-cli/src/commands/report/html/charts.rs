@@ -1,6 +1,5 @@
-//! `--html OUT.html`: the report as one self-contained page, charts drawn by `plotters` to inline
-//! SVG. No script, no font, no stylesheet or image from anywhere else: the page opens offline and
-//! renders the same everywhere.
+//! The page's charts, drawn by `plotters` to inline SVG: the heatmap and its legend, the cost
+//! over time, and horizontal bars (top keys, guard trips, latency).
 
 use std::fmt::Write as _;
 
@@ -9,51 +8,28 @@ use plotters::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use super::summary::{Bucket, Dimension, Summary, WASTE_RATIO};
-use super::time::{self, WEEKDAYS};
+use super::markup::{esc, money};
+use crate::commands::report::summary::{Dimension, Summary};
+use crate::commands::report::time::{self, WEEKDAYS};
 
 /// The charts' width in pixels (they scale down with the page).
 const WIDTH: u32 = 960;
+/// The generic family: the page loads no font.
 const FONT: &str = "sans-serif";
 /// The bars' colour and the heatmap's darkest.
 const INK: RGBColor = RGBColor(0x1f, 0x4e, 0x8c);
+/// The second series: p95 latency, guard trips.
 const SECOND: RGBColor = RGBColor(0xe0, 0x8a, 0x1e);
+/// A heatmap cell of $0.
 const EMPTY: RGBColor = RGBColor(0xee, 0xf0, 0xf3);
+/// The heatmap's lightest cell that has a cost.
 const LOW: RGBColor = RGBColor(0xd6, 0xe6, 0xf5);
 
+/// What a drawing step returns: `plotters`' errors as text, for the page to say.
 type Drawn = Result<(), String>;
 
 fn failed(error: impl std::fmt::Display) -> String {
     error.to_string()
-}
-
-/// Text for HTML, escaped; control characters written as `\u{..}` first, as in the terminal.
-fn esc(text: &str) -> String {
-    let text = crate::out::esc(text);
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn money(d: Decimal) -> String {
-    format!("${}", d.normalize())
-}
-
-fn cost(bucket: &Bucket) -> String {
-    match bucket.cost_usd() {
-        Some(d) => money(d),
-        None if bucket.unpriced_calls > 0 => "unpriced".to_owned(),
-        None => "cost rejected".to_owned(),
-    }
 }
 
 fn float(d: Decimal) -> f64 {
@@ -124,7 +100,8 @@ fn heat(cell: Decimal, max: Decimal) -> RGBColor {
     RGBColor(mix(LOW.0, INK.0), mix(LOW.1, INK.1), mix(LOW.2, INK.2))
 }
 
-fn heatmap(summary: &Summary) -> String {
+/// The cost by weekday and UTC hour.
+pub(super) fn heatmap(summary: &Summary) -> String {
     let max = summary.heatmap_max();
     svg(
         "heatmap",
@@ -213,7 +190,8 @@ fn over_time(summary: &Summary) -> (String, Vec<(String, f64)>) {
     ("day (UTC)".to_owned(), points)
 }
 
-fn cost_over_time(summary: &Summary) -> String {
+/// The cost per hour or day, as bars.
+pub(super) fn cost_over_time(summary: &Summary) -> String {
     let (unit, points) = over_time(summary);
     if points.is_empty() {
         return "<p class=\"note\" id=\"cost-over-time\">No call with a time.</p>".to_owned();
@@ -338,7 +316,8 @@ fn bars(
     })
 }
 
-fn top_bars(summary: &Summary, dimension: Dimension, id: &str, top: usize) -> String {
+/// The `top` keys of a dimension by cost.
+pub(super) fn top_bars(summary: &Summary, dimension: Dimension, id: &str, top: usize) -> String {
     let rows: Vec<(String, f64, RGBColor)> = summary
         .by
         .iter()
@@ -359,53 +338,8 @@ fn top_bars(summary: &Summary, dimension: Dimension, id: &str, top: usize) -> St
     )
 }
 
-fn table_of(out: &mut String, title: &str, rows: &[(String, Bucket)], top: usize) {
-    let _ = write!(
-        out,
-        "<table><thead><tr><th>{}</th><th>calls</th><th>cost</th><th>input tokens</th><th>output tokens</th><th>unpriced</th><th>cost rejected</th></tr></thead><tbody>",
-        esc(title)
-    );
-    for (key, b) in rows.iter().take(top) {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(key),
-            b.calls,
-            esc(&cost(b)),
-            b.input_tokens,
-            b.output_tokens,
-            b.unpriced_calls,
-            b.rejected_calls
-        );
-    }
-    if rows.len() > top {
-        let _ = write!(
-            out,
-            "<tr><td colspan=\"7\" class=\"note\">and {} more (all of them are in --format json and csv)</td></tr>",
-            rows.len() - top
-        );
-    }
-    out.push_str("</tbody></table>");
-}
-
-fn ts(t: Option<u64>) -> String {
-    t.map_or_else(|| "-".to_owned(), time::short)
-}
-
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1000px;padding:0 1rem;color:#1b1f24;background:#fff}\
-h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}\
-.meta{color:#57606a;margin:.2rem 0}.note{color:#57606a;font-size:.9rem}\
-.cards{display:flex;flex-wrap:wrap;gap:.8rem;margin-top:1.2rem}\
-.card{border:1px solid #d0d7de;border-radius:6px;padding:.6rem 1rem;min-width:9rem}\
-.card b{display:block;font-size:1.3rem}.card span{color:#57606a;font-size:.85rem}\
-svg{max-width:100%;height:auto;display:block}\
-table{border-collapse:collapse;margin:.8rem 0;font-size:.9rem}\
-th,td{padding:.25rem .7rem;border-bottom:1px solid #d0d7de;text-align:right}\
-td{white-space:nowrap}th:first-child,td:first-child{text-align:left}th{background:#f6f8fa}\
-.legend{display:flex;align-items:center;gap:.4rem;font-size:.85rem;color:#57606a}\
-.legend i{display:inline-block;width:1.4rem;height:.9rem;border:1px solid #d0d7de}";
-
-fn legend(summary: &Summary) -> String {
+/// The heatmap's colours, from $0 to the highest hour.
+pub(super) fn legend(summary: &Summary) -> String {
     let max = summary.heatmap_max();
     let mut out = String::from("<p class=\"legend\">$0 <i style=\"background:#eef0f3\"></i>");
     for quarter in 1..=4 {
@@ -421,226 +355,34 @@ fn legend(summary: &Summary) -> String {
     out
 }
 
-/// The whole page.
-pub(crate) fn page(summary: &Summary, top: usize) -> String {
-    let total = &summary.total;
-    let mut out = String::with_capacity(256 * 1024);
-    out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-    out.push_str("<title>govops report</title><style>");
-    out.push_str(STYLE);
-    out.push_str("</style></head><body>\n<h1>govops report</h1>");
-    let files: Vec<String> = summary
-        .files
-        .iter()
-        .map(|f| {
-            format!(
-                "{} ({}, {} calls)",
-                esc(&f.path.display().to_string()),
-                f.kind(),
-                f.calls
-            )
-        })
-        .collect();
-    let _ = write!(out, "<p class=\"meta\">{}</p>", files.join(", "));
-    if summary.since.is_some() || summary.until.is_some() {
-        let _ = write!(
-            out,
-            "<p class=\"meta\">Window: from {} (inclusive) until {} (exclusive)</p>",
-            summary
-                .since
-                .map_or_else(|| "the start".to_owned(), time::rfc3339),
-            summary
-                .until
-                .map_or_else(|| "the end".to_owned(), time::rfc3339)
-        );
-    }
-    if summary.first.is_some() {
-        let _ = write!(
-            out,
-            "<p class=\"meta\">Calls ended from {} to {} (UTC)</p>",
-            ts(summary.first),
-            ts(summary.last)
-        );
-    }
-    let basis = match (summary.audit_calls > 0, summary.telemetry_calls > 0) {
-        (_, false) => "the exact sum of the audit records' decimal costs",
-        (false, true) => "telemetry costs: as exact as the doubles they were written as",
-        (true, true) => "audit costs exact; telemetry costs as exact as their doubles",
-    };
-    out.push_str("<div class=\"cards\">");
-    let cards = [
-        (money(total.cost_or_zero()), format!("total cost ({basis})")),
-        (
-            total.calls.to_string(),
-            format!(
-                "calls ({} audit, {} telemetry)",
-                summary.audit_calls, summary.telemetry_calls
-            ),
-        ),
-        (
-            format!("{} / {}", total.input_tokens, total.output_tokens),
-            "input / output tokens".to_owned(),
-        ),
-        (
-            format!(
-                "{} · {}",
-                summary.waste.calls,
-                money(summary.waste.cost_or_zero())
-            ),
-            format!("waste: calls above {WASTE_RATIO}:1 input:output"),
-        ),
-        (
-            total.unpriced_calls.to_string(),
-            "unpriced calls (no cost, never $0)".to_owned(),
-        ),
-        (
-            total.rejected_calls.to_string(),
-            "calls whose cost is not accepted (left out of every cost)".to_owned(),
-        ),
-    ];
-    for (value, label) in cards {
-        let _ = write!(
-            out,
-            "<div class=\"card\"><b>{}</b><span>{}</span></div>",
-            esc(&value),
-            esc(&label)
-        );
-    }
-    out.push_str("</div>\n");
-    if !summary.cost_problems.is_empty() {
-        out.push_str("<section id=\"cost-problems\"><h2>Costs not accepted (left out of every cost)</h2><ul>");
-        for issue in &summary.cost_problems {
-            let _ = write!(out, "<li>{}</li>", esc(&issue.to_string()));
-        }
-        out.push_str("</ul></section>\n");
-    }
-
-    out.push_str("<section id=\"heatmap-section\"><h2>Cost heatmap: weekday by hour (UTC)</h2>");
-    out.push_str(&heatmap(summary));
-    out.push_str(&legend(summary));
-    out.push_str("</section>\n");
-
-    out.push_str("<section><h2>Cost over time</h2>");
-    out.push_str(&cost_over_time(summary));
-    out.push_str("</section>\n");
-
-    for (dimension, id, title) in [
-        (Dimension::Session, "top-sessions", "Top sessions"),
-        (Dimension::User, "top-users", "Top users"),
-    ] {
-        let _ = write!(out, "<section><h2>{title}</h2>");
-        out.push_str(&top_bars(summary, dimension, id, top));
-        if let Some((_, rows)) = summary.by.iter().find(|(d, _)| *d == dimension) {
-            table_of(&mut out, dimension.name(), rows, top);
-        }
-        out.push_str("</section>\n");
-    }
-
-    out.push_str("<section><h2>Guard trips by violation code</h2>");
+/// Calls per violation code.
+pub(super) fn trips(summary: &Summary) -> String {
     let trips: Vec<(String, f64, RGBColor)> = summary
         .trips
         .iter()
         .map(|(code, b)| (code.clone(), b.calls as f64, SECOND))
         .collect();
-    out.push_str(&bars(
+    bars(
         "violations",
         "Calls per violation code",
         &trips,
         "calls",
         false,
-    ));
-    table_of(&mut out, "code", &summary.trips, usize::MAX);
-    out.push_str("</section>\n");
+    )
+}
 
-    out.push_str("<section><h2>Latency per model (p50 and p95)</h2>");
+/// The p50 and p95 latency of the `top` models with the most calls.
+pub(super) fn latency(summary: &Summary, top: usize) -> String {
     let mut latency = Vec::new();
     for row in summary.latency.iter().take(top) {
         latency.push((format!("{} p50", row.model), row.p50_ms, INK));
         latency.push((format!("{} p95", row.model), row.p95_ms, SECOND));
     }
-    out.push_str(&bars(
+    bars(
         "latency",
         "Latency per model, p50 and p95",
         &latency,
         "milliseconds",
         false,
-    ));
-    out.push_str("<table><thead><tr><th>model</th><th>calls</th><th>p50 ms</th><th>p95 ms</th><th>max ms</th></tr></thead><tbody>");
-    for row in &summary.latency {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td></tr>",
-            esc(&row.model),
-            row.calls,
-            row.p50_ms,
-            row.p95_ms,
-            row.max_ms
-        );
-    }
-    out.push_str("</tbody></table></section>\n");
-
-    out.push_str("<section id=\"drift\"><h2>Drift and failover events</h2><h3>Drift (<code>model_drift</code> trips)</h3>");
-    if summary.drift.is_empty() {
-        out.push_str("<p class=\"note\">None.</p>");
-    } else {
-        out.push_str("<table><thead><tr><th>model</th><th>provider</th><th>trips</th><th>highest score</th><th>first</th><th>last</th><th>signals</th></tr></thead><tbody>");
-        for row in &summary.drift {
-            let signals: Vec<String> = row
-                .signals
-                .iter()
-                .map(|(s, n)| format!("{s} ×{n}"))
-                .collect();
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&row.model),
-                esc(&row.provider),
-                row.events,
-                row.max_score
-                    .map_or_else(|| "-".to_owned(), |s| format!("{s:.2}")),
-                ts(row.first),
-                ts(row.last),
-                esc(&signals.join(", "))
-            );
-        }
-        out.push_str("</tbody></table>");
-    }
-    out.push_str("<h3>Failover</h3>");
-    if summary.failover.is_empty() {
-        out.push_str("<p class=\"note\">None.</p>");
-    } else {
-        out.push_str("<table><thead><tr><th>kind</th><th>from</th><th>to</th><th>reason</th><th>events</th><th>first</th><th>last</th></tr></thead><tbody>");
-        for row in &summary.failover {
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&row.kind),
-                esc(&row.from),
-                esc(&row.to),
-                esc(&row.reason),
-                row.events,
-                ts(row.first),
-                ts(row.last)
-            );
-        }
-        out.push_str("</tbody></table>");
-    }
-    out.push_str("</section>\n");
-
-    out.push_str("<section><h2>Cost by model, provider and cost center</h2>");
-    for dimension in [Dimension::Model, Dimension::Provider, Dimension::CostCenter] {
-        if let Some((_, rows)) = summary.by.iter().find(|(d, _)| *d == dimension) {
-            table_of(&mut out, dimension.name(), rows, top);
-        }
-    }
-    out.push_str("</section>\n");
-    let _ = write!(
-        out,
-        "<p class=\"note\">Made by govops {} from {} calls. Audit costs are exact decimals, summed exactly; telemetry costs are doubles read from their JSON text, so their sums are as exact as the doubles. Times are UTC.</p>",
-        env!("CARGO_PKG_VERSION"),
-        total.calls
-    );
-    out.push_str("\n</body></html>\n");
-    out
+    )
 }

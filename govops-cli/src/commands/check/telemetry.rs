@@ -13,9 +13,8 @@ use govops_core::schema::{self, Attr};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::Format;
-use crate::amount;
-use crate::out::{self, err, esc};
+use crate::shared::amount;
+use crate::shared::out::{self, Format, err, esc};
 
 const BAD_INPUT: u8 = 2;
 
@@ -115,14 +114,14 @@ fn strings<'a>(path: String, value: &'a Value, out: &mut Vec<(String, &'a str)>)
     }
 }
 
-/// Credentials in any string value of `item`'s attributes, its events' attributes (a span's) and
-/// its body (a log record's), at any depth.
 /// A name (of a span, an event) as a message may show it: a credential in it is redacted, so the
 /// check that finds a secret never prints it.
 fn shown_name(name: &str) -> String {
     redact(name, false, true).map_or_else(|| name.to_owned(), |(redacted, _)| redacted)
 }
 
+/// Credentials in any string value of `item`'s name, status message and attributes, its events'
+/// and links' attributes (a span's) and its body (a log record's), at any depth.
 fn credentials(item: &Value) -> Vec<String> {
     let mut texts = Vec::new();
     if let Some(name) = item.get("name").and_then(Value::as_str) {
@@ -282,128 +281,15 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
         if line.trim().is_empty() {
             continue;
         }
-        let parsed = serde_json::from_str::<Value>(line)
-            .map_err(|e| e.to_string())
-            .and_then(|v| {
-                govops_core::json::unique_keys(line)
-                    .map(|()| v)
-                    .map_err(|e| e.to_string())
-            });
-        let value: Value = match parsed {
-            Ok(value) => value,
+        match parse(line) {
+            Ok(value) => report.check_request(&value, number),
             Err(error) => {
                 err!(
                     "govops: {}:{number} is not JSON ({}); one OTLP JSON export request per line is accepted",
                     esc(&path.display().to_string()),
-                    esc(&error.to_string())
+                    esc(&error)
                 );
                 return ExitCode::from(BAD_INPUT);
-            }
-        };
-        for resource in ["resourceSpans", "resourceLogs", "resourceMetrics"]
-            .iter()
-            .filter_map(|r| value.get(r).and_then(Value::as_array))
-            .flatten()
-            .filter_map(|r| r.get("resource"))
-        {
-            let mut problems = attribute_shape(resource, "resource ");
-            problems.extend(credentials(resource));
-            if !problems.is_empty() {
-                report.failures.push(Failure {
-                    line: number,
-                    span: "resource".to_owned(),
-                    span_id: String::new(),
-                    problems,
-                });
-            }
-        }
-        for span in nested(&value, "resourceSpans", "scopeSpans", "spans") {
-            report.spans += 1;
-            let attrs = attributes(span);
-            let get = |key: &str| attrs.iter().find(|(k, _)| *k == key).map(|(_, v)| attr(v));
-            let mut problems: Vec<String> = attribute_shape(span, "");
-            for event in span
-                .get("events")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let name = event.get("name").and_then(Value::as_str).unwrap_or("?");
-                problems.extend(attribute_shape(
-                    event,
-                    &format!("event {}: ", shown_name(name)),
-                ));
-            }
-            if get(govops_core::contract::attr::CONTRACT_VERSION).is_some() {
-                report.governed_spans += 1;
-                let cost_key = govops_core::contract::attr::COST_TOTAL_USD;
-                let cost = attrs
-                    .iter()
-                    .find(|(k, _)| *k == cost_key)
-                    .and_then(|(_, v)| cost_problem(v));
-                problems.extend(
-                    schema::problems(get)
-                        .iter()
-                        // A cost that is not accepted is named once, below, with what is.
-                        .filter(|p| cost.is_none() || p.key != cost_key)
-                        .map(ToString::to_string),
-                );
-                if let Some(cost) = cost {
-                    problems.push(format!("{cost_key}: {cost}"));
-                }
-            }
-            problems.extend(credentials(span));
-            if !problems.is_empty() {
-                report.failures.push(Failure {
-                    line: number,
-                    span: shown_name(span.get("name").and_then(Value::as_str).unwrap_or("?")),
-                    span_id: span
-                        .get("spanId")
-                        .and_then(Value::as_str)
-                        .unwrap_or("?")
-                        .to_owned(),
-                    problems,
-                });
-            }
-        }
-        for metric in nested(&value, "resourceMetrics", "scopeMetrics", "metrics") {
-            let name = metric.get("name").and_then(Value::as_str).unwrap_or("?");
-            let points = [
-                "sum",
-                "gauge",
-                "histogram",
-                "exponentialHistogram",
-                "summary",
-            ]
-            .iter()
-            .filter_map(|kind| metric.get(kind))
-            .filter_map(|data| data.get("dataPoints").and_then(Value::as_array))
-            .flatten();
-            let problems: Vec<String> = points.flat_map(credentials).collect();
-            if !problems.is_empty() {
-                report.failures.push(Failure {
-                    line: number,
-                    span: format!("metric {name}"),
-                    span_id: String::new(),
-                    problems,
-                });
-            }
-        }
-        for record in nested(&value, "resourceLogs", "scopeLogs", "logRecords") {
-            report.logs += 1;
-            let mut problems = attribute_shape(record, "");
-            problems.extend(credentials(record));
-            if !problems.is_empty() {
-                report.failures.push(Failure {
-                    line: number,
-                    span: "log record".to_owned(),
-                    span_id: record
-                        .get("spanId")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_owned(),
-                    problems,
-                });
             }
         }
     }
@@ -421,6 +307,122 @@ pub(crate) fn check(path: &Path, format: Format) -> ExitCode {
         ExitCode::from(1)
     };
     out::finish(&mut stdout, written, code)
+}
+
+/// One line as JSON, each key of an object once.
+fn parse(line: &str) -> Result<Value, String> {
+    serde_json::from_str::<Value>(line)
+        .map_err(|e| e.to_string())
+        .and_then(|v| {
+            govops_core::json::unique_keys(line)
+                .map(|()| v)
+                .map_err(|e| e.to_string())
+        })
+}
+
+impl Report {
+    /// Checks one export request (line `line`): its resources, spans, metrics and log records.
+    fn check_request(&mut self, value: &Value, line: usize) {
+        for resource in ["resourceSpans", "resourceLogs", "resourceMetrics"]
+            .iter()
+            .filter_map(|r| value.get(r).and_then(Value::as_array))
+            .flatten()
+            .filter_map(|r| r.get("resource"))
+        {
+            let mut problems = attribute_shape(resource, "resource ");
+            problems.extend(credentials(resource));
+            self.fail(line, "resource".to_owned(), String::new(), problems);
+        }
+        for span in nested(value, "resourceSpans", "scopeSpans", "spans") {
+            self.check_span(span, line);
+        }
+        for metric in nested(value, "resourceMetrics", "scopeMetrics", "metrics") {
+            let name = metric.get("name").and_then(Value::as_str).unwrap_or("?");
+            let points = [
+                "sum",
+                "gauge",
+                "histogram",
+                "exponentialHistogram",
+                "summary",
+            ]
+            .iter()
+            .filter_map(|kind| metric.get(kind))
+            .filter_map(|data| data.get("dataPoints").and_then(Value::as_array))
+            .flatten();
+            let problems: Vec<String> = points.flat_map(credentials).collect();
+            self.fail(line, format!("metric {name}"), String::new(), problems);
+        }
+        for record in nested(value, "resourceLogs", "scopeLogs", "logRecords") {
+            self.logs += 1;
+            let mut problems = attribute_shape(record, "");
+            problems.extend(credentials(record));
+            let span_id = record.get("spanId").and_then(Value::as_str).unwrap_or("");
+            self.fail(line, "log record".to_owned(), span_id.to_owned(), problems);
+        }
+    }
+
+    /// Checks one span: the shape of its and its events' attributes, the contract when it is
+    /// governed, and credentials.
+    fn check_span(&mut self, span: &Value, line: usize) {
+        self.spans += 1;
+        let mut problems: Vec<String> = attribute_shape(span, "");
+        for event in span
+            .get("events")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = event.get("name").and_then(Value::as_str).unwrap_or("?");
+            problems.extend(attribute_shape(
+                event,
+                &format!("event {}: ", shown_name(name)),
+            ));
+        }
+        let attrs = attributes(span);
+        if attrs
+            .iter()
+            .any(|(k, _)| *k == govops_core::contract::attr::CONTRACT_VERSION)
+        {
+            self.governed_spans += 1;
+            problems.extend(contract_problems(&attrs));
+        }
+        problems.extend(credentials(span));
+        let name = shown_name(span.get("name").and_then(Value::as_str).unwrap_or("?"));
+        let span_id = span.get("spanId").and_then(Value::as_str).unwrap_or("?");
+        self.fail(line, name, span_id.to_owned(), problems);
+    }
+
+    /// Records a failure of `span` when it has problems.
+    fn fail(&mut self, line: usize, span: String, span_id: String, problems: Vec<String>) {
+        if !problems.is_empty() {
+            self.failures.push(Failure {
+                line,
+                span,
+                span_id,
+                problems,
+            });
+        }
+    }
+}
+
+/// What a governed span's attributes lack or mistype against the contract (sections 2 and 3); a
+/// cost that is not accepted is named once, with what is.
+fn contract_problems(attrs: &[(&str, &Value)]) -> Vec<String> {
+    let get = |key: &str| attrs.iter().find(|(k, _)| *k == key).map(|(_, v)| attr(v));
+    let cost_key = govops_core::contract::attr::COST_TOTAL_USD;
+    let cost = attrs
+        .iter()
+        .find(|(k, _)| *k == cost_key)
+        .and_then(|(_, v)| cost_problem(v));
+    let mut problems: Vec<String> = schema::problems(get)
+        .iter()
+        .filter(|p| cost.is_none() || p.key != cost_key)
+        .map(ToString::to_string)
+        .collect();
+    if let Some(cost) = cost {
+        problems.push(format!("{cost_key}: {cost}"));
+    }
+    problems
 }
 
 fn write_text(

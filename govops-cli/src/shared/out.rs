@@ -11,12 +11,24 @@
 //! terminal escape sequences (`ESC [2J`, an 8-bit CSI `\u{9b}`, a bidi override that reverses what
 //! follows it). [`esc`] writes every such character as `\u{..}`, so what reaches a terminal is
 //! inert and shows what the input held.
+//!
+//! [`Format`] is the choice most commands offer between text for people and JSON for pipelines.
 
 use std::borrow::Cow;
 use std::io::{self, BufWriter, StdoutLock, Write};
 use std::process::ExitCode;
 
+use clap::ValueEnum;
 use govops_core::terminal::is_unsafe;
+
+/// How a report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// For people.
+    Text,
+    /// For pipelines.
+    Json,
+}
 
 /// Writes one line to stderr. A stderr that cannot be written (a closed pipe) is ignored: there
 /// is nowhere left to say so, and it must not panic.

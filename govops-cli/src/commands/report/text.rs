@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 
 use super::summary::{Bucket, Dimension, Summary, WASTE_RATIO};
 use super::time::{self, WEEKDAYS};
-use crate::amount::CostProblem;
-use crate::out::esc;
+use crate::shared::amount::CostProblem;
+use crate::shared::out::esc;
 
 /// The heatmap's shades, from no cost to the highest cell; each drawn twice for a square cell.
 pub(crate) const SHADES: [char; 5] = [' ', '░', '▒', '▓', '█'];
@@ -128,9 +128,31 @@ fn table(
     Ok(())
 }
 
-/// Writes the text report; `top` keys per dimension (days: the last `top.max(31)`).
+/// Writes the text report, section by section; `top` keys per dimension (days: the last
+/// `top.max(31)`).
 pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::Result<()> {
-    let total = &summary.total;
+    header(out, summary)?;
+    writeln!(out)?;
+    totals(out, summary)?;
+    cost_problems(out, summary)?;
+    waste(out, summary)?;
+    for (dimension, rows) in &summary.by {
+        by_dimension(out, *dimension, rows, top)?;
+    }
+    writeln!(out)?;
+    trips(out, summary)?;
+    writeln!(out)?;
+    drift(out, summary)?;
+    writeln!(out)?;
+    failover(out, summary)?;
+    writeln!(out)?;
+    latency(out, summary, top)?;
+    writeln!(out)?;
+    heatmap(out, summary)
+}
+
+/// What was read: the files and calls, the window, when the calls ended, what was not counted.
+fn header(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
     let kinds = |kind: &str| summary.files.iter().filter(|f| f.kind() == kind).count() as u64;
     writeln!(
         out,
@@ -138,7 +160,7 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
         plural(summary.files.len() as u64, "file", "files"),
         kinds("audit") + kinds("mixed"),
         kinds("telemetry") + kinds("mixed"),
-        plural(total.calls, "call", "calls"),
+        plural(summary.total.calls, "call", "calls"),
         summary.audit_calls,
         summary.telemetry_calls,
     )?;
@@ -190,7 +212,12 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
     if !skipped.is_empty() {
         writeln!(out, "not counted: {}", skipped.join(", "))?;
     }
-    writeln!(out)?;
+    Ok(())
+}
+
+/// The total cost (and how exact it is), the tokens and the unpriced calls.
+fn totals(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
+    let total = &summary.total;
     let basis = match (summary.audit_calls > 0, summary.telemetry_calls > 0) {
         (_, false) => "the exact sum of the audit records' decimal costs",
         (false, true) => "telemetry costs: as exact as the doubles they were written as",
@@ -220,66 +247,85 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
             plural(total.unpriced_calls, "call", "calls")
         )?;
     }
-    if total.rejected_calls > 0 {
+    Ok(())
+}
+
+/// The calls whose cost is not accepted: how many, and the first ten by file and line.
+fn cost_problems(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
+    let rejected = summary.total.rejected_calls;
+    if rejected == 0 {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "cost left out {} whose cost is not accepted, in no cost total (negative, not finite, not a number, above $1000000000000 or missing):",
+        plural(rejected, "call", "calls")
+    )?;
+    for issue in summary.cost_problems.iter().take(10) {
         writeln!(
             out,
-            "cost left out {} whose cost is not accepted, in no cost total (negative, not finite, not a number, above $1000000000000 or missing):",
-            plural(total.rejected_calls, "call", "calls")
+            "                {}: {} is {}",
+            esc(&issue.at),
+            match issue.problem {
+                CostProblem::Missing => "the cost".into(),
+                _ => esc(issue.problem.value()),
+            },
+            issue.problem.kind().replace('_', " ")
         )?;
-        for issue in summary.cost_problems.iter().take(10) {
-            writeln!(
-                out,
-                "                {}: {} is {}",
-                esc(&issue.at),
-                match issue.problem {
-                    CostProblem::Missing => "the cost".into(),
-                    _ => esc(issue.problem.value()),
-                },
-                issue.problem.kind().replace('_', " ")
-            )?;
-        }
-        if summary.cost_problems.len() > 10 {
-            writeln!(
-                out,
-                "                and {} more (all of them are in --format json and csv)",
-                summary.cost_problems.len() - 10
-            )?;
-        }
     }
-    let share = |part: Decimal| -> String {
-        let whole = total.cost_or_zero();
-        match part
-            .checked_mul(Decimal::from(100))
-            .and_then(|p| p.checked_div(whole))
-        {
-            Some(percent) if whole > Decimal::ZERO => {
-                format!(" ({}% of the cost)", percent.round_dp(1))
-            }
-            _ => String::new(),
+    if summary.cost_problems.len() > 10 {
+        writeln!(
+            out,
+            "                and {} more (all of them are in --format json and csv)",
+            summary.cost_problems.len() - 10
+        )?;
+    }
+    Ok(())
+}
+
+/// The calls above the waste ratio, and their share of the cost.
+fn waste(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
+    let whole = summary.total.cost_or_zero();
+    let part = summary.waste.cost_or_zero();
+    let share = match part
+        .checked_mul(Decimal::from(100))
+        .and_then(|p| p.checked_div(whole))
+    {
+        Some(percent) if whole > Decimal::ZERO => {
+            format!(" ({}% of the cost)", percent.round_dp(1))
         }
+        _ => String::new(),
     };
     writeln!(
         out,
-        "waste         {}, {}{} with input:output above {WASTE_RATIO}:1",
+        "waste         {}, {}{share} with input:output above {WASTE_RATIO}:1",
         plural(summary.waste.calls, "call", "calls"),
-        money(summary.waste.cost_or_zero()),
-        share(summary.waste.cost_or_zero()),
-    )?;
-    for (dimension, rows) in &summary.by {
-        writeln!(out)?;
-        writeln!(out, "cost by {}", dimension.title())?;
-        if rows.is_empty() {
-            writeln!(out, "  (no calls)")?;
-            continue;
-        }
-        let shown = if *dimension == Dimension::Day {
-            rows.len().saturating_sub(top.max(31))..rows.len()
-        } else {
-            0..rows.len().min(top)
-        };
-        table(out, dimension.name(), rows, shown)?;
-    }
+        money(part),
+    )
+}
+
+/// The cost by one dimension: the top keys (days: the last ones), and what the rest sum to.
+fn by_dimension(
+    out: &mut impl Write,
+    dimension: Dimension,
+    rows: &[(String, Bucket)],
+    top: usize,
+) -> io::Result<()> {
     writeln!(out)?;
+    writeln!(out, "cost by {}", dimension.title())?;
+    if rows.is_empty() {
+        return writeln!(out, "  (no calls)");
+    }
+    let shown = if dimension == Dimension::Day {
+        rows.len().saturating_sub(top.max(31))..rows.len()
+    } else {
+        0..rows.len().min(top)
+    };
+    table(out, dimension.name(), rows, shown)
+}
+
+/// The guard trips by violation code.
+fn trips(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
     writeln!(out, "guard trips by code")?;
     if summary.trips.is_empty() {
         writeln!(out, "  (none)")?;
@@ -293,7 +339,11 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
             cost(b)
         )?;
     }
-    writeln!(out)?;
+    Ok(())
+}
+
+/// The `model_drift` trips by model and provider, with the signals that moved.
+fn drift(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
     writeln!(out, "drift (model_drift trips)")?;
     if summary.drift.is_empty() {
         writeln!(out, "  (none)")?;
@@ -320,7 +370,11 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
             writeln!(out, "    signals: {}", signals.join(", "))?;
         }
     }
-    writeln!(out)?;
+    Ok(())
+}
+
+/// The failover events by kind, route and reason.
+fn failover(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
     writeln!(out, "failover events")?;
     if summary.failover.is_empty() {
         writeln!(out, "  (none)")?;
@@ -338,37 +392,39 @@ pub(crate) fn write(out: &mut impl Write, summary: &Summary, top: usize) -> io::
             ts(row.last)
         )?;
     }
-    writeln!(out)?;
+    Ok(())
+}
+
+/// The latency percentiles of the `top` models with the most calls.
+fn latency(out: &mut impl Write, summary: &Summary, top: usize) -> io::Result<()> {
     writeln!(out, "latency by model (ms)")?;
     if summary.latency.is_empty() {
-        writeln!(out, "  (none)")?;
-    } else {
-        let width = summary
-            .latency
-            .iter()
-            .map(|r| esc(&r.model).chars().count())
-            .max()
-            .unwrap_or(0)
-            .clamp(5, KEY_WIDTH);
+        return writeln!(out, "  (none)");
+    }
+    let width = summary
+        .latency
+        .iter()
+        .map(|r| esc(&r.model).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(5, KEY_WIDTH);
+    writeln!(
+        out,
+        "  {:<width$}  {:>8}  {:>10}  {:>10}  {:>10}",
+        "model", "calls", "p50", "p95", "max"
+    )?;
+    for row in summary.latency.iter().take(top) {
         writeln!(
             out,
-            "  {:<width$}  {:>8}  {:>10}  {:>10}  {:>10}",
-            "model", "calls", "p50", "p95", "max"
+            "  {:<width$}  {:>8}  {:>10.1}  {:>10.1}  {:>10.1}",
+            clip(&row.model, width),
+            row.calls,
+            row.p50_ms,
+            row.p95_ms,
+            row.max_ms
         )?;
-        for row in summary.latency.iter().take(top) {
-            writeln!(
-                out,
-                "  {:<width$}  {:>8}  {:>10.1}  {:>10.1}  {:>10.1}",
-                clip(&row.model, width),
-                row.calls,
-                row.p50_ms,
-                row.p95_ms,
-                row.max_ms
-            )?;
-        }
     }
-    writeln!(out)?;
-    heatmap(out, summary)
+    Ok(())
 }
 
 /// The heatmap: one row per weekday (Monday first), one double-width cell per UTC hour.

@@ -1,4 +1,4 @@
-//! `govops check env`.
+//! `govops check env`: the start-up metadata, checked as `govops::init()` checks it.
 
 use std::io::Write;
 use std::path::Path;
@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use govops_core::{Config, EnvSource, Gap};
 use serde::Serialize;
 
-use crate::Format;
-use crate::out::{self, err, esc, esc_lines};
+use crate::shared::out::{self, Format, err, esc, esc_lines};
 
 /// The JSON report: `{"gaps": [{"variable", "problem", "accepted"}]}`.
 #[derive(Serialize)]
@@ -16,7 +15,7 @@ struct Report<'a> {
     gaps: &'a [Gap],
 }
 
-pub(crate) fn env(env_file: Option<&Path>, format: Format) -> ExitCode {
+pub(crate) fn check(env_file: Option<&Path>, format: Format) -> ExitCode {
     let (source, mut gaps) = match env_file {
         None => (EnvSource::from_process(), Vec::new()),
         Some(path) => {
