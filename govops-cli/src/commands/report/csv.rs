@@ -1,5 +1,5 @@
 //! `--format csv`: the report for spreadsheets, one row per (dimension, key). The columns are
-//! documented in README.md ("Reports") and are stable, as the JSON keys are.
+//! documented in docs/cli.md (`govops report`) and are stable, as the JSON keys are.
 
 use std::borrow::Cow;
 use std::io::{self, Write};

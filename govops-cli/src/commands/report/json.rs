@@ -1,5 +1,5 @@
 //! `--format json`: the report for pipelines, one JSON object built section by section. The keys
-//! are documented in README.md ("Reports") and are stable: new keys may be added, none is renamed
+//! are documented in docs/cli.md (`govops report`) and are stable: new keys may be added, none is renamed
 //! or removed without a new `report_version`.
 
 use std::io::{self, Write};
