@@ -1,4 +1,7 @@
 use super::*;
+use crate::contract::vars;
+use crate::env::EnvSource;
+use crate::gap::{Gap, GapKind};
 
 const REQUIRED: [&str; 5] = [
     vars::APP_NAME,
