@@ -673,3 +673,26 @@ fn capture_follows_the_policy_else_the_standard_variable_else_stays_off() {
         );
     }
 }
+
+#[test]
+fn a_misplaced_guard_key_is_a_policy_gap_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[guards.agent_loop]\naction = \"deny\"\nratio = 5\n",
+    )
+    .unwrap();
+    let gap = only_gap(&with(&[(vars::POLICY, policy.to_str().unwrap())]));
+    assert_eq!(
+        (gap.variable.as_str(), gap.kind),
+        (vars::POLICY, GapKind::Unparseable)
+    );
+    assert!(
+        gap.problem
+            .contains("policy.toml:3: guards.agent_loop takes only"),
+        "{}",
+        gap.problem
+    );
+    assert!(gap.problem.contains("`ratio`"), "{}", gap.problem);
+}
