@@ -48,12 +48,6 @@ macro_rules! spelled {
             }
         }
 
-        impl From<$ty> for String {
-            fn from(value: $ty) -> String {
-                value.as_str().to_owned()
-            }
-        }
-
         impl ::serde::Serialize for $ty {
             fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
@@ -73,3 +67,7 @@ macro_rules! spelled {
 }
 
 pub(crate) use spelled;
+
+// No `From<T> for String` here: a `Violation` that converted into `String` would let
+// `#[governed]` deny a call whose error type is `String` (it denies exactly when the error type
+// converts from `Violation`). The config keywords, which are not errors, add it themselves.

@@ -70,6 +70,12 @@ impl<T: Into<String>> Keyword<T> {
 
 macro_rules! keyword_args {
     ($($ty:ident),+) => {$(
+        impl From<$ty> for String {
+            fn from(value: $ty) -> String {
+                value.as_str().to_owned()
+            }
+        }
+
         impl From<$ty> for Keyword<$ty> {
             fn from(value: $ty) -> Self {
                 Keyword::Value(value)
