@@ -5,49 +5,24 @@
 /// The version of the telemetry contract this crate implements (`govops.contract.version`).
 pub const CONTRACT_VERSION: &str = "1";
 
-/// Environment variables read at start-up (contract section 1).
+/// Writes each row of the start-up table as a constant naming its variable.
+macro_rules! variable_names {
+    ($(
+        $(#[$meta:meta])*
+        $NAME:ident = $name:literal as $field:ident, $presence:expr, accepted $accepted:expr;
+        fn $setter:ident($arg:ty) via $via:ident, e.g. $example:literal;
+    )+) => {
+        $(
+            $(#[$meta])*
+            pub const $NAME: &str = $name;
+        )+
+    };
+}
+
+/// Environment variables read at start-up (contract section 1), from the one table
+/// ([`for_each_variable!`](crate::for_each_variable)), in contract order.
 pub mod vars {
-    /// The application's name; becomes `service.name`.
-    pub const APP_NAME: &str = "GOVOPS_APP_NAME";
-    /// The deployment environment; becomes `deployment.environment.name`.
-    pub const ENVIRONMENT: &str = "GOVOPS_ENVIRONMENT";
-    /// The owning team or person; becomes `govops.owner`.
-    pub const OWNER: &str = "GOVOPS_OWNER";
-    /// The cost center charged for the workload; becomes `govops.cost_center`.
-    pub const COST_CENTER: &str = "GOVOPS_COST_CENTER";
-    /// The classification of the data the workload handles; becomes `govops.data_classification`.
-    pub const DATA_CLASSIFICATION: &str = "GOVOPS_DATA_CLASSIFICATION";
-    /// Path to the policy file; becomes `govops.policy.id`.
-    pub const POLICY: &str = "GOVOPS_POLICY";
-    /// Free-text application version; becomes `service.version`.
-    pub const APP_VERSION: &str = "GOVOPS_APP_VERSION";
-    /// Path to a price table that replaces the embedded one.
-    pub const PRICE_TABLE: &str = "GOVOPS_PRICE_TABLE";
-    /// Path of the JSON-lines telemetry sink used when no OTLP endpoint is set.
-    pub const TELEMETRY_FILE: &str = "GOVOPS_TELEMETRY_FILE";
-    /// Path of the append-only audit log.
-    pub const AUDIT_LOG: &str = "GOVOPS_AUDIT_LOG";
-    /// The OTLP endpoint for every signal.
-    pub const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-    /// The OTLP endpoint for traces only, used as given.
-    pub const OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-    /// The OTLP endpoint for metrics only, used as given.
-    pub const OTLP_METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
-    /// The OTLP endpoint for logs only, used as given.
-    pub const OTLP_LOGS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT";
-    /// The OTLP transport protocol.
-    pub const OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
-    /// Headers sent with every OTLP export; secrets, never printed.
-    pub const OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
-    /// The OTLP export timeout in milliseconds.
-    pub const OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
-    /// How many ended spans wait for export before new ones are dropped (and counted).
-    pub const SPAN_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
-    /// Extra resource attributes, `key=value` pairs separated by commas.
-    pub const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
-    /// Whether message content is captured (`true` or `false`), where the policy does not set
-    /// `[capture] content` (contract section 9).
-    pub const CAPTURE_MESSAGE_CONTENT: &str = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
+    crate::for_each_variable!(variable_names);
 }
 
 /// Resource attribute keys (contract section 1).

@@ -24,6 +24,7 @@ pub mod prices;
 pub mod quote;
 pub mod rego;
 pub mod schema;
+mod spelling;
 pub mod terminal;
 pub mod tokens;
 pub mod usage;
@@ -31,7 +32,7 @@ pub mod violation;
 
 pub use audit::{AuditError, AuditLog, AuditOptions, AuditRecord, ConfigFingerprint};
 pub use config::{
-    Config, DataClassification, Environment, OtlpConfig, OtlpProtocol, PolicyRef, Settings,
+    Config, DataClassification, Environment, Keyword, OtlpConfig, OtlpProtocol, PolicyRef, Settings,
 };
 pub use cost::{Component, Cost, Line, Pricing, Unpriced};
 pub use drift::{

@@ -360,13 +360,11 @@ impl Rego {
             Err(e) => return Err(failed("violations", &e)),
         }
         match engine.eval_rule("data.govops.decision".to_owned()) {
-            Ok(regorus::Value::String(decision)) => match decision.as_ref() {
-                "allow" => verdict.decision = Some(Decision::Allow),
-                "flag" => verdict.decision = Some(Decision::Flag),
-                "deny" => verdict.decision = Some(Decision::Deny),
-                other => verdict.problems.push(format!(
+            Ok(regorus::Value::String(decision)) => match decision.parse::<Decision>() {
+                Ok(decision) => verdict.decision = Some(decision),
+                Err(_) => verdict.problems.push(format!(
                     "`decision` is {}; \"allow\", \"flag\" or \"deny\" is accepted",
-                    shown(&regorus::Value::from(other))
+                    shown(&regorus::Value::from(decision.as_ref()))
                 )),
             },
             Ok(regorus::Value::Undefined) => {}

@@ -1,6 +1,6 @@
 //! Violation codes and policy decisions (contract section 4).
 
-use std::fmt;
+use crate::spelling::spelled;
 
 /// What the policy decided about a governed call: `govops.policy.decision`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -14,23 +14,7 @@ pub enum Decision {
     Deny,
 }
 
-impl Decision {
-    /// The attribute value: `allow`, `flag` or `deny`.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Decision::Allow => "allow",
-            Decision::Flag => "flag",
-            Decision::Deny => "deny",
-        }
-    }
-}
-
-impl fmt::Display for Decision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+spelled!(Decision { Allow => "allow", Flag => "flag", Deny => "deny" });
 
 /// One violation: a value of `govops.safety.violations`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,42 +50,27 @@ pub enum Violation {
     PolicyRuleFailed,
 }
 
-impl Violation {
-    /// Every code, in the contract's order.
-    pub const ALL: [Violation; 13] = [
-        Violation::AgentLoop,
-        Violation::ContextOverflow,
-        Violation::TokenWaste,
-        Violation::BudgetExceeded,
-        Violation::ModelNotAllowed,
-        Violation::ToolNotAllowed,
-        Violation::ProviderNotAllowed,
-        Violation::PiiDetected,
-        Violation::SecretDetected,
-        Violation::MissingContext,
-        Violation::ModelDrift,
-        Violation::UnpricedModel,
-        Violation::PolicyRuleFailed,
-    ];
+spelled!(Violation {
+    AgentLoop => "agent_loop",
+    ContextOverflow => "context_overflow",
+    TokenWaste => "token_waste",
+    BudgetExceeded => "budget_exceeded",
+    ModelNotAllowed => "model_not_allowed",
+    ToolNotAllowed => "tool_not_allowed",
+    ProviderNotAllowed => "provider_not_allowed",
+    PiiDetected => "pii_detected",
+    SecretDetected => "secret_detected",
+    MissingContext => "missing_context",
+    ModelDrift => "model_drift",
+    UnpricedModel => "unpriced_model",
+    PolicyRuleFailed => "policy_rule_failed",
+});
 
-    /// The stable code.
+impl Violation {
+    /// The stable code (the same as [`Violation::as_str`]).
     #[must_use]
     pub const fn code(self) -> &'static str {
-        match self {
-            Violation::AgentLoop => "agent_loop",
-            Violation::ContextOverflow => "context_overflow",
-            Violation::TokenWaste => "token_waste",
-            Violation::BudgetExceeded => "budget_exceeded",
-            Violation::ModelNotAllowed => "model_not_allowed",
-            Violation::ToolNotAllowed => "tool_not_allowed",
-            Violation::ProviderNotAllowed => "provider_not_allowed",
-            Violation::PiiDetected => "pii_detected",
-            Violation::SecretDetected => "secret_detected",
-            Violation::MissingContext => "missing_context",
-            Violation::ModelDrift => "model_drift",
-            Violation::UnpricedModel => "unpriced_model",
-            Violation::PolicyRuleFailed => "policy_rule_failed",
-        }
+        self.as_str()
     }
 
     /// The code's default action.
@@ -120,13 +89,7 @@ impl Violation {
     /// The violation a code names, if any.
     #[must_use]
     pub fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.code() == code)
-    }
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
+        code.parse().ok()
     }
 }
 
@@ -211,6 +174,10 @@ mod tests {
             assert_eq!(Violation::ALL[v as usize], v, "ALL is in declaration order");
         }
         assert_eq!(Violation::from_code("nope"), None);
+        for d in Decision::ALL {
+            assert_eq!(d.to_string().parse::<Decision>(), Ok(d));
+        }
+        assert!("block".parse::<Decision>().is_err());
     }
 
     #[test]

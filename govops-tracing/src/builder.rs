@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use govops_core::config::VARIABLES;
-use govops_core::contract::vars;
 use govops_core::{Config, EnvSource, Gaps, Settings};
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
@@ -22,9 +21,12 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Starts a [`Builder`]: set metadata in code, then [`Builder::init`] or [`Builder::try_init`].
 ///
 /// ```no_run
+/// use govops_core::config::Environment;
+///
 /// let _govops = govops_tracing::configure()
 ///     .app_name("support-bot")
-///     .environment("dev")
+///     .environment(Environment::Dev) // or "dev", as GOVOPS_ENVIRONMENT would hold it
+///     .span_queue_size(4096)
 ///     .init();
 /// ```
 pub fn configure() -> Builder {
@@ -33,8 +35,9 @@ pub fn configure() -> Builder {
 
 /// Configuration for [`GovOps`]: values set here win over the environment.
 ///
-/// Every setter takes the text the matching environment variable would hold, and goes through
-/// the same validation.
+/// Every setter of a start-up variable takes its typed value (`Environment::Prod`, a `usize`, a
+/// `Duration`, a `bool`, a path), or for the keywords the text the variable would hold, and goes
+/// through the same validation as the environment's value.
 #[derive(Debug, Clone)]
 #[must_use = "a Builder does nothing until init() or try_init() is called"]
 pub struct Builder {
@@ -61,58 +64,45 @@ impl Default for Builder {
     }
 }
 
-macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident => $var:expr;)+) => {
-        $(
-            $(#[$doc])*
-            pub fn $name(mut self, value: impl Into<String>) -> Self {
-                self.settings.set($var, value);
-                self
-            }
-        )+
+/// Writes the builder's setter for each row of the start-up table: the variable's doc, then an
+/// example; the value goes through [`Settings`]' typed setter of the same name.
+macro_rules! builder_setters {
+    ($(
+        $(#[$meta:meta])*
+        $NAME:ident = $name:literal as $field:ident, $presence:expr, accepted $accepted:expr;
+        fn $setter:ident($arg:ty) via $via:ident, e.g. $example:literal;
+    )+) => {
+        impl Builder {
+            $(
+                $(#[$meta])*
+                #[doc = concat!(
+                    "\n\nSets `", $name, "` in code: it wins over the environment and is checked ",
+                    "the same way.\n\n```\n",
+                    "# use govops_core::config::{DataClassification, Environment, OtlpProtocol};\n",
+                    "# use std::time::Duration;\n",
+                    "let builder = govops_tracing::configure().", stringify!($setter), "(", $example, ");\n",
+                    "# let _ = builder;\n```"
+                )]
+                pub fn $setter(mut self, value: $arg) -> Self {
+                    self.settings.$setter(value);
+                    self
+                }
+            )+
+        }
     };
 }
 
+govops_core::for_each_variable!(builder_setters);
+
 impl Builder {
-    setters! {
-        /// The application's name (`GOVOPS_APP_NAME`).
-        app_name => vars::APP_NAME;
-        /// The environment: `dev`, `test`, `staging` or `prod` (`GOVOPS_ENVIRONMENT`).
-        environment => vars::ENVIRONMENT;
-        /// The owning team or person (`GOVOPS_OWNER`).
-        owner => vars::OWNER;
-        /// The cost center (`GOVOPS_COST_CENTER`).
-        cost_center => vars::COST_CENTER;
-        /// `public`, `internal`, `confidential` or `restricted` (`GOVOPS_DATA_CLASSIFICATION`).
-        data_classification => vars::DATA_CLASSIFICATION;
-        /// The policy file's path (`GOVOPS_POLICY`).
-        policy => vars::POLICY;
-        /// The application's version (`GOVOPS_APP_VERSION`).
-        app_version => vars::APP_VERSION;
-        /// A price table replacing the embedded one (`GOVOPS_PRICE_TABLE`).
-        price_table => vars::PRICE_TABLE;
-        /// The JSON-lines sink used when no OTLP endpoint is set (`GOVOPS_TELEMETRY_FILE`).
-        telemetry_file => vars::TELEMETRY_FILE;
-        /// The append-only audit log (`GOVOPS_AUDIT_LOG`).
-        audit_log => vars::AUDIT_LOG;
-        /// The OTLP endpoint for every signal (`OTEL_EXPORTER_OTLP_ENDPOINT`).
-        otlp_endpoint => vars::OTLP_ENDPOINT;
-        /// `grpc` or `http/protobuf` (`OTEL_EXPORTER_OTLP_PROTOCOL`).
-        otlp_protocol => vars::OTLP_PROTOCOL;
-        /// Export headers, `key=value,…` (`OTEL_EXPORTER_OTLP_HEADERS`); never printed.
-        otlp_headers => vars::OTLP_HEADERS;
-    }
-
-    /// How many ended spans may wait for export (`OTEL_BSP_MAX_QUEUE_SIZE`, default 2048). Spans
-    /// past it are dropped, counted in `govops.telemetry.dropped` and reported at shutdown.
-    pub fn span_queue_size(mut self, spans: usize) -> Self {
-        self.settings.set(vars::SPAN_QUEUE_SIZE, spans.to_string());
-        self
-    }
-
     /// The file drift baselines are restored from at start-up (when it exists) and saved to at
     /// shutdown, so that a restart does not forget each model's history; replaces the policy's
     /// `[drift] baseline`.
+    ///
+    /// ```
+    /// let builder = govops_tracing::configure().drift_baseline("drift.json");
+    /// # let _ = builder;
+    /// ```
     pub fn drift_baseline(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.drift_baseline = Some(path.into());
         self
@@ -121,6 +111,11 @@ impl Builder {
     /// Rotates the audit log (`GOVOPS_AUDIT_LOG`) when the next record would take it past
     /// `bytes`: the file is renamed `NAME.SEQ` and the chain goes on in a fresh one. Without it
     /// the log is never rotated.
+    ///
+    /// ```
+    /// let builder = govops_tracing::configure().audit_rotate_bytes(64 << 20); // 64 MiB
+    /// # let _ = builder;
+    /// ```
     pub fn audit_rotate_bytes(mut self, bytes: u64) -> Self {
         self.audit_rotate_bytes = Some(bytes);
         self
@@ -128,24 +123,46 @@ impl Builder {
 
     /// Reads variables from `env` instead of the process environment; values set in code still win.
     /// Tests use this so that they never touch the process environment.
+    ///
+    /// ```
+    /// use govops_core::EnvSource;
+    ///
+    /// let builder = govops_tracing::configure().env(EnvSource::from_pairs([("GOVOPS_ENVIRONMENT", "test")]));
+    /// # let _ = builder;
+    /// ```
     pub fn env(mut self, env: EnvSource) -> Self {
         self.env = Some(env);
         self
     }
 
     /// How long dropping the handle may take to flush: 5 s unless set.
+    ///
+    /// ```
+    /// let builder = govops_tracing::configure().shutdown_timeout(std::time::Duration::from_secs(2));
+    /// # let _ = builder;
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
     }
 
     /// Whether log events are also written to stderr in a human format (on unless set).
+    ///
+    /// ```
+    /// let builder = govops_tracing::configure().stderr_logs(false);
+    /// # let _ = builder;
+    /// ```
     pub fn stderr_logs(mut self, enabled: bool) -> Self {
         self.stderr_logs = enabled;
         self
     }
 
     /// Which spans and events are recorded, in `RUST_LOG` syntax; else `RUST_LOG`, else `info`.
+    ///
+    /// ```
+    /// let builder = govops_tracing::configure().log_filter("info,my_app=debug");
+    /// # let _ = builder;
+    /// ```
     pub fn log_filter(mut self, directives: impl Into<String>) -> Self {
         self.log_filter = Some(directives.into());
         self

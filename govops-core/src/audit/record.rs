@@ -342,13 +342,13 @@ mod decision_serde {
         deserializer: D,
     ) -> Result<Option<Decision>, D::Error> {
         let text = <Option<std::borrow::Cow<'de, str>>>::deserialize(deserializer)?;
-        text.map(|text| match &*text {
-            "allow" => Ok(Decision::Allow),
-            "flag" => Ok(Decision::Flag),
-            "deny" => Ok(Decision::Deny),
-            other => Err(serde::de::Error::custom(format!(
-                "decision {other:?} is not one of allow, flag, deny"
-            ))),
+        text.map(|text| {
+            text.parse::<Decision>().map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "decision {:?} is not one of allow, flag, deny",
+                    &*text
+                ))
+            })
         })
         .transpose()
     }

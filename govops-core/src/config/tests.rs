@@ -1,4 +1,7 @@
 use super::*;
+use crate::contract::vars;
+use crate::env::EnvSource;
+use crate::gap::{Gap, GapKind};
 
 const REQUIRED: [&str; 5] = [
     vars::APP_NAME,
@@ -669,4 +672,27 @@ fn capture_follows_the_policy_else_the_standard_variable_else_stays_off() {
             gap.accepted
         );
     }
+}
+
+#[test]
+fn a_misplaced_guard_key_is_a_policy_gap_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[guards.agent_loop]\naction = \"deny\"\nratio = 5\n",
+    )
+    .unwrap();
+    let gap = only_gap(&with(&[(vars::POLICY, policy.to_str().unwrap())]));
+    assert_eq!(
+        (gap.variable.as_str(), gap.kind),
+        (vars::POLICY, GapKind::Unparseable)
+    );
+    assert!(
+        gap.problem
+            .contains("policy.toml:3: guards.agent_loop takes only"),
+        "{}",
+        gap.problem
+    );
+    assert!(gap.problem.contains("`ratio`"), "{}", gap.problem);
 }

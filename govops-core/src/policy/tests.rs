@@ -1,4 +1,6 @@
 use super::*;
+use crate::prices::PriceTable;
+use crate::violation::Violation;
 
 fn parse(text: &str) -> Result<Policy, Vec<PolicyProblem>> {
     Policy::parse(text, &PriceTable::embedded())
@@ -323,4 +325,23 @@ fn a_problem_shows_at_most_a_bounded_token_of_the_file() {
         problems[0].problem.contains("is an absolute path"),
         "{problems:?}"
     );
+}
+
+#[test]
+fn a_misspelt_key_in_a_guard_table_is_refused_at_its_line_naming_the_key() {
+    let p = problems("[guards.agent_loop]\naction = \"deny\"\nmax_tool_call = 5\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].starts_with("line 3:"), "{p:?}");
+    assert!(p[0].contains("max_tool_call"), "{p:?}");
+    assert!(
+        p[0].contains("guards.agent_loop takes only: action, max_tool_calls, max_repeats"),
+        "{p:?}"
+    );
+    // A threshold of another guard, in a guard without thresholds: the same, at its line.
+    let p = problems("[guards.pii]\naction = \"flag\"\n\npercent = 50\n");
+    assert!(
+        p[0].starts_with("line 4:") && p[0].contains("percent"),
+        "{p:?}"
+    );
+    assert!(p[0].contains("guards.pii takes only: action"), "{p:?}");
 }

@@ -282,11 +282,9 @@ fn run_case(policy: &Policy, prices: &PriceTable, line: usize, text: &str) -> Ou
             format!("kind {:?} is not one of {}", case.kind, KINDS.join(", ")),
         );
     }
-    let expected = match case.expect.as_str() {
-        "allow" => Decision::Allow,
-        "flag" => Decision::Flag,
-        "deny" => Decision::Deny,
-        other => return failed(name, format!("expect {other:?} is not allow, flag or deny")),
+    let Ok(expected) = case.expect.parse::<Decision>() else {
+        let other = &case.expect;
+        return failed(name, format!("expect {other:?} is not allow, flag or deny"));
     };
     let mut expected_codes = BTreeSet::new();
     for code in case.violations.iter().flatten() {
