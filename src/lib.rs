@@ -140,7 +140,7 @@ pub mod prelude {
 pub mod config {
     pub use govops_core::config::{
         Config, DEFAULT_OTLP_TIMEOUT, DEFAULT_TELEMETRY_FILE, DataClassification, Environment,
-        OtlpConfig, OtlpProtocol, PolicyRef, Secret, Settings,
+        Keyword, OtlpConfig, OtlpProtocol, PolicyRef, Secret, Settings,
     };
     pub use govops_core::env::EnvSource;
     pub use govops_core::gap::{Gap, GapKind, Gaps};
