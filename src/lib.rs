@@ -159,8 +159,9 @@ pub mod cost {
 /// Policy-as-code: the policy file, its guards and budgets, what each check decided.
 pub mod policy {
     pub use govops_core::policy::{
-        Action, Budgets, EnvironmentRules, Guards, Policy, PolicyProblem,
+        Action, Budgets, EnvironmentRules, Figure, Guards, Policy, PolicyProblem, Trip,
     };
+    pub use govops_core::rego::{CallInput, Rego, RegoVerdict, UsageInput};
     pub use govops_core::violation::Violations;
 }
 
