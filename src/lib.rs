@@ -106,9 +106,9 @@ pub use govops_macros::governed;
 #[doc(hidden)]
 pub use govops_tracing::__private;
 pub use govops_tracing::{
-    Builder, Call, CallContextLogs, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, Lost, Metered,
-    Operation, RedactingLogs, RedactingSpans, Reported, ShutdownError, SignalLoss, SpanIds,
-    audited_layer, configure, context, file, layer, layer_with_ids, testing, variables,
+    Builder, Call, CallContextLogs, DEFAULT_SHUTDOWN_TIMEOUT, GovOps, InitError, LayerBuilder,
+    Lost, Metered, Operation, RedactingLogs, RedactingSpans, Reported, ShutdownError, SignalLoss,
+    SpanIds, configure, context, file, layer, testing, variables,
 };
 pub use rust_decimal::Decimal;
 

@@ -33,15 +33,16 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::bridge::{Bridge, not_governed};
 use crate::clock::Clock;
+use crate::contract::{ContractLayer, Shared, drift_registry};
 use crate::dropped::{CountedExporter, Counting, Counts};
 use crate::error::{InitError, Lost, ShutdownError};
 use crate::file::{FileLogExporter, FileMetricExporter, FileSpanExporter, JsonLinesFile};
-use crate::governed::{ContractLayer, Shared};
 use crate::ids::SpanIds;
 use crate::logs::CallContextLogs;
-use crate::metrics::Instruments;
+use crate::metrics::{GuardTrips, Instruments, base_attributes};
 use crate::otlp::{self, Exporting, Failures};
-use crate::redact::{RedactingLogs, RedactingSpans, Scan};
+use crate::redact::{RedactingLogs, RedactingSpans};
+use crate::scan::Scan;
 
 /// The crates that export telemetry: their own events must never become telemetry, or one export
 /// would feed the next without end.
@@ -112,6 +113,7 @@ impl Pipeline {
             logs: logs.clone(),
             ids: ids.clone(),
             scan: Scan::new(&config.policy_rules.guards),
+            base: base_attributes(config),
         };
         let call_context = || CallContextLogs::new(config);
         let failures = Arc::new(Failures::default());
@@ -195,7 +197,7 @@ impl Pipeline {
         config: &Config,
         baseline: Option<PathBuf>,
     ) -> Result<Self, InitError> {
-        self.drift = crate::governed::drift_registry(&config.policy_rules);
+        self.drift = drift_registry(&config.policy_rules);
         if let (Some(registry), Some(path)) = (&self.drift, &baseline)
             && path.exists()
             && let Err(source) = registry.restore(path)
@@ -295,7 +297,7 @@ impl Pipeline {
             Shared::new(
                 config,
                 self.tracer.tracer(SCOPE),
-                Some(Instruments::new(&self.meter.meter(SCOPE))),
+                Some(Instruments::new(&self.meter.meter(SCOPE), config)),
                 Clock::System,
                 Some(self.ids.clone()),
             )
@@ -537,6 +539,8 @@ struct Queue {
     ids: SpanIds,
     /// What is redacted before export.
     scan: Scan,
+    /// The application's metric attributes, for the trips export raises.
+    base: [KeyValue; 3],
 }
 
 fn providers<S, L, M>(
@@ -556,7 +560,7 @@ where
         .with_resource(resource.clone())
         .with_periodic_exporter(metrics)
         .build();
-    let trips = crate::metrics::guard_trips(&meter);
+    let trips = GuardTrips::of(&meter);
     Providers {
         tracer: SdkTracerProvider::builder()
             .with_resource(resource.clone())
@@ -578,6 +582,7 @@ where
                 },
                 scan: queue.scan,
                 trips: Some(trips),
+                base: queue.base.clone(),
             })
             .build(),
         logger: SdkLoggerProvider::builder()
@@ -667,6 +672,7 @@ mod tests {
             logs: logs.clone(),
             ids: SpanIds::random(),
             scan: Scan::new(&govops_core::Guards::default()),
+            base: base_attributes(&otlp_config()),
         };
         let failures = Arc::new(Failures::default());
         let providers = providers(
