@@ -119,39 +119,7 @@ impl Pipeline {
         let failures = Arc::new(Failures::default());
         let (providers, destination) = match &config.otlp {
             Some(otlp_config) => {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name("govops-export")
-                    .enable_all()
-                    .build()
-                    .map_err(|source| InitError::Runtime { source })?;
-                let exporters = match otlp::exporters(otlp_config, runtime.handle()) {
-                    Ok(exporters) => exporters,
-                    Err(error) => {
-                        // Dropping a runtime inside the caller's async context would panic.
-                        runtime.shutdown_background();
-                        return Err(error);
-                    }
-                };
-                let handle = Some(runtime.handle().clone());
-                let mut providers = providers(
-                    resource,
-                    &queue,
-                    call_context(),
-                    Exporting::new(exporters.spans, handle.clone(), failures.clone())
-                        .refusals("span(s)", Some(spans.pending_rejected.clone())),
-                    Exporting::new(exporters.logs, handle.clone(), failures.clone())
-                        .refusals("log record(s)", Some(logs.pending_rejected.clone())),
-                    Exporting::new(exporters.metrics, handle, failures.clone())
-                        .refusals("metric data point(s)", None),
-                );
-                providers.runtime = Some(runtime);
-                let destination = format!(
-                    "{} (OTLP {})",
-                    govops_core::config::redact_endpoint(&otlp_config.traces_endpoint),
-                    otlp_config.protocol
-                );
-                (providers, destination)
+                otlp_providers(otlp_config, resource, &queue, call_context(), &failures)?
             }
             None => {
                 let sink = JsonLinesFile::open(&config.telemetry_file).map_err(|source| {
@@ -432,6 +400,50 @@ impl Pipeline {
             lost,
         })
     }
+}
+
+/// The providers exporting over OTLP to `otlp_config`'s collector, on a runtime of their own,
+/// and where they export to.
+fn otlp_providers(
+    otlp_config: &govops_core::OtlpConfig,
+    resource: Resource,
+    queue: &Queue,
+    call_context: CallContextLogs,
+    failures: &Arc<Failures>,
+) -> Result<(Providers, String), InitError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("govops-export")
+        .enable_all()
+        .build()
+        .map_err(|source| InitError::Runtime { source })?;
+    let exporters = match otlp::exporters(otlp_config, runtime.handle()) {
+        Ok(exporters) => exporters,
+        Err(error) => {
+            // Dropping a runtime inside the caller's async context would panic.
+            runtime.shutdown_background();
+            return Err(error);
+        }
+    };
+    let handle = Some(runtime.handle().clone());
+    let mut providers = providers(
+        resource,
+        queue,
+        call_context,
+        Exporting::new(exporters.spans, handle.clone(), failures.clone())
+            .refusals("span(s)", Some(queue.counts.pending_rejected.clone())),
+        Exporting::new(exporters.logs, handle.clone(), failures.clone())
+            .refusals("log record(s)", Some(queue.logs.pending_rejected.clone())),
+        Exporting::new(exporters.metrics, handle, failures.clone())
+            .refusals("metric data point(s)", None),
+    );
+    providers.runtime = Some(runtime);
+    let destination = format!(
+        "{} (OTLP {})",
+        govops_core::config::redact_endpoint(&otlp_config.traces_endpoint),
+        otlp_config.protocol
+    );
+    Ok((providers, destination))
 }
 
 /// How a stop went.

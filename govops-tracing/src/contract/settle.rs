@@ -2,7 +2,7 @@
 //! cost, budgets, drift, the policy's rules) adds to one [`Settlement`], which decides; then the
 //! span ends, the audit record is written and the metrics are recorded.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use govops_core::audit::DriftTrip;
 use govops_core::budget::Reservation;
@@ -20,7 +20,7 @@ use super::audit::Audited;
 use super::checks::{Figures, RequestKey, Tripped, budget_figures, figures};
 use super::emit::{self, Ending};
 use super::shared::Shared;
-use super::span::Governed;
+use super::span::{Governed, Pending};
 use crate::call::{CallCell, CallState, Operation, Served};
 use crate::capture::{json_text, messages_json};
 use crate::metrics::Recorded;
@@ -64,58 +64,8 @@ pub(super) fn settle(shared: &Shared, governed: Governed) {
     {
         shared.budgets.end_request(RequestKey::new(trace).as_str());
     }
-    let Settlement {
-        mut state,
-        attributes,
-        events,
-        provider,
-        model,
-        violations,
-        cost_usd,
-        drift_score,
-        drift_trip,
-        ..
-    } = settlement;
-    if let Some(log) = &shared.audit {
-        let record = Audited {
-            cell: &cell,
-            state: &state,
-            provider: provider.as_ref(),
-            cost_usd,
-            latency,
-            decision,
-            violations: &violations,
-            drift: drift_trip,
-            ended: ended.wall,
-        }
-        .record(scan);
-        // The writer thread seals and writes it; an error here means the log was shut down.
-        let _ = log.append(record);
-    }
-    let ending = Ending {
-        attributes,
-        events,
-        status: state.error.take().map(Status::error),
-        started: started.wall,
-        ended: ended.wall,
-    };
-    emit::end(shared, &cell, pending, ending);
-    if let Some(instruments) = &shared.instruments {
-        instruments.record(&Recorded {
-            operation: cell.identity.operation,
-            decision,
-            provider: provider.as_ref(),
-            model: model.as_ref(),
-            usage: &state.usage,
-            cost_usd,
-            latency,
-            violations: &violations,
-            drift: drift_score,
-            drift_followed: shared.drift.is_some(),
-            moves: &state.moves,
-            readiness: &state.readiness,
-        });
-    }
+    let times = (started.wall, ended.wall, latency);
+    settlement.close(decision, scan, pending, times);
 }
 
 /// A call being settled: what it recorded, and what settlement has found so far.
@@ -540,6 +490,70 @@ impl<'a> Settlement<'a> {
         if let Some(served) = &self.served {
             self.attributes
                 .push(KeyValue::new(attr::PROVIDER_NAME, served.provider.clone()));
+        }
+    }
+
+    /// The settled call leaves the process: its audit record, its span, its metrics.
+    fn close(
+        self,
+        decision: Decision,
+        scan: Scan,
+        pending: Option<Pending>,
+        (started, ended, latency): (SystemTime, SystemTime, Duration),
+    ) {
+        let Settlement {
+            shared,
+            cell,
+            mut state,
+            attributes,
+            events,
+            provider,
+            model,
+            violations,
+            cost_usd,
+            drift_score,
+            drift_trip,
+            ..
+        } = self;
+        if let Some(log) = &shared.audit {
+            let record = Audited {
+                cell,
+                state: &state,
+                provider: provider.as_ref(),
+                cost_usd,
+                latency,
+                decision,
+                violations: &violations,
+                drift: drift_trip,
+                ended,
+            }
+            .record(scan);
+            // The writer thread seals and writes it; an error here means the log was shut down.
+            let _ = log.append(record);
+        }
+        let ending = Ending {
+            attributes,
+            events,
+            status: state.error.take().map(Status::error),
+            started,
+            ended,
+        };
+        emit::end(shared, cell, pending, ending);
+        if let Some(instruments) = &shared.instruments {
+            instruments.record(&Recorded {
+                operation: cell.identity.operation,
+                decision,
+                provider: provider.as_ref(),
+                model: model.as_ref(),
+                usage: &state.usage,
+                cost_usd,
+                latency,
+                violations: &violations,
+                drift: drift_score,
+                drift_followed: shared.drift.is_some(),
+                moves: &state.moves,
+                readiness: &state.readiness,
+            });
         }
     }
 }
