@@ -248,9 +248,14 @@ fn calls(c: &mut Criterion) {
                 .build(),
         )
         .build();
-    let governed = tracing::Dispatch::new(tracing_subscriber::registry().with(
-        govops::pipeline::layer_with_ids(&config, &tracer, Some(&meter), &ids),
-    ));
+    let governed = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(
+            govops::pipeline::layer(&config, &tracer)
+                .meter(&meter)
+                .ids(&ids)
+                .build(),
+        ),
+    );
     let by_hand = tracing::Dispatch::new(
         tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("by-hand"))),
@@ -277,9 +282,14 @@ fn calls(c: &mut Criterion) {
         ("GOVOPS_POLICY", policy.to_str().unwrap()),
     ]))
     .unwrap();
-    let no_drift = tracing::Dispatch::new(tracing_subscriber::registry().with(
-        govops::pipeline::layer_with_ids(&no_drift_config, &tracer, Some(&meter), &ids),
-    ));
+    let no_drift = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(
+            govops::pipeline::layer(&no_drift_config, &tracer)
+                .meter(&meter)
+                .ids(&ids)
+                .build(),
+        ),
+    );
     tracing::dispatcher::with_default(&no_drift, || {
         govops::context::scope("session-1", "user-1", || {
             group.bench_function("governed_no_drift", |b| {
@@ -294,9 +304,15 @@ fn calls(c: &mut Criterion) {
         govops::audit::AuditOptions::for_config(&config),
     )
     .unwrap();
-    let audited = tracing::Dispatch::new(tracing_subscriber::registry().with(
-        govops::pipeline::audited_layer(&config, &tracer, Some(&meter), Some(&ids), audit.clone()),
-    ));
+    let audited = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(
+            govops::pipeline::layer(&config, &tracer)
+                .meter(&meter)
+                .ids(&ids)
+                .audit(audit.clone())
+                .build(),
+        ),
+    );
     tracing::dispatcher::with_default(&audited, || {
         govops::context::scope("session-1", "user-1", || {
             group.bench_function("governed_audited", |b| {

@@ -168,8 +168,7 @@ pub mod policy {
 /// Bring your own OpenTelemetry pipeline: the layers `init()` installs, for providers you build.
 pub mod pipeline {
     pub use govops_tracing::{
-        CallContextLogs, RedactingLogs, RedactingSpans, SpanIds, audited_layer, file, layer,
-        layer_with_ids,
+        CallContextLogs, LayerBuilder, RedactingLogs, RedactingSpans, SpanIds, file, layer,
     };
 }
 

@@ -515,7 +515,7 @@ impl opentelemetry_sdk::trace::SpanExporter for Keep {
 }
 
 /// `govops::pipeline::layer` over a provider the application built (spans started when they open) and
-/// `govops::pipeline::layer_with_ids` over one built with `SpanIds` (spans built when they end) give the
+/// `govops::pipeline::layer` with `.ids(..)` over one built with `SpanIds` (spans built when they end) give the
 /// same spans, parented the same way.
 #[test]
 fn both_ways_of_building_governed_spans_give_the_same_trace() {
@@ -539,13 +539,17 @@ fn both_ways_of_building_governed_spans_give_the_same_trace() {
         }
         let provider = builder.build();
         let dispatch = if with_ids {
-            tracing::Dispatch::new(tracing_subscriber::registry().with(
-                govops::pipeline::layer_with_ids(&config, &provider, None, &ids),
-            ))
+            tracing::Dispatch::new(
+                tracing_subscriber::registry().with(
+                    govops::pipeline::layer(&config, &provider)
+                        .ids(&ids)
+                        .build(),
+                ),
+            )
         } else {
             tracing::Dispatch::new(
                 tracing_subscriber::registry()
-                    .with(govops::pipeline::layer(&config, &provider, None)),
+                    .with(govops::pipeline::layer(&config, &provider).build()),
             )
         };
         tracing::dispatcher::with_default(&dispatch, || {

@@ -367,9 +367,13 @@ async fn the_audit_log_records_drift_figures_and_failover_moves() {
     let path = dir.path().join("audit.jsonl");
     let audit = AuditLog::open(&path, AuditOptions::for_config(&config)).unwrap();
     let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(
-        govops::pipeline::audited_layer(&config, &tracer, None, None, audit.clone()),
-    ));
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(
+            govops::pipeline::layer(&config, &tracer)
+                .audit(audit.clone())
+                .build(),
+        ),
+    );
 
     tracing::dispatcher::with_default(&dispatch, || {
         for i in 0..300 {

@@ -290,7 +290,7 @@ fn an_application_with_its_own_providers_gets_the_same_redaction() {
         .with_log_processor(SimpleLogProcessor::new(FileLogExporter::new(sink)))
         .build();
     let subscriber = tracing_subscriber::registry()
-        .with(govops::pipeline::layer(&config, &tracer, None))
+        .with(govops::pipeline::layer(&config, &tracer).build())
         .with(OpenTelemetryTracingBridge::new(&logger));
     tracing::subscriber::with_default(subscriber, || {
         ask(&format!("card {CARD}"));

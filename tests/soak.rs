@@ -83,9 +83,14 @@ fn memory_stays_flat_over_ten_million_calls_across_a_hundred_thousand_traces() {
         .with_id_generator(ids.clone())
         .build();
     let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(
-        govops::pipeline::layer_with_ids(&config, &tracer, Some(&meter), &ids),
-    ));
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(
+            govops::pipeline::layer(&config, &tracer)
+                .meter(&meter)
+                .ids(&ids)
+                .build(),
+        ),
+    );
     const TRACES: u64 = 100_000;
     const CALLS_PER_TRACE: u64 = 100;
     let mut after_warm_up = 0;

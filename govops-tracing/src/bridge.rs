@@ -11,7 +11,7 @@ use tracing_subscriber::layer::Filter;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer, filter};
 
-use crate::governed::is_governed;
+use crate::contract::is_governed;
 
 /// Wraps a layer so that it never sees a governed span, nor an event emitted directly inside one
 /// (the contract layer owns those; `tracing-opentelemetry` would otherwise attach the event to the

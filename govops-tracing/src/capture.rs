@@ -7,7 +7,6 @@ use govops_core::contract::attr;
 use opentelemetry::{KeyValue, Value};
 
 use crate::call::Operation;
-use crate::governed::{is_scalar, messages_json};
 
 /// The function's arguments and the prompt, as far as the capture setting lets them leave the
 /// process (contract section 9); the span's redaction pass then scans what is added.
@@ -66,4 +65,44 @@ fn json_of(value: &Value) -> serde_json::Value {
 /// `text` as JSON when it is a JSON document, else as a JSON string.
 pub(crate) fn json_text(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::from(text))
+}
+
+/// Whether an argument's recorded value cannot hold message content: a number, a boolean, or the
+/// `Debug` form of one (`42`, `-1.5e3`, `true`) or of a unit value (`High`, `None`).
+pub(crate) fn is_scalar(value: &Value) -> bool {
+    match value {
+        Value::I64(_) | Value::F64(_) | Value::Bool(_) => true,
+        Value::String(s) => is_scalar_text(s.as_str()),
+        _ => false,
+    }
+}
+
+/// [`is_scalar`] of a value's `Debug` text.
+pub(crate) fn is_scalar_text(s: &str) -> bool {
+    let number = s
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'_' | b'e' | b'E'));
+    let unit = s
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':'));
+    number || unit
+}
+
+/// Message content in the semantic conventions' JSON form: one message of `role` with one text
+/// part.
+pub(crate) fn messages_json(role: &str, text: &str, finish_reason: Option<&str>) -> String {
+    let mut message = serde_json::json!({
+        "role": role,
+        "parts": [{"type": "text", "content": text}],
+    });
+    if let Some(reason) = finish_reason {
+        message["finish_reason"] = serde_json::Value::from(reason);
+    }
+    serde_json::Value::Array(vec![message]).to_string()
 }

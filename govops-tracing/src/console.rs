@@ -10,10 +10,11 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::Writer;
 
-use crate::governed::{ARGUMENTS, PROMPT, is_scalar_text};
-use crate::redact::Scan;
+use crate::capture::is_scalar_text;
+use crate::scan::Scan;
 use govops_core::content::Findings;
 use govops_core::contract::attr::OPERATION_NAME;
+use govops_protocol::field::{ARGUMENTS, PROMPT};
 
 /// Formats the fields of console lines (events and the spans around them).
 pub(crate) struct ConsoleFields {

@@ -7,8 +7,7 @@ use govops_core::contract::{attr, metric};
 use govops_core::failover::{Attempt, FailoverEvent, ProviderInfo, Readiness, Reporter};
 use opentelemetry::{KeyValue, StringValue};
 
-use crate::call::{Move, Served};
-use crate::governed::current_call;
+use crate::call::{Move, Served, current_call};
 use crate::intern::intern;
 
 struct Telemetry;

@@ -18,7 +18,7 @@ thread_local! {
 }
 
 /// The id generator of a tracer provider whose governed spans govops builds: install it on the
-/// provider and pass the same value to [`crate::layer_with_ids`]. Governed spans then draw their
+/// provider and pass the same value to [`crate::layer`] with [`LayerBuilder::ids`](crate::LayerBuilder::ids). Governed spans then draw their
 /// ids when they open and are built whole when they end, which is faster than updating a started
 /// span; every other span gets ids from the wrapped generator as usual.
 ///

@@ -12,27 +12,28 @@ mod capture;
 mod clock;
 mod console;
 pub mod context;
+mod contract;
 mod dropped;
 mod error;
 mod failover;
 pub mod file;
-mod governed;
 mod handle;
 mod ids;
 mod intern;
+mod layer_builder;
 mod logs;
 mod metrics;
 mod otlp;
 mod partial;
 mod pipeline;
-mod precheck;
 mod redact;
+mod scan;
 pub mod testing;
 
 pub use builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, configure, variables};
 pub use call::{Call, Metered, Operation, Reported};
-pub use governed::{audited_layer, layer, layer_with_ids};
 pub use ids::SpanIds;
+pub use layer_builder::{LayerBuilder, layer};
 pub use logs::CallContextLogs;
 pub use redact::{RedactingLogs, RedactingSpans};
 
@@ -55,7 +56,7 @@ pub mod __private {
     /// Why the governed call just entered must not run, when a check at its open denied it.
     #[must_use]
     pub fn denied() -> Option<govops_core::Violation> {
-        crate::governed::current_call().and_then(|call| call.denied)
+        crate::call::current_call().and_then(|call| call.denied)
     }
 
     /// A token count as the `i64` telemetry carries, from any unsigned or signed integer.

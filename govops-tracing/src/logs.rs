@@ -9,8 +9,9 @@ use opentelemetry::{InstrumentationScope, StringValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
 
-use crate::call::Operation;
-use crate::governed;
+use crate::call::{Operation, current_call};
+use crate::intern::intern;
+use govops_protocol::field;
 
 /// A log processor that adds the governed call's context (contract section 6: service,
 /// environment, session, user, operation, model or tool or agent name) to each log record
@@ -30,7 +31,7 @@ impl CallContextLogs {
     #[must_use]
     pub fn new(config: &govops_core::Config) -> Self {
         CallContextLogs {
-            service: crate::governed::shared_text(&config.app_name),
+            service: intern(&config.app_name),
             environment: config.environment.as_str().into(),
         }
     }
@@ -42,7 +43,7 @@ fn any(value: &StringValue) -> AnyValue {
 
 impl LogProcessor for CallContextLogs {
     fn emit(&self, record: &mut SdkLogRecord, _scope: &InstrumentationScope) {
-        let Some(call) = governed::current_call() else {
+        let Some(call) = current_call() else {
             return;
         };
         let identity = &call.identity;
@@ -61,7 +62,7 @@ impl LogProcessor for CallContextLogs {
             let key = match identity.operation {
                 Operation::ExecuteTool => attr::TOOL_NAME,
                 Operation::InvokeAgent => attr::AGENT_NAME,
-                _ => "govops.name",
+                _ => field::NAME,
             };
             record.add_attribute(key, any(subject));
         }

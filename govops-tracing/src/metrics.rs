@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use govops_core::contract::{attr, metric};
-use govops_core::{Decision, Usage, Violations};
+use govops_core::{Decision, Usage, Violation, Violations};
 use opentelemetry::metrics::{
     BoundCounter, BoundGauge, BoundHistogram, Counter, Gauge, Histogram, Meter,
 };
@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::call::{Move, Operation};
-use crate::governed::Shared;
+use crate::intern::intern;
 
 /// The most tokens one call adds to `gen_ai.client.token.usage`. The histogram sums in `u64`, so
 /// two hostile counts near `u64::MAX` would overflow it (a panic in a debug build, a wrapped sum
@@ -40,10 +40,12 @@ const DURATION_BUCKETS: [f64; 14] = [
 pub(crate) struct Instruments {
     /// Tells this pipeline's series apart from another's in the per-thread cache.
     id: u64,
+    /// The attributes every series shares: service, environment, cost center.
+    base: [KeyValue; 3],
     tokens: Histogram<u64>,
     duration: Histogram<f64>,
     cost: Counter<f64>,
-    trips: Counter<u64>,
+    trips: GuardTrips,
     drift: Gauge<f64>,
     readiness: Gauge<u64>,
     switches: Counter<u64>,
@@ -78,6 +80,8 @@ pub(crate) struct Recorded<'a> {
     pub(crate) violations: &'a Violations,
     /// The model's drift score after this call, when drift is followed.
     pub(crate) drift: Option<f64>,
+    /// Whether drift is followed: the series then binds its model's drift gauge.
+    pub(crate) drift_followed: bool,
     pub(crate) moves: &'a [Move],
     pub(crate) readiness: &'a [govops_core::failover::Readiness],
 }
@@ -121,10 +125,25 @@ thread_local! {
 
 static PIPELINES: AtomicU64 = AtomicU64::new(0);
 
+/// The attributes every metric of `config`'s application carries: service, environment, cost
+/// center.
+pub(crate) fn base_attributes(config: &govops_core::Config) -> [KeyValue; 3] {
+    [
+        KeyValue::new("service.name", intern(&config.app_name)),
+        KeyValue::new(
+            "deployment.environment.name",
+            StringValue::from(config.environment.as_str()),
+        ),
+        KeyValue::new("govops.cost_center", intern(&config.cost_center)),
+    ]
+}
+
 impl Instruments {
-    pub(crate) fn new(meter: &Meter) -> Self {
+    /// The instruments of `meter`, for the calls of `config`'s application.
+    pub(crate) fn new(meter: &Meter, config: &govops_core::Config) -> Self {
         Self {
             id: PIPELINES.fetch_add(1, Ordering::Relaxed),
+            base: base_attributes(config),
             tokens: meter
                 .u64_histogram(metric::TOKEN_USAGE)
                 .with_unit("{token}")
@@ -142,7 +161,7 @@ impl Instruments {
                 .with_unit("USD")
                 .with_description("Cost of governed model calls, from the price table")
                 .build(),
-            trips: trips_counter(meter),
+            trips: GuardTrips::new(meter),
             drift: meter
                 .f64_gauge(metric::DRIFT_SCORE)
                 .with_unit("1")
@@ -157,7 +176,7 @@ impl Instruments {
         }
     }
 
-    fn series(&self, shared: &Shared, call: &Recorded<'_>) -> Rc<Series> {
+    fn series(&self, call: &Recorded<'_>) -> Rc<Series> {
         let key = SeriesKey {
             pipeline: self.id,
             operation: call.operation,
@@ -165,7 +184,7 @@ impl Instruments {
             provider: call.provider.cloned().map(Text),
             model: call.model.cloned().map(Text),
         };
-        let build = || Rc::new(self.bind(shared, call));
+        let build = || Rc::new(self.bind(call));
         SERIES
             .try_with(|cache| {
                 let Ok(mut cache) = cache.try_borrow_mut() else {
@@ -185,25 +204,20 @@ impl Instruments {
     }
 
     /// The low-cardinality attributes only: never session or user ids.
-    fn bind(&self, shared: &Shared, call: &Recorded<'_>) -> Series {
-        let base = [
-            KeyValue::new("service.name", shared.service.clone()),
-            KeyValue::new("deployment.environment.name", shared.environment.clone()),
-            KeyValue::new("govops.cost_center", shared.cost_center.clone()),
-        ];
-        let mut attributes = Vec::with_capacity(8);
-        attributes.extend(base.iter().cloned());
-        attributes.extend([
-            KeyValue::new(attr::OPERATION_NAME, call.operation.name()),
-            KeyValue::new(attr::POLICY_DECISION, call.decision.as_str()),
-        ]);
+    fn bind(&self, call: &Recorded<'_>) -> Series {
+        let base = self.base.clone();
+        let attributes = call_attributes(
+            &base,
+            call.operation.name(),
+            call.decision,
+            call.provider,
+            call.model,
+        );
         let mut per_model = base.to_vec();
         if let Some(provider) = call.provider {
-            attributes.push(KeyValue::new(attr::PROVIDER_NAME, provider.clone()));
             per_model.push(KeyValue::new(attr::PROVIDER_NAME, provider.clone()));
         }
         if let Some(model) = call.model {
-            attributes.push(KeyValue::new(attr::REQUEST_MODEL, model.clone()));
             per_model.push(KeyValue::new(attr::REQUEST_MODEL, model.clone()));
         }
         let with_type = |token_type: &'static str| {
@@ -216,7 +230,7 @@ impl Instruments {
             input: self.tokens.bind(&with_type("input")),
             output: self.tokens.bind(&with_type("output")),
             cost: self.cost.bind(&attributes),
-            drift: (shared.drift.is_some() && call.operation.is_model() && call.model.is_some())
+            drift: (call.drift_followed && call.operation.is_model() && call.model.is_some())
                 .then(|| self.drift.bind(&per_model)),
             base,
             attributes,
@@ -224,8 +238,8 @@ impl Instruments {
     }
 
     /// Records one call.
-    pub(crate) fn record(&self, shared: &Shared, call: &Recorded<'_>) {
-        let series = self.series(shared, call);
+    pub(crate) fn record(&self, call: &Recorded<'_>) {
+        let series = self.series(call);
         series.duration.record(call.latency.as_secs_f64());
         if let Some(cost) = call.cost_usd.and_then(|c| c.to_f64()) {
             series.cost.add(cost);
@@ -249,26 +263,66 @@ impl Instruments {
             );
         }
         if !call.violations.is_empty() {
-            let mut attributes = series.attributes.clone();
-            for violation in call.violations.iter() {
-                attributes.push(KeyValue::new("code", violation.code()));
-                self.trips.add(1, &attributes);
-                attributes.pop();
-            }
+            self.trips.add(&series.attributes, call.violations.iter());
         }
     }
 }
 
-fn trips_counter(meter: &opentelemetry::metrics::Meter) -> Counter<u64> {
-    meter
-        .u64_counter(metric::GUARD_TRIPS)
-        .with_unit("{trip}")
-        .with_description("Violations raised on governed calls, by code")
-        .build()
+/// The metric attributes of one call (contract section 5: the low-cardinality ones only, never
+/// session or user ids): `base`, then operation, decision, provider and model.
+pub(crate) fn call_attributes(
+    base: &[KeyValue],
+    operation: &'static str,
+    decision: Decision,
+    provider: Option<&StringValue>,
+    model: Option<&StringValue>,
+) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(8);
+    attributes.extend(base.iter().cloned());
+    attributes.extend([
+        KeyValue::new(attr::OPERATION_NAME, operation),
+        KeyValue::new(attr::POLICY_DECISION, decision.as_str()),
+    ]);
+    if let Some(provider) = provider {
+        attributes.push(KeyValue::new(attr::PROVIDER_NAME, provider.clone()));
+    }
+    if let Some(model) = model {
+        attributes.push(KeyValue::new(attr::REQUEST_MODEL, model.clone()));
+    }
+    attributes
 }
 
-/// `govops.guard.trips` of `provider`, for what is raised outside the contract layer.
-pub(crate) fn guard_trips(provider: &opentelemetry_sdk::metrics::SdkMeterProvider) -> Counter<u64> {
-    use opentelemetry::metrics::MeterProvider as _;
-    trips_counter(&provider.meter(crate::SCOPE))
+/// `govops.guard.trips`: one count per violation raised on a call, with the call's metric
+/// attributes ([`call_attributes`]) and the violation's `code`, whoever raised it (the contract
+/// layer, or the span processor that redacts at export).
+#[derive(Debug, Clone)]
+pub(crate) struct GuardTrips(Counter<u64>);
+
+impl GuardTrips {
+    pub(crate) fn new(meter: &Meter) -> Self {
+        Self(
+            meter
+                .u64_counter(metric::GUARD_TRIPS)
+                .with_unit("{trip}")
+                .with_description("Violations raised on governed calls, by code")
+                .build(),
+        )
+    }
+
+    /// `govops.guard.trips` of `provider`, for what is raised outside the contract layer.
+    pub(crate) fn of(provider: &opentelemetry_sdk::metrics::SdkMeterProvider) -> Self {
+        use opentelemetry::metrics::MeterProvider as _;
+        Self::new(&provider.meter(crate::SCOPE))
+    }
+
+    /// Counts each of `violations` on the call whose metric attributes are `call`.
+    pub(crate) fn add(&self, call: &[KeyValue], violations: impl Iterator<Item = Violation>) {
+        let mut attributes = Vec::with_capacity(call.len() + 1);
+        attributes.extend_from_slice(call);
+        for violation in violations {
+            attributes.push(KeyValue::new("code", violation.code()));
+            self.0.add(1, &attributes);
+            attributes.pop();
+        }
+    }
 }

@@ -33,15 +33,16 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::bridge::{Bridge, not_governed};
 use crate::clock::Clock;
+use crate::contract::{ContractLayer, Shared, drift_registry};
 use crate::dropped::{CountedExporter, Counting, Counts};
 use crate::error::{InitError, Lost, ShutdownError};
 use crate::file::{FileLogExporter, FileMetricExporter, FileSpanExporter, JsonLinesFile};
-use crate::governed::{ContractLayer, Shared};
 use crate::ids::SpanIds;
 use crate::logs::CallContextLogs;
-use crate::metrics::Instruments;
+use crate::metrics::{GuardTrips, Instruments, base_attributes};
 use crate::otlp::{self, Exporting, Failures};
-use crate::redact::{RedactingLogs, RedactingSpans, Scan};
+use crate::redact::{RedactingLogs, RedactingSpans};
+use crate::scan::Scan;
 
 /// The crates that export telemetry: their own events must never become telemetry, or one export
 /// would feed the next without end.
@@ -112,44 +113,13 @@ impl Pipeline {
             logs: logs.clone(),
             ids: ids.clone(),
             scan: Scan::new(&config.policy_rules.guards),
+            base: base_attributes(config),
         };
         let call_context = || CallContextLogs::new(config);
         let failures = Arc::new(Failures::default());
         let (providers, destination) = match &config.otlp {
             Some(otlp_config) => {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name("govops-export")
-                    .enable_all()
-                    .build()
-                    .map_err(|source| InitError::Runtime { source })?;
-                let exporters = match otlp::exporters(otlp_config, runtime.handle()) {
-                    Ok(exporters) => exporters,
-                    Err(error) => {
-                        // Dropping a runtime inside the caller's async context would panic.
-                        runtime.shutdown_background();
-                        return Err(error);
-                    }
-                };
-                let handle = Some(runtime.handle().clone());
-                let mut providers = providers(
-                    resource,
-                    &queue,
-                    call_context(),
-                    Exporting::new(exporters.spans, handle.clone(), failures.clone())
-                        .refusals("span(s)", Some(spans.pending_rejected.clone())),
-                    Exporting::new(exporters.logs, handle.clone(), failures.clone())
-                        .refusals("log record(s)", Some(logs.pending_rejected.clone())),
-                    Exporting::new(exporters.metrics, handle, failures.clone())
-                        .refusals("metric data point(s)", None),
-                );
-                providers.runtime = Some(runtime);
-                let destination = format!(
-                    "{} (OTLP {})",
-                    govops_core::config::redact_endpoint(&otlp_config.traces_endpoint),
-                    otlp_config.protocol
-                );
-                (providers, destination)
+                otlp_providers(otlp_config, resource, &queue, call_context(), &failures)?
             }
             None => {
                 let sink = JsonLinesFile::open(&config.telemetry_file).map_err(|source| {
@@ -195,7 +165,7 @@ impl Pipeline {
         config: &Config,
         baseline: Option<PathBuf>,
     ) -> Result<Self, InitError> {
-        self.drift = crate::governed::drift_registry(&config.policy_rules);
+        self.drift = drift_registry(&config.policy_rules);
         if let (Some(registry), Some(path)) = (&self.drift, &baseline)
             && path.exists()
             && let Err(source) = registry.restore(path)
@@ -295,7 +265,7 @@ impl Pipeline {
             Shared::new(
                 config,
                 self.tracer.tracer(SCOPE),
-                Some(Instruments::new(&self.meter.meter(SCOPE))),
+                Some(Instruments::new(&self.meter.meter(SCOPE), config)),
                 Clock::System,
                 Some(self.ids.clone()),
             )
@@ -432,6 +402,50 @@ impl Pipeline {
     }
 }
 
+/// The providers exporting over OTLP to `otlp_config`'s collector, on a runtime of their own,
+/// and where they export to.
+fn otlp_providers(
+    otlp_config: &govops_core::OtlpConfig,
+    resource: Resource,
+    queue: &Queue,
+    call_context: CallContextLogs,
+    failures: &Arc<Failures>,
+) -> Result<(Providers, String), InitError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("govops-export")
+        .enable_all()
+        .build()
+        .map_err(|source| InitError::Runtime { source })?;
+    let exporters = match otlp::exporters(otlp_config, runtime.handle()) {
+        Ok(exporters) => exporters,
+        Err(error) => {
+            // Dropping a runtime inside the caller's async context would panic.
+            runtime.shutdown_background();
+            return Err(error);
+        }
+    };
+    let handle = Some(runtime.handle().clone());
+    let mut providers = providers(
+        resource,
+        queue,
+        call_context,
+        Exporting::new(exporters.spans, handle.clone(), failures.clone())
+            .refusals("span(s)", Some(queue.counts.pending_rejected.clone())),
+        Exporting::new(exporters.logs, handle.clone(), failures.clone())
+            .refusals("log record(s)", Some(queue.logs.pending_rejected.clone())),
+        Exporting::new(exporters.metrics, handle, failures.clone())
+            .refusals("metric data point(s)", None),
+    );
+    providers.runtime = Some(runtime);
+    let destination = format!(
+        "{} (OTLP {})",
+        govops_core::config::redact_endpoint(&otlp_config.traces_endpoint),
+        otlp_config.protocol
+    );
+    Ok((providers, destination))
+}
+
 /// How a stop went.
 #[derive(Default)]
 struct Stopped {
@@ -537,6 +551,8 @@ struct Queue {
     ids: SpanIds,
     /// What is redacted before export.
     scan: Scan,
+    /// The application's metric attributes, for the trips export raises.
+    base: [KeyValue; 3],
 }
 
 fn providers<S, L, M>(
@@ -556,7 +572,7 @@ where
         .with_resource(resource.clone())
         .with_periodic_exporter(metrics)
         .build();
-    let trips = crate::metrics::guard_trips(&meter);
+    let trips = GuardTrips::of(&meter);
     Providers {
         tracer: SdkTracerProvider::builder()
             .with_resource(resource.clone())
@@ -578,6 +594,7 @@ where
                 },
                 scan: queue.scan,
                 trips: Some(trips),
+                base: queue.base.clone(),
             })
             .build(),
         logger: SdkLoggerProvider::builder()
@@ -667,6 +684,7 @@ mod tests {
             logs: logs.clone(),
             ids: SpanIds::random(),
             scan: Scan::new(&govops_core::Guards::default()),
+            base: base_attributes(&otlp_config()),
         };
         let failures = Arc::new(Failures::default());
         let providers = providers(

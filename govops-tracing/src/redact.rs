@@ -6,152 +6,19 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use govops_core::content::{Findings, redact};
+use govops_core::content::Findings;
 use govops_core::contract::{attr, event};
-use govops_core::{Action, Decision, Guards, Violation};
+use govops_core::{Action, Decision, Violation};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _};
-use opentelemetry::metrics::Counter;
 use opentelemetry::{Array, Context, InstrumentationScope, Key, KeyValue, StringValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord, SdkLogger, SdkLoggerProvider};
-
-use crate::governed;
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 
-/// Which detectors run, from the policy.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Scan {
-    pii: Action,
-    secrets: Action,
-}
-
-impl Scan {
-    pub(crate) fn new(guards: &Guards) -> Self {
-        Self {
-            pii: guards.pii,
-            secrets: guards.secrets,
-        }
-    }
-
-    pub(crate) fn enabled(self) -> bool {
-        self.pii != Action::Off || self.secrets != Action::Off
-    }
-
-    pub(crate) fn text(self, text: &str, found: &mut Findings) -> Option<String> {
-        let (out, findings) = redact(text, self.pii != Action::Off, self.secrets != Action::Off)?;
-        found.merge(findings);
-        Some(out)
-    }
-
-    /// What `text` holds of the enabled kinds, for content passed for inspection.
-    pub(crate) fn inspect(self, text: &str) -> Findings {
-        let mut found = Findings::default();
-        let _ = self.text(text, &mut found);
-        found
-    }
-
-    /// The violations `found` raises, each with its action; none of a kind that is off.
-    pub(crate) fn raised(self, found: Findings) -> impl Iterator<Item = (Violation, Action)> {
-        let pii =
-            (found.pii && self.pii != Action::Off).then_some((Violation::PiiDetected, self.pii));
-        let secret = (found.secret && self.secrets != Action::Off)
-            .then_some((Violation::SecretDetected, self.secrets));
-        pii.into_iter().chain(secret)
-    }
-
-    /// A log value with what it holds redacted, at any depth; `None` when nothing was found.
-    fn any(self, value: &AnyValue, found: &mut Findings) -> Option<AnyValue> {
-        match value {
-            AnyValue::String(s) => self
-                .text(s.as_str(), found)
-                .map(|c| AnyValue::String(c.into())),
-            AnyValue::ListAny(items) => {
-                let cleaned: Vec<Option<AnyValue>> =
-                    items.iter().map(|item| self.any(item, found)).collect();
-                cleaned.iter().any(Option::is_some).then(|| {
-                    let list = items
-                        .iter()
-                        .zip(cleaned)
-                        .map(|(item, clean)| clean.unwrap_or_else(|| item.clone()))
-                        .collect();
-                    AnyValue::ListAny(Box::new(list))
-                })
-            }
-            AnyValue::Map(map) => {
-                let mut changed = false;
-                let cleaned = map
-                    .iter()
-                    .map(|(k, v)| match self.any(v, found) {
-                        Some(clean) => {
-                            changed = true;
-                            (k.clone(), clean)
-                        }
-                        None => (k.clone(), v.clone()),
-                    })
-                    .collect();
-                changed.then(|| AnyValue::Map(Box::new(cleaned)))
-            }
-            _ => None,
-        }
-    }
-
-    fn value(self, value: &mut Value, found: &mut Findings) {
-        match value {
-            Value::String(s) => {
-                if let Some(clean) = self.text(s.as_str(), found) {
-                    *s = StringValue::from(clean);
-                }
-            }
-            Value::Array(Array::String(items)) => {
-                for s in items {
-                    if let Some(clean) = self.text(s.as_str(), found) {
-                        *s = StringValue::from(clean);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Redacts the string attributes among `attributes` (figures aside) in place, as export would,
-/// and says what was found.
-pub(crate) fn redact_attributes(scan: Scan, attributes: &mut [KeyValue]) -> Findings {
-    let mut found = Findings::default();
-    for kv in attributes {
-        if !is_figure(kv.key.as_str()) {
-            scan.value(&mut kv.value, &mut found);
-        }
-    }
-    found
-}
-
-/// The contract's own figures are never content: counts, costs, codes, the start-up metadata (its
-/// values were validated at start-up), the operation.
-/// Any other key is scanned, `govops.*` ones included (a workflow's `govops.name` is the
-/// application's text).
-fn is_figure(key: &str) -> bool {
-    use govops_core::contract::resource;
-    key.starts_with("gen_ai.usage.")
-        || matches!(
-            key,
-            attr::CONTRACT_VERSION
-                | attr::POLICY_DECISION
-                | attr::SAFETY_VIOLATIONS
-                | attr::COST_TOTAL_USD
-                | attr::CONTEXT_UTILIZATION
-                | attr::LATENCY_MS
-                | "govops.prompt.estimated_tokens"
-                | resource::OWNER
-                | resource::COST_CENTER
-                | resource::DATA_CLASSIFICATION
-                | resource::POLICY_ID
-                | resource::SERVICE_NAME
-                | resource::DEPLOYMENT_ENVIRONMENT_NAME
-                | attr::OPERATION_NAME
-        )
-}
+use crate::call::{Operation, current_call};
+use crate::metrics::{GuardTrips, base_attributes, call_attributes};
+use crate::scan::{Scan, is_figure, redact_attributes};
 
 /// A span processor that redacts personal data and credentials from every span before the
 /// processor it wraps (the exporting one) sees it, as the policy's `[guards.pii]` and
@@ -182,7 +49,10 @@ fn is_figure(key: &str) -> bool {
 pub struct RedactingSpans<P> {
     pub(crate) inner: P,
     pub(crate) scan: Scan,
-    pub(crate) trips: Option<Counter<u64>>,
+    /// `govops.guard.trips`, when counted.
+    pub(crate) trips: Option<GuardTrips>,
+    /// The application's metric attributes (service, environment, cost center), for the trips.
+    pub(crate) base: [KeyValue; 3],
 }
 
 impl<P: SpanProcessor> RedactingSpans<P> {
@@ -193,13 +63,14 @@ impl<P: SpanProcessor> RedactingSpans<P> {
             inner,
             scan: Scan::new(&config.policy_rules.guards),
             trips: None,
+            base: base_attributes(config),
         }
     }
 
     /// Counts what it raises in `govops.guard.trips`, with `meter`.
     #[must_use]
     pub fn with_meter(mut self, meter: &opentelemetry_sdk::metrics::SdkMeterProvider) -> Self {
-        self.trips = Some(crate::metrics::guard_trips(meter));
+        self.trips = Some(GuardTrips::of(meter));
         self
     }
 }
@@ -268,6 +139,33 @@ fn is_governed(span: &SpanData) -> bool {
 }
 
 impl<P> RedactingSpans<P> {
+    /// The metric attributes of the governed call `span` exported, as the contract layer
+    /// records them (its decision as it now stands).
+    fn call_attributes(&self, span: &SpanData) -> Vec<KeyValue> {
+        let text = |key: &str| {
+            span.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .and_then(|kv| match &kv.value {
+                    Value::String(s) => Some(s.clone()),
+                    _ => None,
+                })
+        };
+        let operation = text(attr::OPERATION_NAME)
+            .and_then(|o| Operation::from_name(o.as_str()))
+            .unwrap_or(Operation::InvokeWorkflow);
+        let decision = text(attr::POLICY_DECISION)
+            .and_then(|d| decision_named(d.as_str()))
+            .unwrap_or(Decision::Allow);
+        call_attributes(
+            &self.base,
+            operation.name(),
+            decision,
+            text(attr::PROVIDER_NAME).as_ref(),
+            text(attr::REQUEST_MODEL).as_ref(),
+        )
+    }
+
     /// A governed span that held content it must not export carries the violation.
     fn flag(&self, span: &mut SpanData, found: Findings) {
         if !is_governed(span) {
@@ -300,11 +198,8 @@ impl<P> RedactingSpans<P> {
                     }
                 }
                 attr::POLICY_DECISION => {
-                    let current = match kv.value.as_str().as_ref() {
-                        "deny" => Decision::Deny,
-                        "flag" => Decision::Flag,
-                        _ => Decision::Allow,
-                    };
+                    let current =
+                        decision_named(kv.value.as_str().as_ref()).unwrap_or(Decision::Allow);
                     let decision = raised
                         .iter()
                         .filter_map(|(_, action)| action.decision())
@@ -321,11 +216,20 @@ impl<P> RedactingSpans<P> {
                 vec![KeyValue::new("govops.violation", violation.code())],
                 0,
             ));
-            if let Some(trips) = &self.trips {
-                trips.add(1, &[KeyValue::new("code", violation.code())]);
-            }
+        }
+        if let Some(trips) = &self.trips {
+            let call = self.call_attributes(span);
+            trips.add(&call, raised.iter().map(|(v, _)| *v));
         }
     }
+}
+
+/// The decision an exported span names: what the contract layer decided is only in the span by
+/// the time this processor sees it.
+fn decision_named(name: &str) -> Option<Decision> {
+    [Decision::Allow, Decision::Flag, Decision::Deny]
+        .into_iter()
+        .find(|d| d.as_str() == name)
 }
 
 /// Mints the log records that replace ones holding content: the SDK's record has no way to
@@ -375,7 +279,7 @@ impl LogProcessor for RedactingLogs {
         } else {
             *record = rebuilt(record, body, attributes);
         }
-        if let Some(call) = governed::current_call() {
+        if let Some(call) = current_call() {
             call.inspected(found, "log");
         }
     }
@@ -442,6 +346,7 @@ mod tests {
     use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
 
     use super::*;
+    use govops_core::Guards;
 
     fn scan() -> Scan {
         Scan::new(&Guards::default())

@@ -39,11 +39,12 @@ use tracing_subscriber::layer::SubscriberExt;
 use crate::bridge::{Bridge, not_governed};
 use crate::call::Operation;
 use crate::clock::Clock;
-use crate::governed::{ContractLayer, Shared};
+use crate::contract::{ContractLayer, Shared};
 use crate::ids::SpanIds;
 use crate::logs::CallContextLogs;
 use crate::metrics::Instruments;
-use crate::redact::{RedactingLogs, RedactingSpans, Scan};
+use crate::redact::{RedactingLogs, RedactingSpans};
+use crate::scan::Scan;
 
 use crate::SCOPE;
 
@@ -433,11 +434,10 @@ impl Capture {
         let scan = Scan::new(&config.policy_rules.guards);
         let tracer = SdkTracerProvider::builder()
             .with_id_generator(ids.clone())
-            .with_span_processor(RedactingSpans {
-                inner: SimpleSpanProcessor::new(spans.clone()),
-                scan,
-                trips: None,
-            })
+            .with_span_processor(RedactingSpans::new(
+                SimpleSpanProcessor::new(spans.clone()),
+                config,
+            ))
             .build();
         let logger = SdkLoggerProvider::builder()
             // The context first: what it adds (a user id, an agent's name) is scanned too.
@@ -455,7 +455,7 @@ impl Capture {
         let contract = ContractLayer::new(Shared::new(
             config,
             tracer.tracer(SCOPE),
-            Some(Instruments::new(&meter.meter(SCOPE))),
+            Some(Instruments::new(&meter.meter(SCOPE), config)),
             Clock::stepping(
                 UNIX_EPOCH + Duration::from_secs(1_700_000_000),
                 Duration::from_millis(1),
@@ -512,7 +512,7 @@ impl Capture {
             Operation::ExecuteTool => attr::TOOL_NAME,
             Operation::InvokeAgent => attr::AGENT_NAME,
             o if o.is_model() => attr::REQUEST_MODEL,
-            _ => "govops.name",
+            _ => govops_protocol::field::NAME,
         };
         self.spans()
             .into_iter()
