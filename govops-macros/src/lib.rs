@@ -15,7 +15,10 @@
 //! `#[tracing::instrument]`. Use it through the `govops` crate, which re-exports it.
 
 mod args;
+mod autoref;
 mod expand;
+mod signature;
+mod span;
 
 use proc_macro::TokenStream;
 
