@@ -264,3 +264,31 @@ impl Args {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_list_the_protocol_kinds() {
+        assert_eq!(
+            kind_list(),
+            "chat, text_completion, embeddings, retrieval, tool, agent, workflow"
+        );
+        assert_eq!(
+            kinds_of(&[Class::Model], "and"),
+            "chat, text_completion and embeddings"
+        );
+        assert_eq!(kinds_of(&NEED_NAME, "or"), "tool, agent or workflow");
+        assert_eq!(kinds_of(&[Class::Retrieval], "or"), "retrieval");
+    }
+
+    #[test]
+    fn the_kind_comes_from_the_protocol() {
+        let args: Args = syn::parse_quote!(tool, name = "search", err, skip_all);
+        assert_eq!(args.kind.operation, "execute_tool");
+        assert!(!args.is_model() && args.err.is_some() && args.skip_all);
+        let unknown = syn::parse_str::<Args>("completion, model = \"m\"");
+        assert!(unknown.is_err_and(|e| e.to_string().starts_with("unknown kind `completion`")));
+    }
+}

@@ -259,3 +259,15 @@ fn argument_fields(args: &Args, names: &[Ident]) -> TokenStream {
     });
     quote!(#marker #(#recorded)*)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_names_become_the_dotted_idents_tracing_takes() {
+        let tokens = name(field::PROMPT_ESTIMATED_TOKENS, Span::call_site());
+        assert_eq!(tokens.to_string(), "govops . prompt . estimated_tokens");
+        assert_eq!(name(field::ERROR, Span::call_site()).to_string(), "error");
+    }
+}
