@@ -123,4 +123,7 @@ pub mod field {
     pub const PROMPT_ESTIMATED_TOKENS: &str = "govops.prompt.estimated_tokens";
     /// Every field after this one is an argument of the function.
     pub const ARGUMENTS: &str = "govops.arguments";
+    /// The field of the `ERROR` event `err` emits when the call returns an `Err`: the error's
+    /// `Display`, which fails the call.
+    pub const ERROR: &str = "error";
 }

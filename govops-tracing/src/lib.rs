@@ -26,6 +26,7 @@ mod metrics;
 mod otlp;
 mod partial;
 mod pipeline;
+mod private_checks;
 mod redact;
 mod scan;
 pub mod testing;
@@ -52,17 +53,12 @@ pub mod __private {
 
     pub use crate::call::deny::{Deny, ViaFromViolation, ViaNoDeny};
     pub use crate::call::probe::{Probe, ViaNothing, ViaReported};
+    pub use crate::private_checks::{PromptText, RecordedArgument, RecordedError, TokenCount};
 
     /// Why the governed call just entered must not run, when a check at its open denied it.
     #[must_use]
     pub fn denied() -> Option<govops_core::Violation> {
         crate::call::current_call().and_then(|call| call.denied)
-    }
-
-    /// A token count as the `i64` telemetry carries, from any unsigned or signed integer.
-    #[must_use]
-    pub fn token_count<N: TryInto<i64>>(n: N) -> i64 {
-        n.try_into().unwrap_or(i64::MAX)
     }
 
     /// An estimate of a prompt's tokens for the model, when the macro can name it without
@@ -117,12 +113,6 @@ pub mod __private {
             self.len = end;
             Ok(())
         }
-    }
-
-    /// The prompt's text, for the layer's content scan.
-    #[must_use]
-    pub fn prompt_text<P: AsRef<str> + ?Sized>(prompt: &P) -> &str {
-        prompt.as_ref()
     }
 
     /// What a governed function returning `impl Future` does when called: run its body, or

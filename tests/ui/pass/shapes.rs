@@ -61,4 +61,37 @@ fn main() {
     let mut b = Buffer(vec![1]);
     b.buf().push(2);
     let _ = b.peek();
+    accepted::run();
+}
+
+/// What `prompt`, `max_tokens` and `err` accept: any text, any integer, any `Display` error.
+mod accepted {
+    use std::borrow::Cow;
+
+    #[govops::governed(chat, model = "gpt-4o", prompt = prompt, max_tokens = 512)]
+    fn owned(prompt: String) -> usize {
+        prompt.len()
+    }
+
+    #[govops::governed(chat, model = "gpt-4o", prompt = *prompt, max_tokens = limit)]
+    fn unsized_text(prompt: &&str, limit: u64) -> usize {
+        prompt.len() + limit as usize
+    }
+
+    #[govops::governed(chat, model = "gpt-4o", prompt = prompt, max_tokens = limit)]
+    fn cow(prompt: &Cow<'_, str>, limit: usize) -> usize {
+        prompt.len() + limit
+    }
+
+    #[govops::governed(tool, name = "parse", err)]
+    fn boxed_error(text: &str) -> Result<u32, Box<dyn std::error::Error>> {
+        Ok(text.parse()?)
+    }
+
+    pub(super) fn run() {
+        let _ = owned("hi".to_owned());
+        let _ = unsized_text(&"hi", 1);
+        let _ = cow(&Cow::Borrowed("hi"), 1);
+        let _ = boxed_error("1");
+    }
 }
