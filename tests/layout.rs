@@ -284,8 +284,8 @@ impl<'a> Visit<'a> for Imports<'_> {
     }
 }
 
-/// The modules of `src` that name each other: two siblings (under the same parent) each naming
-/// something inside the other.
+/// The cycles among modules of `src`: siblings (under the same parent) that name something inside
+/// one another, directly or through other siblings.
 fn import_cycles(src: &Path) -> Vec<String> {
     let mut files = Vec::new();
     sources(src, &mut files);
@@ -318,18 +318,42 @@ fn import_cycles(src: &Path) -> Vec<String> {
         }
     }
     let mut cycles = Vec::new();
-    for (a, targets) in &edges {
-        for b in targets {
-            if a < b && edges.get(b).is_some_and(|back| back.contains(a)) {
-                cycles.push(format!("{} <-> {}", a.join("::"), b.join("::")));
-            }
-        }
+    let mut done = BTreeSet::new();
+    for start in edges.keys() {
+        let mut path = vec![start.clone()];
+        find_cycle(&edges, &mut path, &mut done, &mut cycles);
     }
     cycles
 }
 
+/// A depth-first walk from the last module of `path`: each way back onto `path` is a cycle.
+fn find_cycle(
+    edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+    path: &mut Vec<Vec<String>>,
+    done: &mut BTreeSet<Vec<String>>,
+    cycles: &mut Vec<String>,
+) {
+    let Some(here) = path.last().cloned() else {
+        return;
+    };
+    if done.contains(&here) {
+        return;
+    }
+    for next in edges.get(&here).into_iter().flatten() {
+        if let Some(at) = path.iter().position(|m| m == next) {
+            let names: Vec<String> = path[at..].iter().chain([next]).map(|m| m.join("::")).collect();
+            cycles.push(names.join(" -> "));
+        } else {
+            path.push(next.clone());
+            find_cycle(edges, path, done, cycles);
+            path.pop();
+        }
+    }
+    done.insert(here);
+}
+
 #[test]
-fn no_two_modules_of_the_contract_layer_crate_import_each_other() {
+fn no_modules_of_the_contract_layer_crate_import_each_other() {
     let cycles = import_cycles(&Path::new(ROOT).join("govops-tracing/src"));
     assert!(
         cycles.is_empty(),
