@@ -341,7 +341,11 @@ fn find_cycle(
     }
     for next in edges.get(&here).into_iter().flatten() {
         if let Some(at) = path.iter().position(|m| m == next) {
-            let names: Vec<String> = path[at..].iter().chain([next]).map(|m| m.join("::")).collect();
+            let names: Vec<String> = path[at..]
+                .iter()
+                .chain([next])
+                .map(|m| m.join("::"))
+                .collect();
             cycles.push(names.join(" -> "));
         } else {
             path.push(next.clone());

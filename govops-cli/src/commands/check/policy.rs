@@ -18,6 +18,7 @@
 //! decision other than allow, flag or deny) fails the case; one that fails (an error, a limit of
 //! time or depth) also decides it as at run time, with `policy_rule_failed`.
 
+use govops_protocol::{Class, KINDS};
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::Path;
@@ -95,16 +96,6 @@ struct Report<'a> {
     cases: Vec<Outcome>,
 }
 
-const KINDS: [&str; 7] = [
-    "chat",
-    "text_completion",
-    "embeddings",
-    "retrieval",
-    "tool",
-    "agent",
-    "workflow",
-];
-
 /// What the policy makes of one call: its decision and violations, and what went wrong with its
 /// rules. The steps are those of a call at run time: the guards, then the Rego rules.
 fn evaluate(
@@ -155,10 +146,7 @@ fn enabled(policy: &Policy, violation: Violation) -> bool {
 /// What the guards raise on the call: the allow-lists, the model call's price and usage, and a
 /// `prod` call that does not say who called.
 fn guard_violations(policy: &Policy, prices: &PriceTable, case: &Case) -> Vec<Violation> {
-    let model_call = matches!(
-        case.kind.as_str(),
-        "chat" | "text_completion" | "embeddings"
-    );
+    let model_call = govops_protocol::kind(&case.kind).is_some_and(|k| k.class == Class::Model);
     let mut violations = Vec::new();
     let tool = (case.kind == "tool")
         .then_some(case.tool.as_deref())
@@ -276,10 +264,14 @@ fn run_case(policy: &Policy, prices: &PriceTable, line: usize, text: &str) -> Ou
         }
     };
     let name = case.name.clone().unwrap_or_else(|| format!("line {line}"));
-    if !KINDS.contains(&case.kind.as_str()) {
+    if govops_protocol::kind(&case.kind).is_none() {
         return failed(
             name,
-            format!("kind {:?} is not one of {}", case.kind, KINDS.join(", ")),
+            format!(
+                "kind {:?} is not one of {}",
+                case.kind,
+                KINDS.map(|k| k.attribute).join(", ")
+            ),
         );
     }
     let Ok(expected) = case.expect.parse::<Decision>() else {

@@ -77,6 +77,8 @@ pub(super) fn cost_required<'a>(
     operation: Option<&str>,
     mut violations: impl Iterator<Item = &'a str>,
 ) -> bool {
-    matches!(operation, Some("chat" | "text_completion" | "embeddings"))
+    operation
+        .and_then(govops_protocol::by_operation)
+        .is_some_and(|k| k.class == govops_protocol::Class::Model)
         && !violations.any(|code| code == "unpriced_model")
 }
