@@ -119,14 +119,14 @@
 mod config;
 mod detector;
 mod error;
-mod file;
+mod estimate;
 mod registry;
+mod saved;
 mod signal;
-mod stat;
 
 pub use config::{DriftConfig, Weights};
 pub use detector::{DriftDetector, DriftUpdate, Transition};
 pub use error::DriftError;
-pub use file::{FILE_FORMAT, FILE_VERSION};
 pub use registry::DriftRegistry;
+pub use saved::{FILE_FORMAT, FILE_VERSION};
 pub use signal::{Direction, Observation, Signal, SignalReport};

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::DriftError;
+use super::estimate::SEED;
 use super::signal::Signal;
-use super::stat::SEED;
 
 /// How much each signal, fully moved, adds to the composite score (non-negative; 0 removes it).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{DriftConfig, Params};
 use super::error::DriftError;
+use super::estimate::Stat;
 use super::signal::{Observation, Signal, SignalReport};
-use super::stat::Stat;
 
 /// A change of drifting state, for the layer's `model_drift` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::file::{FILE_FORMAT, FILE_VERSION};
+use super::saved::{FILE_FORMAT, FILE_VERSION};
 
 /// Errors of the drift module: configuration, saving and restoring.
 #[derive(Debug, thiserror::Error)]
