@@ -340,6 +340,103 @@ struct Accounts {
     last_id: u64,
 }
 
+/// Each account a call is charged to, by scope: its key, and its handle when it exists already.
+type Charged<'a> = [Option<(&'a str, Option<Handle>)>; 4];
+
+impl Accounts {
+    /// Closes yesterday's accounts when `day` is a new UTC day.
+    #[inline]
+    fn open_day(&mut self, day: u64) {
+        if self.day != day {
+            for table in &mut self.tables {
+                table.clear();
+            }
+            self.day = day;
+        }
+    }
+
+    /// The accounts `charge` is charged to, each looked up once, with their limits; with
+    /// `enforce`, the first budget a call of `worst_case_usd` would pass.
+    #[inline]
+    fn check<'a>(
+        &self,
+        budgets: &Budgets,
+        charge: &Charge<'a>,
+        worst_case_usd: Decimal,
+        enforce: bool,
+    ) -> Result<(Charged<'a>, [Option<Money>; 4]), Exceeded> {
+        let worst = Money::new(worst_case_usd);
+        let mut charged: Charged<'a> = [None; 4];
+        let mut limits = [None; 4];
+        for (slot, (scope, key)) in charge.keys().into_iter().enumerate() {
+            let (Some(limit_usd), Some(key)) = (scope.limit(budgets), key) else {
+                continue;
+            };
+            let (handle, account) = match self.tables[scope.index()].find(key) {
+                Some((handle, account)) => (Some(handle), account),
+                None => (None, Account::default()),
+            };
+            let (committed, limit) = (account.spent.add(account.reserved), Money::new(limit_usd));
+            let passes = if worst.is_zero() {
+                committed >= limit
+            } else {
+                committed.add(worst) > limit
+            };
+            if passes && enforce {
+                return Err(Exceeded {
+                    scope,
+                    limit_usd,
+                    spent_usd: account.spent.decimal(),
+                    reserved_usd: account.reserved.decimal(),
+                    call_usd: worst_case_usd,
+                });
+            }
+            charged[slot] = Some((key, handle));
+            limits[slot] = Some(limit);
+        }
+        Ok((charged, limits))
+    }
+
+    /// Requests whose root never ends here (a remote or plain parent) must not pile up: past
+    /// [`MAX_REQUESTS`], the request accounts are dropped (and the handle about to be used).
+    #[inline]
+    fn bound_requests(&mut self, charged: &mut Charged<'_>) {
+        let requests = &mut self.tables[Scope::Request.index()];
+        if requests.by_key.len() >= MAX_REQUESTS {
+            requests.clear();
+            if let Some((_, handle)) = &mut charged[Scope::Request.index()] {
+                *handle = None;
+            }
+        }
+    }
+
+    /// Reserves `worst` on every account charged, opening those that do not exist yet.
+    #[inline]
+    fn hold(&mut self, charged: Charged<'_>, worst: Money) -> [Option<Handle>; 4] {
+        let mut accounts = [None; 4];
+        for ((table, charged), held) in self.tables.iter_mut().zip(charged).zip(&mut accounts) {
+            let Some((key, handle)) = charged else {
+                continue;
+            };
+            *held = match handle.and_then(|h| table.get_mut(h).map(|a| (h, a))) {
+                Some((handle, account)) => {
+                    account.reserved.add_assign(worst);
+                    Some(handle)
+                }
+                None => {
+                    self.last_id += 1;
+                    let account = Account {
+                        spent: Money::ZERO,
+                        reserved: worst,
+                    };
+                    table.insert(key, account, self.last_id)
+                }
+            };
+        }
+        accounts
+    }
+}
+
 /// The budgets' running accounts for the current UTC day.
 #[derive(Debug, Default)]
 pub struct Ledger {
@@ -396,73 +493,12 @@ impl Ledger {
     ) -> Result<Reservation, Exceeded> {
         let mut guard = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
         let state = &mut *guard;
-        if state.day != day {
-            // A new UTC day: yesterday's accounts are closed.
-            for table in &mut state.tables {
-                table.clear();
-            }
-            state.day = day;
-        }
+        state.open_day(day);
         let worst = Money::new(worst_case_usd);
-        // Each account charged, looked up once: its handle when it exists already.
-        let mut charged: [Option<(&str, Option<Handle>)>; 4] = [None; 4];
-        let mut limits = [None; 4];
-        for (slot, (scope, key)) in charge.keys().into_iter().enumerate() {
-            let (Some(limit_usd), Some(key)) = (scope.limit(budgets), key) else {
-                continue;
-            };
-            let (handle, account) = match state.tables[scope.index()].find(key) {
-                Some((handle, account)) => (Some(handle), account),
-                None => (None, Account::default()),
-            };
-            let (committed, limit) = (account.spent.add(account.reserved), Money::new(limit_usd));
-            let passes = if worst.is_zero() {
-                committed >= limit
-            } else {
-                committed.add(worst) > limit
-            };
-            if passes && enforce {
-                return Err(Exceeded {
-                    scope,
-                    limit_usd,
-                    spent_usd: account.spent.decimal(),
-                    reserved_usd: account.reserved.decimal(),
-                    call_usd: worst_case_usd,
-                });
-            }
-            charged[slot] = Some((key, handle));
-            limits[slot] = Some(limit);
-        }
-        // Requests whose root never ends here (a remote or plain parent) must not pile up.
-        let requests = &mut state.tables[Scope::Request.index()];
-        if requests.by_key.len() >= MAX_REQUESTS {
-            requests.clear();
-            if let Some((_, handle)) = &mut charged[Scope::Request.index()] {
-                *handle = None;
-            }
-        }
-        let mut accounts = [None; 4];
-        for ((table, charged), held) in state.tables.iter_mut().zip(charged).zip(&mut accounts) {
-            let Some((key, handle)) = charged else {
-                continue;
-            };
-            *held = match handle.and_then(|h| table.get_mut(h).map(|a| (h, a))) {
-                Some((handle, account)) => {
-                    account.reserved.add_assign(worst);
-                    Some(handle)
-                }
-                None => {
-                    state.last_id += 1;
-                    let account = Account {
-                        spent: Money::ZERO,
-                        reserved: worst,
-                    };
-                    table.insert(key, account, state.last_id)
-                }
-            };
-        }
+        let (mut charged, limits) = state.check(budgets, charge, worst_case_usd, enforce)?;
+        state.bound_requests(&mut charged);
         Ok(Reservation {
-            accounts,
+            accounts: state.hold(charged, worst),
             limits,
             day,
             amount: worst,

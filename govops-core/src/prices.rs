@@ -506,7 +506,6 @@ fn parse_model(key: &str, raw: &RawValue, problems: &mut Vec<TableProblem>) -> O
     };
     for (field, value) in fields.unique() {
         let field: &str = &field;
-        let text = value.get();
         if kind(value) == "null" {
             continue;
         }
@@ -519,104 +518,105 @@ fn parse_model(key: &str, raw: &RawValue, problems: &mut Vec<TableProblem>) -> O
             problems.push(problem(Some(&path), given_twice.to_owned()));
             continue;
         }
-        match field {
-            "litellm_provider" | "mode" => {
-                let Ok(s) = serde_json::from_str::<String>(text) else {
-                    problems.push(problem(
-                        Some(field),
-                        format!("is {}; a string is accepted", kind(value)),
-                    ));
-                    continue;
-                };
-                if field == "mode" {
-                    model.mode = Some(s)
-                } else {
-                    model.provider = Some(s)
-                }
-            }
-            "max_input_tokens" | "max_output_tokens" => {
-                let whole = decimal(text)
-                    .ok()
-                    .filter(|d| d.fract().is_zero())
-                    .and_then(|d| d.to_u64());
-                let Some(n) = whole.filter(|_| kind(value) == "a number") else {
-                    problems.push(problem(
-                        Some(field),
-                        format!(
-                            "is {} ({}); a whole number of tokens is accepted",
-                            kind(value),
-                            shorten(text)
-                        ),
-                    ));
-                    continue;
-                };
-                if field == "max_input_tokens" {
-                    model.max_input_tokens = Some(n)
-                } else {
-                    model.max_output_tokens = Some(n)
-                }
-            }
-            _ => {
-                let Some((rate, above_k, service)) = classify(field) else {
-                    continue;
-                };
-                if kind(value) != "a number" {
-                    problems.push(problem(
-                        Some(field),
-                        format!(
-                            "is {} ({}); a price is a non-negative number of USD per token",
-                            kind(value),
-                            shorten(text)
-                        ),
-                    ));
-                    continue;
-                }
-                let price = match decimal(text) {
-                    Ok(p) if p.is_sign_negative() && !p.is_zero() => {
-                        problems.push(problem(
-                            Some(field),
-                            format!("is negative ({text}); a price is a non-negative number"),
-                        ));
-                        continue;
-                    }
-                    Ok(p) => p.normalize(),
-                    Err(why) => {
-                        problems.push(problem(Some(field), why));
-                        continue;
-                    }
-                };
-                let set = &mut model.rates[rate.index()];
-                match above_k {
-                    None => match service {
-                        Some(i) => set.service[i] = Some(price),
-                        None => set.base = Some(price),
-                    },
-                    Some(k) => {
-                        let at = match set.tiers.binary_search_by_key(&k, |t| t.above_k) {
-                            Ok(at) => at,
-                            Err(at) => {
-                                set.tiers.insert(
-                                    at,
-                                    Tier {
-                                        above_k: k,
-                                        rate: None,
-                                        service: [None; 3],
-                                    },
-                                );
-                                at
-                            }
-                        };
-                        let tier = &mut set.tiers[at];
-                        match service {
-                            Some(i) => tier.service[i] = Some(price),
-                            None => tier.rate = Some(price),
-                        }
-                    }
-                }
-            }
+        if let Err(why) = model.take(field, value) {
+            problems.push(problem(Some(field), why));
         }
     }
     Some(model)
+}
+
+impl ModelPrices {
+    /// Takes the value of one field of the model's entry (fields govops does not price with are
+    /// passed over); `Err` says what is wrong with it.
+    fn take(&mut self, field: &str, value: &RawValue) -> Result<(), String> {
+        match field {
+            "litellm_provider" => self.provider = Some(text_value(value)?),
+            "mode" => self.mode = Some(text_value(value)?),
+            "max_input_tokens" => self.max_input_tokens = Some(token_count(value)?),
+            "max_output_tokens" => self.max_output_tokens = Some(token_count(value)?),
+            _ => {
+                if let Some((rate, above_k, service)) = classify(field) {
+                    let price = price(value)?;
+                    self.rates[rate.index()].set(above_k, service, price);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A string field's value.
+fn text_value(value: &RawValue) -> Result<String, String> {
+    serde_json::from_str::<String>(value.get())
+        .map_err(|_| format!("is {}; a string is accepted", kind(value)))
+}
+
+/// A whole number of tokens.
+fn token_count(value: &RawValue) -> Result<u64, String> {
+    let text = value.get();
+    decimal(text)
+        .ok()
+        .filter(|d| d.fract().is_zero())
+        .and_then(|d| d.to_u64())
+        .filter(|_| kind(value) == "a number")
+        .ok_or_else(|| {
+            format!(
+                "is {} ({}); a whole number of tokens is accepted",
+                kind(value),
+                shorten(text)
+            )
+        })
+}
+
+/// A price: an exact, non-negative number of USD per token, normalized.
+fn price(value: &RawValue) -> Result<Decimal, String> {
+    let text = value.get();
+    if kind(value) != "a number" {
+        return Err(format!(
+            "is {} ({}); a price is a non-negative number of USD per token",
+            kind(value),
+            shorten(text)
+        ));
+    }
+    match decimal(text)? {
+        p if p.is_sign_negative() && !p.is_zero() => Err(format!(
+            "is negative ({text}); a price is a non-negative number"
+        )),
+        p => Ok(p.normalize()),
+    }
+}
+
+impl RateSet {
+    /// Sets the rate of one key: the base or a service variant, of the rate or of its
+    /// long-context tier `above_k` (added in order when new).
+    fn set(&mut self, above_k: Option<u64>, service: Option<usize>, price: Decimal) {
+        let Some(k) = above_k else {
+            match service {
+                Some(i) => self.service[i] = Some(price),
+                None => self.base = Some(price),
+            }
+            return;
+        };
+        let at = match self.tiers.binary_search_by_key(&k, |t| t.above_k) {
+            Ok(at) => at,
+            Err(at) => {
+                self.tiers.insert(
+                    at,
+                    Tier {
+                        above_k: k,
+                        rate: None,
+                        service: [None; 3],
+                    },
+                );
+                at
+            }
+        };
+        let tier = &mut self.tiers[at];
+        match service {
+            Some(i) => tier.service[i] = Some(price),
+            None => tier.rate = Some(price),
+        }
+    }
 }
 
 fn shorten(text: &str) -> String {

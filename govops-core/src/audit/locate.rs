@@ -15,15 +15,18 @@ enum FileState {
     Empty,
     /// Only an incomplete first line, of this many bytes.
     PartialOnly(u64),
-    Records {
-        first_seq: u64,
-        last_seq: u64,
-        last_kind: RecordKind,
-        last_hash: [u8; 32],
-        /// Ends with an incomplete line: its 1-based line and its length in bytes.
-        torn: Option<(u64, u64)>,
-        size: u64,
-    },
+    Records(Records),
+}
+
+/// A file that holds records: its first and its last.
+struct Records {
+    first_seq: u64,
+    last_seq: u64,
+    last_kind: RecordKind,
+    last_hash: [u8; 32],
+    /// Ends with an incomplete line: its 1-based line and its length in bytes.
+    torn: Option<(u64, u64)>,
+    size: u64,
 }
 
 /// Where the chain goes on when a writer starts.
@@ -101,71 +104,16 @@ fn line_at(path: &Path, offset: u64) -> u64 {
 }
 
 fn read_state(path: &Path) -> Result<FileState, AuditError> {
-    let read_err = |source| AuditError::Read {
-        path: path.to_owned(),
-        source,
+    let Some((mut file, size)) = open_existing(path)? else {
+        return Ok(FileState::Missing);
     };
-    let open_err = |source| AuditError::Open {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(FileState::Missing),
-        Err(source) => return Err(open_err(source)),
-    };
-    let metadata = file.metadata().map_err(read_err)?;
-    if metadata.is_dir() {
-        return Err(open_err(io::Error::new(
-            io::ErrorKind::IsADirectory,
-            "is a directory",
-        )));
-    }
-    let size = metadata.len();
     if size == 0 {
         return Ok(FileState::Empty);
     }
-    let not_log = |line: u64, problem: String| AuditError::NotAuditLog {
-        path: path.to_owned(),
-        line,
-        problem,
-    };
-    // The first line: is this an audit log at all?
-    let mut first = Vec::new();
-    super::lines::read_line(&mut io::BufReader::new(&mut file), &mut first, path, 1)?;
-    if first.last() != Some(&b'\n') {
-        let n = first.len().min(LINE_START.len());
-        if first[..n] != LINE_START[..n] {
-            return Err(not_log(
-                1,
-                "an incomplete line that does not begin like an audit record".to_owned(),
-            ));
-        }
+    let Some(head) = first_record(&mut file, path)? else {
         return Ok(FileState::PartialOnly(size));
-    }
-    first.pop();
-    let head = open_line(&first).map_err(|problem| not_log(1, problem))?;
-    check_version(path, 1, &head)?;
-    // The last complete line, found from the end: an incomplete line after it (a crash's) and the
-    // line itself are at most MAX_LINE bytes each, so no more is looked at or held.
-    let within = MAX_LINE as u64 + 1;
-    let too_long = |line: u64| AuditError::LineTooLong {
-        path: path.to_owned(),
-        line,
-        limit: MAX_LINE as u64,
     };
-    // The first line ends with a newline, so there is one: further back than `within` is too far.
-    let end = last_newline_before(&mut file, size, within)
-        .map_err(read_err)?
-        .ok_or_else(|| too_long(0))?;
-    let from = match last_newline_before(&mut file, end, within).map_err(read_err)? {
-        Some(newline) => newline + 1,
-        None if end <= MAX_LINE as u64 => 0,
-        None => return Err(too_long(0)),
-    };
-    let mut last = vec![0; usize::try_from(end - from).unwrap_or(0)];
-    file.seek(SeekFrom::Start(from)).map_err(read_err)?;
-    file.read_exact(&mut last).map_err(read_err)?;
+    let (last, from, end) = last_line(&mut file, path, size)?;
     let torn = size - (end + 1);
     let damaged = || AuditError::Damaged {
         path: path.to_owned(),
@@ -178,14 +126,93 @@ fn read_state(path: &Path) -> Result<FileState, AuditError> {
     if !tail.intact {
         return Err(damaged());
     }
-    Ok(FileState::Records {
+    Ok(FileState::Records(Records {
         first_seq: head.seq,
         last_seq: tail.seq,
         last_kind: tail.kind,
         last_hash: tail.hash,
         torn: (torn > 0).then(|| (line_at(path, from) + 1, torn)),
         size,
-    })
+    }))
+}
+
+fn read_error(path: &Path) -> impl Fn(io::Error) -> AuditError + '_ {
+    move |source| AuditError::Read {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The file at `path` and its size; `None` when there is none. A directory is refused.
+fn open_existing(path: &Path) -> Result<Option<(File, u64)>, AuditError> {
+    let open_err = |source| AuditError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(open_err(source)),
+    };
+    let metadata = file.metadata().map_err(read_error(path))?;
+    if metadata.is_dir() {
+        return Err(open_err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        )));
+    }
+    Ok(Some((file, metadata.len())))
+}
+
+/// The first line, which says whether this is an audit log at all: its record, or `None` when it
+/// is incomplete yet begins like one (the writer before died writing it).
+fn first_record(file: &mut File, path: &Path) -> Result<Option<Sealed>, AuditError> {
+    let not_log = |problem: String| AuditError::NotAuditLog {
+        path: path.to_owned(),
+        line: 1,
+        problem,
+    };
+    let mut first = Vec::new();
+    super::lines::read_line(&mut io::BufReader::new(file), &mut first, path, 1)?;
+    if first.last() != Some(&b'\n') {
+        let n = first.len().min(LINE_START.len());
+        if first[..n] != LINE_START[..n] {
+            return Err(not_log(
+                "an incomplete line that does not begin like an audit record".to_owned(),
+            ));
+        }
+        return Ok(None);
+    }
+    first.pop();
+    let head = open_line(&first).map_err(not_log)?;
+    check_version(path, 1, &head)?;
+    Ok(Some(head))
+}
+
+/// The last complete line of a file of `size` bytes, found from the end, with the offsets of its
+/// first byte and of its newline. An incomplete line after it (a crash's) and the line itself are
+/// at most [`MAX_LINE`] bytes each, so no more is looked at or held.
+fn last_line(file: &mut File, path: &Path, size: u64) -> Result<(Vec<u8>, u64, u64), AuditError> {
+    let read_err = read_error(path);
+    let within = MAX_LINE as u64 + 1;
+    let too_long = |line: u64| AuditError::LineTooLong {
+        path: path.to_owned(),
+        line,
+        limit: MAX_LINE as u64,
+    };
+    // The first line ends with a newline, so there is one: further back than `within` is too far.
+    let end = last_newline_before(file, size, within)
+        .map_err(&read_err)?
+        .ok_or_else(|| too_long(0))?;
+    let from = match last_newline_before(file, end, within).map_err(&read_err)? {
+        Some(newline) => newline + 1,
+        None if end <= MAX_LINE as u64 => 0,
+        None => return Err(too_long(0)),
+    };
+    let mut last = vec![0; usize::try_from(end - from).unwrap_or(0)];
+    file.seek(SeekFrom::Start(from)).map_err(&read_err)?;
+    file.read_exact(&mut last).map_err(&read_err)?;
+    Ok((last, from, end))
 }
 
 /// The offset of the last newline in `file` before `end`, looking back at most `within` bytes,
@@ -231,104 +258,115 @@ fn name_of(path: &Path) -> String {
 /// be moved (by [`replace_active`], under the lock) before the chain goes on in a fresh file.
 pub(super) fn locate(path: &Path) -> Result<Start, AuditError> {
     match read_state(path)? {
-        FileState::Records {
-            first_seq,
-            last_seq,
-            last_kind,
-            last_hash,
-            torn: None,
-            size,
-        } => Ok(Start {
-            next_seq: last_seq.saturating_add(1),
-            prev: to_hex(&last_hash),
-            reason: OpenReason::Reopen,
-            first_seq: Some(first_seq),
-            size,
-            moved_to: None,
-            unclean: (last_kind != RecordKind::Close)
-                .then(|| UncleanStop::new(name_of(path), Some((last_seq, last_kind)))),
+        FileState::Records(records) => Ok(match records.torn {
+            None => reopen(path, &records),
+            Some(torn) => recover(path, &records, torn),
         }),
-        FileState::Records {
-            first_seq,
+        // A first record cut short: the writer before died writing its `open` record.
+        FileState::PartialOnly(bytes) => {
+            let cut = cut_first_line(path, bytes)?;
+            after_rotated(path, Some(cut))
+        }
+        FileState::Missing | FileState::Empty => after_rotated(path, None),
+    }
+}
+
+/// The chain goes on in the same file, after its last record.
+fn reopen(path: &Path, records: &Records) -> Start {
+    let Records {
+        first_seq,
+        last_seq,
+        last_kind,
+        size,
+        ..
+    } = *records;
+    Start {
+        next_seq: last_seq.saturating_add(1),
+        prev: to_hex(&records.last_hash),
+        reason: OpenReason::Reopen,
+        first_seq: Some(first_seq),
+        size,
+        moved_to: None,
+        unclean: (last_kind != RecordKind::Close)
+            .then(|| UncleanStop::new(name_of(path), Some((last_seq, last_kind)))),
+    }
+}
+
+/// The file ends with an incomplete line (`torn`: its line and bytes): it is moved away as a
+/// rotation would, and the chain goes on in a fresh file from its last complete record.
+fn recover(path: &Path, records: &Records, (line, bytes): (u64, u64)) -> Start {
+    let to = rotated_name(path, records.first_seq);
+    let last = (records.last_seq, records.last_kind);
+    let mut unclean = UncleanStop::new(name_of(&to), Some(last));
+    unclean.torn_line = Some(line);
+    unclean.torn_bytes = Some(bytes);
+    Start {
+        next_seq: records.last_seq.saturating_add(1),
+        prev: to_hex(&records.last_hash),
+        reason: OpenReason::Recover,
+        first_seq: None,
+        size: 0,
+        moved_to: Some(to),
+        unclean: Some(unclean),
+    }
+}
+
+/// Empties a file that holds only an incomplete first line of `bytes` bytes; the stop it shows.
+fn cut_first_line(path: &Path, bytes: u64) -> Result<UncleanStop, AuditError> {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(0))
+        .map_err(|source| AuditError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    let mut unclean = UncleanStop::new(name_of(path), None);
+    unclean.torn_line = Some(1);
+    unclean.torn_bytes = Some(bytes);
+    Ok(unclean)
+}
+
+/// The active file holds no record: the chain goes on from the newest rotated file that does, or
+/// begins. `cut` is the incomplete first line the active file held, if it did.
+fn after_rotated(path: &Path, cut: Option<UncleanStop>) -> Result<Start, AuditError> {
+    for (_, rotated) in rotated_files(path)? {
+        if let FileState::Records(Records {
             last_seq,
             last_kind,
             last_hash,
-            torn: Some((line, bytes)),
             ..
-        } => {
-            let to = rotated_name(path, first_seq);
-            let mut unclean = UncleanStop::new(name_of(&to), Some((last_seq, last_kind)));
-            unclean.torn_line = Some(line);
-            unclean.torn_bytes = Some(bytes);
-            Ok(Start {
+        }) = read_state(&rotated)?
+        {
+            // The log's last record is in a rotated file: unless it is a `close`, the
+            // writer stopped between a rotation and its new file's `open` record.
+            let unclean = match cut {
+                Some(mut cut) => {
+                    cut.last_seq = Some(last_seq);
+                    cut.last_kind = Some(last_kind);
+                    Some(cut)
+                }
+                None => (last_kind != RecordKind::Close)
+                    .then(|| UncleanStop::new(name_of(&rotated), Some((last_seq, last_kind)))),
+            };
+            return Ok(Start {
                 next_seq: last_seq.saturating_add(1),
                 prev: to_hex(&last_hash),
-                reason: OpenReason::Recover,
-                first_seq: None,
-                size: 0,
-                moved_to: Some(to),
-                unclean: Some(unclean),
-            })
-        }
-        state @ (FileState::Missing | FileState::Empty | FileState::PartialOnly(_)) => {
-            // A first record cut short: the writer before died writing its `open` record.
-            let cut = match state {
-                FileState::PartialOnly(bytes) => {
-                    OpenOptions::new()
-                        .write(true)
-                        .open(path)
-                        .and_then(|f| f.set_len(0))
-                        .map_err(|source| AuditError::Open {
-                            path: path.to_owned(),
-                            source,
-                        })?;
-                    let mut unclean = UncleanStop::new(name_of(path), None);
-                    unclean.torn_line = Some(1);
-                    unclean.torn_bytes = Some(bytes);
-                    Some(unclean)
-                }
-                _ => None,
-            };
-            for (_, rotated) in rotated_files(path)? {
-                if let FileState::Records {
-                    last_seq,
-                    last_kind,
-                    last_hash,
-                    ..
-                } = read_state(&rotated)?
-                {
-                    // The log's last record is in a rotated file: unless it is a `close`, the
-                    // writer stopped between a rotation and its new file's `open` record.
-                    let unclean = match cut {
-                        Some(mut cut) => {
-                            cut.last_seq = Some(last_seq);
-                            cut.last_kind = Some(last_kind);
-                            Some(cut)
-                        }
-                        None => (last_kind != RecordKind::Close).then(|| {
-                            UncleanStop::new(name_of(&rotated), Some((last_seq, last_kind)))
-                        }),
-                    };
-                    return Ok(Start {
-                        next_seq: last_seq.saturating_add(1),
-                        prev: to_hex(&last_hash),
-                        reason: OpenReason::Reopen,
-                        first_seq: None,
-                        size: 0,
-                        moved_to: None,
-                        unclean,
-                    });
-                }
-            }
-            Ok(Start {
-                next_seq: 0,
-                prev: GENESIS.to_owned(),
-                reason: OpenReason::New,
+                reason: OpenReason::Reopen,
                 first_seq: None,
                 size: 0,
                 moved_to: None,
-                unclean: cut,
-            })
+                unclean,
+            });
         }
     }
+    Ok(Start {
+        next_seq: 0,
+        prev: GENESIS.to_owned(),
+        reason: OpenReason::New,
+        first_seq: None,
+        size: 0,
+        moved_to: None,
+        unclean: cut,
+    })
 }
