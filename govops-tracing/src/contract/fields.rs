@@ -217,13 +217,17 @@ pub(super) struct ErrorText(pub(super) Option<String>);
 
 impl Visit for ErrorText {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == govops_protocol::field::ERROR || (field.name() == "message" && self.0.is_none()) {
+        if field.name() == govops_protocol::field::ERROR
+            || (field.name() == "message" && self.0.is_none())
+        {
             self.0 = Some(format!("{value:?}"));
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == govops_protocol::field::ERROR || (field.name() == "message" && self.0.is_none()) {
+        if field.name() == govops_protocol::field::ERROR
+            || (field.name() == "message" && self.0.is_none())
+        {
             self.0 = Some(value.to_owned());
         }
     }
