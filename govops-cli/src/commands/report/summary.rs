@@ -499,3 +499,17 @@ fn widen(first: &mut Option<u64>, last: &mut Option<u64>, time: Option<u64>) {
         *last = Some(last.map_or(t, |l| l.max(t)));
     }
 }
+
+/// An exact amount as reports show it: `$0.0045`.
+pub(crate) fn money(d: Decimal) -> String {
+    format!("${}", d.normalize())
+}
+
+/// A bucket's cost as reports show it: the amount, or why there is none.
+pub(crate) fn cost(bucket: &Bucket) -> String {
+    match bucket.cost_usd() {
+        Some(d) => money(d),
+        None if bucket.unpriced_calls > 0 => "unpriced".to_owned(),
+        None => "cost rejected".to_owned(),
+    }
+}

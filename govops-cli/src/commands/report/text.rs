@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use rust_decimal::Decimal;
 
-use super::summary::{Bucket, Dimension, Summary, WASTE_RATIO};
+use super::summary::{Bucket, Dimension, Summary, WASTE_RATIO, cost, money};
 use super::time::{self, WEEKDAYS};
 use crate::shared::amount::CostProblem;
 use crate::shared::out::esc;
@@ -18,18 +18,6 @@ const KEY_WIDTH: usize = 36;
 
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn money(d: Decimal) -> String {
-    format!("${}", d.normalize())
-}
-
-fn cost(bucket: &Bucket) -> String {
-    match bucket.cost_usd() {
-        Some(d) => money(d),
-        None if bucket.unpriced_calls > 0 => "unpriced".to_owned(),
-        None => "cost rejected".to_owned(),
-    }
 }
 
 fn ts(t: Option<u64>) -> String {

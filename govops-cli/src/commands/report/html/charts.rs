@@ -8,7 +8,8 @@ use plotters::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use super::markup::{esc, money};
+use super::markup::esc;
+use crate::commands::report::summary::money;
 use crate::commands::report::summary::{Dimension, Summary};
 use crate::commands::report::time::{self, WEEKDAYS};
 

@@ -2,9 +2,7 @@
 
 use std::fmt::Write as _;
 
-use rust_decimal::Decimal;
-
-use crate::commands::report::summary::Bucket;
+use crate::commands::report::summary::{Bucket, cost};
 use crate::commands::report::time;
 
 /// Text for HTML, escaped; control characters written as `\u{..}` first, as in the terminal.
@@ -22,18 +20,6 @@ pub(super) fn esc(text: &str) -> String {
         }
     }
     out
-}
-
-pub(super) fn money(d: Decimal) -> String {
-    format!("${}", d.normalize())
-}
-
-fn cost(bucket: &Bucket) -> String {
-    match bucket.cost_usd() {
-        Some(d) => money(d),
-        None if bucket.unpriced_calls > 0 => "unpriced".to_owned(),
-        None => "cost rejected".to_owned(),
-    }
 }
 
 /// An instant to the second, or `-`.

@@ -10,9 +10,9 @@ mod markup;
 
 use std::fmt::Write as _;
 
-use markup::{STYLE, esc, money, table_of, ts};
+use markup::{STYLE, esc, table_of, ts};
 
-use super::summary::{Dimension, Summary, WASTE_RATIO};
+use super::summary::{Dimension, Summary, WASTE_RATIO, money};
 use super::time;
 
 /// The whole page.
