@@ -13,23 +13,22 @@ mod clock;
 mod console;
 pub mod context;
 mod contract;
-mod dropped;
 mod error;
+mod export;
 mod failover;
-pub mod file;
 mod handle;
 mod ids;
 mod intern;
 mod layer_builder;
 mod logs;
 mod metrics;
-mod otlp;
-mod partial;
 mod pipeline;
 mod private_checks;
 mod redact;
 mod scan;
 pub mod testing;
+
+pub use export::file;
 
 pub use builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, configure, variables};
 pub use call::{Call, Metered, Operation, Reported};

@@ -34,13 +34,13 @@ use tracing_subscriber::{Layer, Registry};
 use crate::bridge::{Bridge, not_governed};
 use crate::clock::Clock;
 use crate::contract::{ContractLayer, Shared, drift_registry};
-use crate::dropped::{CountedExporter, Counting, Counts};
 use crate::error::{InitError, Lost, ShutdownError};
-use crate::file::{FileLogExporter, FileMetricExporter, FileSpanExporter, JsonLinesFile};
+use crate::export::dropped::{CountedExporter, Counting, Counts};
+use crate::export::file::{FileLogExporter, FileMetricExporter, FileSpanExporter, JsonLinesFile};
+use crate::export::otlp::{self, Exporting, Failures};
 use crate::ids::SpanIds;
 use crate::logs::CallContextLogs;
 use crate::metrics::{GuardTrips, Instruments, base_attributes};
-use crate::otlp::{self, Exporting, Failures};
 use crate::redact::{RedactingLogs, RedactingSpans};
 use crate::scan::Scan;
 

@@ -25,7 +25,7 @@ pub(crate) struct Counts {
     failed: AtomicU64,
     rejected: AtomicU64,
     /// What the collector's answer to the export under way said it refused, filled in by
-    /// [`crate::partial`] and settled by [`CountedExporter`] once the export returns.
+    /// [`crate::export::partial`] and settled by [`CountedExporter`] once the export returns.
     pub(crate) pending_rejected: Arc<AtomicU64>,
     /// Items that may be in flight between `ended` and the exporter: the queue and one batch.
     in_flight: u64,

@@ -27,7 +27,7 @@ use tonic::service::Interceptor;
 use tracing::Dispatch;
 
 use crate::error::InitError;
-use crate::partial::Refusals;
+use crate::export::partial::Refusals;
 
 /// Export failures over the life of a pipeline, reported at shutdown.
 #[derive(Debug, Default)]
