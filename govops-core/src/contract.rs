@@ -50,7 +50,7 @@ pub mod attr {
     /// `user.id`: the caller's user, `"unknown"` when none was set.
     pub const USER_ID: &str = "user.id";
     /// `gen_ai.operation.name`.
-    pub const OPERATION_NAME: &str = "gen_ai.operation.name";
+    pub const OPERATION_NAME: &str = govops_protocol::field::OPERATION_NAME;
     /// `govops.policy.decision`: `allow`, `flag` or `deny`.
     pub const POLICY_DECISION: &str = "govops.policy.decision";
     /// `govops.safety.violations`: the violation codes, empty when none.
@@ -58,15 +58,15 @@ pub mod attr {
     /// `govops.latency_ms`: wall time of the governed call, a double.
     pub const LATENCY_MS: &str = "govops.latency_ms";
     /// `govops.contract.version`.
-    pub const CONTRACT_VERSION: &str = "govops.contract.version";
+    pub const CONTRACT_VERSION: &str = govops_protocol::field::CONTRACT_VERSION;
     /// `gen_ai.request.model`.
-    pub const REQUEST_MODEL: &str = "gen_ai.request.model";
+    pub const REQUEST_MODEL: &str = govops_protocol::field::REQUEST_MODEL;
     /// `gen_ai.response.model`, when the provider reports one.
     pub const RESPONSE_MODEL: &str = "gen_ai.response.model";
     /// `gen_ai.response.finish_reasons`, when the provider reports them.
     pub const FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
     /// `gen_ai.provider.name`.
-    pub const PROVIDER_NAME: &str = "gen_ai.provider.name";
+    pub const PROVIDER_NAME: &str = govops_protocol::field::PROVIDER_NAME;
     /// `gen_ai.usage.input_tokens`.
     pub const INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
     /// `gen_ai.usage.output_tokens`.
@@ -82,9 +82,9 @@ pub mod attr {
     /// `govops.context.utilization`: input tokens / the model's max input tokens.
     pub const CONTEXT_UTILIZATION: &str = "govops.context.utilization";
     /// `gen_ai.tool.name`.
-    pub const TOOL_NAME: &str = "gen_ai.tool.name";
+    pub const TOOL_NAME: &str = govops_protocol::field::TOOL_NAME;
     /// `gen_ai.agent.name`.
-    pub const AGENT_NAME: &str = "gen_ai.agent.name";
+    pub const AGENT_NAME: &str = govops_protocol::field::AGENT_NAME;
     /// `gen_ai.token.type` on the token usage histogram: `input` or `output`.
     pub const TOKEN_TYPE: &str = "gen_ai.token.type";
     /// `error.type`, on a governed call that failed.
@@ -107,7 +107,7 @@ pub mod attr {
     /// `gen_ai.request.seed`: the request's sampling seed (audit log).
     pub const REQUEST_SEED: &str = "gen_ai.request.seed";
     /// `gen_ai.request.max_tokens`: the most output tokens the request allows.
-    pub const REQUEST_MAX_TOKENS: &str = "gen_ai.request.max_tokens";
+    pub const REQUEST_MAX_TOKENS: &str = govops_protocol::field::REQUEST_MAX_TOKENS;
     /// `govops.failover.from`, on a `govops.failover` event: the provider traffic left.
     pub const FAILOVER_FROM: &str = "govops.failover.from";
     /// `govops.failover.to`, on a `govops.failover` event: the provider it went to.

@@ -89,7 +89,8 @@ impl Violation {
     /// The violation a code names, if any.
     #[must_use]
     pub fn from_code(code: &str) -> Option<Self> {
-        code.parse().ok()
+        // Not `parse`: its error, built and dropped here, would allocate on every unknown code.
+        Self::ALL.into_iter().find(|v| v.code() == code)
     }
 }
 

@@ -142,9 +142,12 @@ impl<P> RedactingSpans<P> {
     /// The metric attributes of the governed call `span` exported, as the contract layer
     /// records them (its decision as it now stands).
     fn call_attributes(&self, span: &SpanData) -> Vec<KeyValue> {
+        // The last value set wins: a span started at open has the served provider appended
+        // after the declared one.
         let text = |key: &str| {
             span.attributes
                 .iter()
+                .rev()
                 .find(|kv| kv.key.as_str() == key)
                 .and_then(|kv| match &kv.value {
                     Value::String(s) => Some(s.clone()),
@@ -227,7 +230,8 @@ impl<P> RedactingSpans<P> {
 /// The decision an exported span names: what the contract layer decided is only in the span by
 /// the time this processor sees it.
 fn decision_named(name: &str) -> Option<Decision> {
-    name.parse().ok()
+    // Not `parse`: its error would allocate for a span with no decision.
+    Decision::ALL.into_iter().find(|d| d.as_str() == name)
 }
 
 /// Mints the log records that replace ones holding content: the SDK's record has no way to

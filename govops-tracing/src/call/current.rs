@@ -22,11 +22,12 @@ thread_local! {
 }
 
 /// Makes `cell` (the call of span `id`) the innermost call on this thread until [`exit`].
-pub(crate) fn enter(id: &Id, cell: &Arc<CallCell>) {
+pub(crate) fn enter(id: &Id, cell: Arc<CallCell>) {
+    let attached = cell.cx.clone().attach();
     let entered = Entered {
         id: id.clone(),
-        cell: cell.clone(),
-        _attached: cell.cx.clone().attach(),
+        cell,
+        _attached: attached,
     };
     let _ = ENTERED.try_with(|stack| stack.borrow_mut().push(entered));
 }
@@ -50,7 +51,7 @@ pub(crate) struct CallEntered {
 /// Makes `cell` the current call on this thread until the guard drops, as entering its span
 /// would: its context attached, and [`current_call`] answering it.
 pub(crate) fn enter_call(cell: &Arc<CallCell>) -> CallEntered {
-    enter(&cell.id, cell);
+    enter(&cell.id, Arc::clone(cell));
     CallEntered {
         id: cell.id.clone(),
     }

@@ -108,7 +108,7 @@ where
         };
         let cell = governed.cell.clone();
         drop(extensions);
-        call::enter(id, &cell);
+        call::enter(id, cell);
     }
 
     fn on_exit(&self, id: &Id, _ctx: LayerContext<'_, S>) {
