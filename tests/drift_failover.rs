@@ -413,7 +413,9 @@ async fn the_audit_log_records_drift_figures_and_failover_moves() {
             .drift
             .as_ref()
             .expect("a trip's figures are recorded");
-        assert!(drift.score >= 0.5, "{drift:?}");
+        // A drifting model keeps tripping until its score falls below threshold − hysteresis
+        // (0.5 − 0.1 by default), so a trip's score may sit just under the threshold.
+        assert!(drift.score >= 0.4, "{drift:?}");
     }
     let after_shift: Vec<_> = chats[300..]
         .iter()
