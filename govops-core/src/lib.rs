@@ -25,6 +25,7 @@ pub mod quote;
 pub mod rego;
 pub mod schema;
 mod spelling;
+pub mod state;
 pub mod terminal;
 pub mod tokens;
 pub mod usage;

@@ -45,13 +45,7 @@ impl Loops {
         let state = traces.entry(trace).or_default();
         state.touched = now;
         if state.isolated {
-            return Some(Trip {
-                violation: Violation::AgentLoop,
-                figures: vec![(
-                    "govops.reason",
-                    Figure::Text("the trace is isolated after an earlier agent_loop".to_owned()),
-                )],
-            });
+            return Some(isolated());
         }
         state.tool_calls += 1;
         if state.last == Some(call) {
@@ -60,38 +54,11 @@ impl Loops {
             state.last = Some(call);
             state.repeats = 1;
         }
-        let too_many = state.tool_calls > guards.max_tool_calls;
-        let repeated = state.repeats >= guards.max_repeats;
-        if !(too_many || repeated) {
-            return None;
-        }
+        let trip = judge(state.tool_calls, state.repeats, guards)?;
         if guards.agent_loop == Action::Deny {
             state.isolated = true;
         }
-        let reason = if too_many {
-            "too many tool calls in one agent run"
-        } else {
-            "the same tool called with the same arguments in a row"
-        };
-        Some(Trip {
-            violation: Violation::AgentLoop,
-            figures: vec![
-                ("govops.reason", Figure::Text(reason.to_owned())),
-                (
-                    "govops.tool_calls",
-                    Figure::Int(i64::from(state.tool_calls)),
-                ),
-                (
-                    "govops.max_tool_calls",
-                    Figure::Int(i64::from(guards.max_tool_calls)),
-                ),
-                ("govops.repeats", Figure::Int(i64::from(state.repeats))),
-                (
-                    "govops.max_repeats",
-                    Figure::Int(i64::from(guards.max_repeats)),
-                ),
-            ],
-        })
+        Some(trip)
     }
 
     /// Forgets `trace`: its root closed.
@@ -118,6 +85,51 @@ impl Loops {
             .0
             .len()
     }
+}
+
+/// The trip of a call to an isolated trace: one that tripped `agent_loop` under `deny` before.
+#[must_use]
+pub fn isolated() -> Trip {
+    Trip {
+        violation: Violation::AgentLoop,
+        figures: vec![(
+            "govops.reason",
+            Figure::Text("the trace is isolated after an earlier agent_loop".to_owned()),
+        )],
+    }
+}
+
+/// The trip, when a trace's tool calls so far (`tool_calls`, this one included) or the repeats
+/// of this same call in a row pass the guard's limits. Every state keeper (this process's memory,
+/// the shared state) counts; this decides, so that they decide alike.
+#[must_use]
+pub fn judge(tool_calls: u32, repeats: u32, guards: &Guards) -> Option<Trip> {
+    let too_many = tool_calls > guards.max_tool_calls;
+    let repeated = repeats >= guards.max_repeats;
+    if !(too_many || repeated) {
+        return None;
+    }
+    let reason = if too_many {
+        "too many tool calls in one agent run"
+    } else {
+        "the same tool called with the same arguments in a row"
+    };
+    Some(Trip {
+        violation: Violation::AgentLoop,
+        figures: vec![
+            ("govops.reason", Figure::Text(reason.to_owned())),
+            ("govops.tool_calls", Figure::Int(i64::from(tool_calls))),
+            (
+                "govops.max_tool_calls",
+                Figure::Int(i64::from(guards.max_tool_calls)),
+            ),
+            ("govops.repeats", Figure::Int(i64::from(repeats))),
+            (
+                "govops.max_repeats",
+                Figure::Int(i64::from(guards.max_repeats)),
+            ),
+        ],
+    })
 }
 
 /// Drops the least recently used tenth of the traces.
