@@ -97,7 +97,7 @@ pub use govops_macros::governed;
 pub use govops_tracing::{Call, Metered, Operation, Reported, context, testing};
 pub use rust_decimal::Decimal;
 // The engines, each under its own name.
-pub use govops_core::{audit, contract, drift, failover};
+pub use govops_core::{audit, contract, drift, failover, state};
 
 #[doc(hidden)]
 pub use govops_tracing::__private;

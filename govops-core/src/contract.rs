@@ -145,6 +145,9 @@ pub mod metric {
     pub const FAILOVER_SWITCHES: &str = "govops.failover.switches";
     /// `govops.telemetry.dropped`: counter of spans the pipeline lost, by `reason`.
     pub const TELEMETRY_DROPPED: &str = "govops.telemetry.dropped";
+    /// `govops.state.errors`: counter of times the shared guard state did not answer, by
+    /// `reason` (`timeout`, `unreachable`, `breaker_open`, `server_error`; contract section 8).
+    pub const STATE_ERRORS: &str = "govops.state.errors";
 }
 
 /// Span event names (contract section 4).

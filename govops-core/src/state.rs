@@ -34,11 +34,11 @@ use rust_decimal::Decimal;
 pub use error::StateError;
 pub use hold::{Held, Reserved, SharedHold, SharedScope};
 pub use memory::MemoryState;
-pub use pending::Pending;
+pub use pending::{Pending, Reply};
+pub use crate::budget::{Charge, Exceeded, Reservation, Scope};
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisState};
 
-use crate::budget::{Charge, Exceeded};
 use crate::policy::{Budgets, Guards, Trip};
 
 /// Where the guards keep what outlives a call: one interface, kept in this process's memory or

@@ -48,6 +48,9 @@ pub enum Violation {
     /// past a time or depth limit, or failed); the call is decided as
     /// `[guards.policy_rule_failed]` says (flag by default).
     PolicyRuleFailed,
+    /// `state_unavailable`: the shared guard state did not answer within its timeout; the call
+    /// was governed with this process's own state.
+    StateUnavailable,
 }
 
 spelled!(Violation {
@@ -64,6 +67,7 @@ spelled!(Violation {
     ModelDrift => "model_drift",
     UnpricedModel => "unpriced_model",
     PolicyRuleFailed => "policy_rule_failed",
+    StateUnavailable => "state_unavailable",
 });
 
 impl Violation {
@@ -103,7 +107,7 @@ impl std::error::Error for Violation {}
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Violations {
     bits: u16,
-    order: [u8; 13],
+    order: [u8; Violation::ALL.len()],
     len: u8,
 }
 
@@ -113,7 +117,7 @@ impl Violations {
     pub const fn new() -> Self {
         Self {
             bits: 0,
-            order: [0; 13],
+            order: [0; Violation::ALL.len()],
             len: 0,
         }
     }

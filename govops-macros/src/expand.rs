@@ -2,7 +2,7 @@
 //! `impl Future`. Every shape opens the same span ([`span::open`]); they differ in how the span
 //! is entered, when a denial is asked for, and where the result is finished.
 
-use govops_protocol::field;
+use govops_protocol::{Class, field};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::{Block, Ident, ItemFn, ReturnType, Signature, Type};
@@ -34,6 +34,8 @@ pub(crate) fn governed(args: &Args, item: ItemFn) -> syn::Result<TokenStream> {
         span: span::open(args, &names, yielded.as_ref()),
         yielded,
         finish: Finish::new(args, &item.sig),
+        // Only model and tool calls ask the shared guard state (budgets, agent loops).
+        admits: matches!(args.kind.class, Class::Model | Class::Tool),
     };
     let ItemFn {
         attrs,
@@ -74,6 +76,8 @@ struct Call {
     /// The type the call yields, when it could be a `Result` (the call may then be denied).
     yielded: Option<Type>,
     finish: Finish,
+    /// Whether the call is admitted by the shared guard state before its body runs.
+    admits: bool,
 }
 
 impl Call {
@@ -96,9 +100,14 @@ impl Call {
         } else {
             quote!(#block)
         };
+        let admit = self.admits.then(|| {
+            let private = private();
+            quote!(#private::admit_blocking();)
+        });
         quote! {
             #span
             let __govops_entered = __govops_span.enter();
+            #admit
             #deny
             #run
         }
@@ -109,9 +118,10 @@ impl Call {
         let private = private();
         let (span, deny) = (&self.span, self.deny());
         let inner = self.finish.wrap(quote!(async move #block.await));
+        let admit = self.admits.then(|| quote!(#private::admit().await;));
         quote! {
             #span
-            #private::tracing::Instrument::instrument(async move { #deny #inner }, __govops_span).await
+            #private::tracing::Instrument::instrument(async move { #admit #deny #inner }, __govops_span).await
         }
     }
 
@@ -121,10 +131,11 @@ impl Call {
     fn impl_future(&self, block: &Block) -> TokenStream {
         let private = private();
         let span = &self.span;
+        let admit = self.admits.then(|| quote!(#private::admit().await;));
         let Some(ty) = &self.yielded else {
-            let future = if self.finish.any() {
+            let future = if self.finish.any() || admit.is_some() {
                 let inner = self.finish.wrap(quote!(__govops_future.await));
-                quote!(async move { #inner })
+                quote!(async move { #admit #inner })
             } else {
                 quote!(__govops_future)
             };
@@ -136,6 +147,15 @@ impl Call {
         };
         let refusal = autoref::refusal(ty, &quote!(#private::denied()?));
         let inner = self.finish.wrap(quote!(__govops_future.await));
+        // Admitted before the body's future is first polled: a denial then drops it unpolled.
+        let admitted = admit.map(|admit| {
+            quote! {
+                #admit
+                if let ::core::option::Option::Some(__govops_refused) = (|| #refusal)() {
+                    return __govops_refused;
+                }
+            }
+        });
         quote! {
             #span
             let __govops_refused = __govops_span.in_scope(|| #refusal);
@@ -149,7 +169,10 @@ impl Call {
                 async move {
                     match __govops_call {
                         #private::Gate::Refused(__govops_refused) => __govops_refused,
-                        #private::Gate::Run(__govops_future) => #inner,
+                        #private::Gate::Run(__govops_future) => {
+                            #admitted
+                            #inner
+                        }
                     }
                 },
                 __govops_span,

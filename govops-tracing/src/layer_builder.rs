@@ -2,9 +2,11 @@
 //! it may use set by name.
 
 use std::fmt;
+use std::sync::Arc;
 
 use govops_core::Config;
 use govops_core::audit::AuditLog;
+use govops_core::state::GuardState;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -46,6 +48,7 @@ pub fn layer<'a>(config: &'a Config, tracer: &'a SdkTracerProvider) -> LayerBuil
         meter: None,
         ids: None,
         audit: None,
+        state: None,
     }
 }
 
@@ -58,6 +61,7 @@ pub struct LayerBuilder<'a> {
     meter: Option<&'a SdkMeterProvider>,
     ids: Option<SpanIds>,
     audit: Option<AuditLog>,
+    state: Option<Arc<dyn GuardState>>,
 }
 
 impl fmt::Debug for LayerBuilder<'_> {
@@ -66,6 +70,7 @@ impl fmt::Debug for LayerBuilder<'_> {
             .field("meter", &self.meter.is_some())
             .field("ids", &self.ids.is_some())
             .field("audit", &self.audit.as_ref().map(AuditLog::path))
+            .field("state", &self.state)
             .finish_non_exhaustive()
     }
 }
@@ -148,6 +153,29 @@ impl<'a> LayerBuilder<'a> {
         self
     }
 
+    /// Keeps the guards' state (budgets, agent loops) in `state`, such as a fleet's shared
+    /// `RedisState`, rather than in this process's memory alone. Governed calls then ask it after
+    /// their span opens: an async call awaits the answer without blocking its worker thread.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use opentelemetry_sdk::trace::SdkTracerProvider;
+    /// # let config = govops_core::Config::from_env(&govops_core::EnvSource::from_pairs([
+    /// #     ("GOVOPS_APP_NAME", "bot"), ("GOVOPS_ENVIRONMENT", "dev"), ("GOVOPS_OWNER", "team"),
+    /// #     ("GOVOPS_COST_CENTER", "cc-1"), ("GOVOPS_DATA_CLASSIFICATION", "internal"),
+    /// # ]))?;
+    /// use govops_core::state::MemoryState;
+    ///
+    /// let tracer = SdkTracerProvider::builder().build();
+    /// let layer = govops_tracing::layer(&config, &tracer).state(Arc::new(MemoryState::default()));
+    /// # let _ = layer;
+    /// # Ok::<(), govops_core::Gaps>(())
+    /// ```
+    pub fn state(mut self, state: Arc<dyn GuardState>) -> Self {
+        self.state = Some(state);
+        self
+    }
+
     /// The layers: the contract layer for governed spans, `tracing-opentelemetry` for the rest.
     pub fn build<S>(self) -> impl Layer<S> + Send + Sync + 'static
     where
@@ -163,7 +191,8 @@ impl<'a> LayerBuilder<'a> {
             Clock::System,
             self.ids,
         )
-        .with_audit(self.audit);
+        .with_audit(self.audit)
+        .with_state(self.state);
         let contract = ContractLayer::new(shared).filtered();
         contract.and_then(
             Bridge(tracing_opentelemetry::layer().with_tracer(self.tracer.tracer(crate::SCOPE)))

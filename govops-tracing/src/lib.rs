@@ -54,10 +54,22 @@ pub mod __private {
     pub use crate::call::probe::{Probe, ViaNothing, ViaReported};
     pub use crate::private_checks::{PromptText, RecordedArgument, RecordedError, TokenCount};
 
-    /// Why the governed call just entered must not run, when a check at its open denied it.
+    /// Why the governed call just entered must not run, when a check at its open or its
+    /// admission denied it.
     #[must_use]
     pub fn denied() -> Option<govops_core::Violation> {
-        crate::call::current_call().and_then(|call| call.denied)
+        crate::call::current_call().and_then(|call| call.denied())
+    }
+
+    /// Runs the checks of the governed call just entered that ask the shared guard state
+    /// (budgets, agent loops), awaiting the answer without blocking the worker thread.
+    pub async fn admit() {
+        crate::call::admit().await;
+    }
+
+    /// [`admit`] for a sync governed call: the thread waits, at most the state's timeout.
+    pub fn admit_blocking() {
+        crate::call::admit_blocking();
     }
 
     /// An estimate of a prompt's tokens for the model, when the macro can name it without

@@ -49,6 +49,7 @@ pub(crate) struct Instruments {
     drift: Gauge<f64>,
     readiness: Gauge<u64>,
     switches: Counter<u64>,
+    state_errors: Counter<u64>,
 }
 
 /// One combination of metric attributes, with its instruments bound to it: recording a call is
@@ -173,7 +174,18 @@ impl Instruments {
                 .with_description("Failover readiness of each secondary provider, 0 to 100")
                 .build(),
             switches: crate::failover::switches_counter(meter),
+            state_errors: meter
+                .u64_counter(metric::STATE_ERRORS)
+                .with_description(
+                    "Times the shared guard state did not answer: the call was governed with this process's own state",
+                )
+                .build(),
         }
+    }
+
+    /// `govops.state.errors`, and the attributes every series carries.
+    pub(crate) fn state_errors(&self) -> (Counter<u64>, [KeyValue; 3]) {
+        (self.state_errors.clone(), self.base.clone())
     }
 
     fn series(&self, call: &Recorded<'_>) -> Rc<Series> {

@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use govops_core::contract::{attr, vars};
 use govops_core::schema::Attr;
+use govops_core::state::GuardState;
 use govops_core::{Config, EnvSource, Gaps};
 use opentelemetry::logs::AnyValue;
 use opentelemetry::metrics::MeterProvider as _;
@@ -62,6 +63,7 @@ const DEFAULTS: [(&str, &str); 5] = [
 #[must_use]
 pub struct CaptureBuilder {
     env: BTreeMap<String, String>,
+    state: Option<Arc<dyn GuardState>>,
 }
 
 impl CaptureBuilder {
@@ -69,6 +71,14 @@ impl CaptureBuilder {
     /// `GOVOPS_PRICE_TABLE`, and so on.
     pub fn env(mut self, variable: &str, value: &str) -> Self {
         self.env.insert(variable.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Keeps the guards' state (budgets, agent loops) in `state`, as
+    /// [`LayerBuilder::state`](crate::LayerBuilder::state) does: a fleet's shared state, or one
+    /// of a test's own making.
+    pub fn state(mut self, state: Arc<dyn GuardState>) -> Self {
+        self.state = Some(state);
         self
     }
 
@@ -84,7 +94,7 @@ impl CaptureBuilder {
             .collect();
         pairs.extend(self.env);
         let config = Config::from_env(&EnvSource::from_pairs(pairs))?;
-        Ok(Capture::with_config(&config))
+        Ok(Capture::with_config(&config, self.state))
     }
 }
 
@@ -416,7 +426,7 @@ impl Capture {
         let config = Config::from_env(&EnvSource::from_pairs(DEFAULTS));
         // The defaults are valid by construction; should that ever change, the test says so.
         match config {
-            Ok(config) => Self::with_config(&config),
+            Ok(config) => Self::with_config(&config, None),
             Err(gaps) => panic!("govops::testing defaults are invalid: {gaps}"),
         }
     }
@@ -426,7 +436,7 @@ impl Capture {
         CaptureBuilder::default()
     }
 
-    fn with_config(config: &Config) -> Self {
+    fn with_config(config: &Config, state: Option<Arc<dyn GuardState>>) -> Self {
         let spans = Spans::default();
         let logs = Logs::default();
         let metrics = Metrics::default();
@@ -452,16 +462,19 @@ impl Capture {
                     .build(),
             )
             .build();
-        let contract = ContractLayer::new(Shared::new(
-            config,
-            tracer.tracer(SCOPE),
-            Some(Instruments::new(&meter.meter(SCOPE), config)),
-            Clock::stepping(
-                UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-                Duration::from_millis(1),
-            ),
-            Some(ids),
-        ))
+        let contract = ContractLayer::new(
+            Shared::new(
+                config,
+                tracer.tracer(SCOPE),
+                Some(Instruments::new(&meter.meter(SCOPE), config)),
+                Clock::stepping(
+                    UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+                    Duration::from_millis(1),
+                ),
+                Some(ids),
+            )
+            .with_state(state),
+        )
         .filtered();
         let subscriber = Registry::default()
             .with(contract)

@@ -125,6 +125,8 @@ guards! {
     model_drift: ModelDriftTable for [ModelDrift] {}
     /// `policy_rule_failed`: what a call comes to when the policy's Rego rules fail on it.
     policy_rule_failed: PolicyRuleFailedTable for [PolicyRuleFailed] {}
+    /// `state_unavailable`: the shared guard state did not answer.
+    state_unavailable: StateUnavailableTable for [StateUnavailable] {}
     }
     thresholds {
         /// The `context_overflow` threshold, in percent (`percent`).

@@ -2,11 +2,12 @@
 //! records while it runs. The contract layer settles it; [`Call`](super::Call) handles and
 //! routers record into it.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use govops_core::{ServiceTier, Usage, Violation, Violations};
 use opentelemetry::StringValue;
 
+use super::admission::{Admission, Admitted};
 use super::operation::Operation;
 use crate::scan::Scan;
 
@@ -61,6 +62,10 @@ pub(crate) struct CallState {
     pub(crate) readiness: Vec<govops_core::failover::Readiness>,
     /// SHA-256 of the recorded output, for the audit log.
     pub(crate) response_sha256: Option<String>,
+    /// The checks that ask the shared guard state, until the macro's code runs them.
+    pub(crate) admission: Option<Admission>,
+    /// What those checks came to.
+    pub(crate) admitted: Admitted,
 }
 
 /// What a call's audit record takes from its span's fields, fixed when it opens.
@@ -100,8 +105,8 @@ pub(crate) struct CallCell {
     pub(crate) id: tracing::Id,
     /// The OpenTelemetry context inside the call: the caller's, with the call's span.
     pub(crate) cx: opentelemetry::Context,
-    /// Why the call must not run, when a check at open denied it.
-    pub(crate) denied: Option<Violation>,
+    /// Why the call must not run, when a check at open or at admission denied it.
+    denied: OnceLock<Violation>,
     /// The content scan the policy asks for.
     pub(crate) scan: Scan,
     /// Whether message content is exported (the policy, else the standard variable).
@@ -112,24 +117,51 @@ pub(crate) struct CallCell {
 }
 
 impl CallCell {
-    /// A call that opens `denied` when a check at its open denied it.
+    /// A call that opens `denied` when a check at its open denied it, with the checks that ask
+    /// the shared state still to run.
     pub(crate) fn new(
         identity: Identity,
         id: tracing::Id,
         cx: opentelemetry::Context,
-        denied: Option<Violation>,
+        (denied, admission): (Option<Violation>, Option<Admission>),
         (scan, capture, audit): (Scan, bool, Option<Box<AuditCall>>),
     ) -> Self {
+        let once = OnceLock::new();
+        if let Some(denied) = denied {
+            let _ = once.set(denied);
+        }
         Self {
             identity,
             id,
             cx,
-            denied,
+            denied: once,
             scan,
             capture,
             audit,
-            state: Mutex::new(CallState::default()),
+            state: Mutex::new(CallState {
+                admission,
+                ..CallState::default()
+            }),
         }
+    }
+
+    /// Why the call must not run, when a check denied it.
+    #[inline]
+    pub(crate) fn denied(&self) -> Option<Violation> {
+        self.denied.get().copied()
+    }
+
+    /// The checks that ask the shared state, to run once.
+    pub(crate) fn take_admission(&self) -> Option<Admission> {
+        self.lock().admission.take()
+    }
+
+    /// Keeps what admission came to; a check that denied it keeps the call from running.
+    pub(crate) fn admitted(&self, admitted: Admitted) {
+        if let Some(denied) = admitted.denied() {
+            let _ = self.denied.set(denied);
+        }
+        self.lock().admitted = admitted;
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, CallState> {

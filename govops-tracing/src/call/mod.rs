@@ -9,6 +9,7 @@ use std::task::{Context as TaskContext, Poll};
 use futures_core::Stream;
 use govops_core::{ServiceTier, Usage, Violation};
 
+pub(crate) mod admission;
 mod cell;
 mod current;
 mod operation;
@@ -88,6 +89,34 @@ impl Reported for Usage {
     fn usage(&self) -> Option<Usage> {
         Some(*self)
     }
+}
+
+/// Runs the checks of the governed call just entered that ask the shared guard state, awaiting
+/// its answer: the worker thread is not blocked. Nothing to do (one atomic load) unless a layer
+/// keeps its state shared.
+pub(crate) async fn admit() {
+    if !admission::ANY_SHARED.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let Some(cell) = current_call() else { return };
+    let Some(admission) = cell.take_admission() else {
+        return;
+    };
+    let answer = admission.ask().answer().await;
+    cell.admitted(admission.conclude(answer));
+}
+
+/// [`admit`] for a sync call: the thread waits, at most the state's timeout.
+pub(crate) fn admit_blocking() {
+    if !admission::ANY_SHARED.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let Some(cell) = current_call() else { return };
+    let Some(admission) = cell.take_admission() else {
+        return;
+    };
+    let answer = admission.ask().wait();
+    cell.admitted(admission.conclude(answer));
 }
 
 /// A handle on the governed call in progress: what the call records about itself goes on its

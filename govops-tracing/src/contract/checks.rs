@@ -5,6 +5,7 @@
 //! flagged.
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,6 +19,7 @@ use opentelemetry::trace::TraceId;
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 
 use super::shared::{DRIFT_TRIAL_EVERY, Shared};
+use crate::call::admission::{Admission, AdmittedTrip, Ask, Charged};
 use crate::call::{Identity, Operation};
 use crate::scan::Scan;
 
@@ -128,6 +130,34 @@ pub(crate) fn figures(trip: Trip) -> (Violation, Figures) {
     (trip.violation, Figures::Plain(figures))
 }
 
+/// A check that tripped at admission, as the checks at open report theirs.
+pub(crate) fn admitted_trip(trip: AdmittedTrip) -> Tripped {
+    let (violation, figures, decision) = match trip {
+        AdmittedTrip::Loop(trip, decision) => {
+            let (violation, figures) = figures(trip);
+            (violation, figures, decision)
+        }
+        AdmittedTrip::Budget(exceeded, decision) => (
+            Violation::BudgetExceeded,
+            budget_figures(&exceeded),
+            decision,
+        ),
+        AdmittedTrip::Unavailable(error, decision) => (
+            Violation::StateUnavailable,
+            Figures::Plain(vec![
+                KeyValue::new("govops.state.reason", error.reason()),
+                KeyValue::new("govops.reason", error.to_string()),
+            ]),
+            decision,
+        ),
+    };
+    Tripped {
+        violation,
+        figures,
+        decision,
+    }
+}
+
 /// The figures of a budget a call would pass (before it runs) or passed (after).
 pub(crate) fn budget_figures(exceeded: &Exceeded) -> Figures {
     let usd = |d: rust_decimal::Decimal| d.normalize().to_string();
@@ -183,6 +213,8 @@ pub(super) struct Checked {
     pub(super) tripped: Vec<Tripped>,
     /// The budget reserved for the call's worst case, settled when it ends.
     pub(super) reservation: Option<Reservation>,
+    /// What the call asks the shared state before it runs.
+    pub(super) admission: Option<Admission>,
 }
 
 impl Checked {
@@ -203,18 +235,54 @@ pub(super) fn at_open(shared: &Shared, scan: Scan, call: &Opening<'_>) -> Checke
     tripped.extend(checks.drifting());
     tripped.extend(checks.window());
     checks.content(scan, &mut tripped);
+    // With a shared state, what asks it runs after the span opens (`admission`): a tool call
+    // always counts; a call already denied reserves no budget.
+    let mut ask = None;
+    if let Some(trace) = checks.tool_call()
+        && shared.states.is_some()
+    {
+        ask = Some(Ask::ToolCall {
+            trace,
+            call: call.call,
+        });
+    }
     // Every call that will run is charged to its budgets, flagged or not; only a denied one is
     // not.
     let mut reservation = None;
     if !tripped.iter().any(|t| t.decision == Decision::Deny) {
-        let (reserved, over) = checks.reserve();
-        reservation = reserved;
-        tripped.extend(over);
+        match checks.reserve() {
+            Reserving::Local(reserved, over) => {
+                reservation = reserved;
+                tripped.extend(over);
+            }
+            Reserving::Shared(reserve) => ask = ask.or(Some(reserve)),
+            Reserving::None => {}
+        }
     }
+    let admission = shared
+        .states
+        .as_ref()
+        .zip(ask)
+        .map(|(states, ask)| Admission {
+            states: Arc::clone(states),
+            ask,
+            deniable: call.deniable,
+        });
     Checked {
         tripped,
         reservation,
+        admission,
     }
+}
+
+/// What reserving a call's budgets came to at open.
+enum Reserving {
+    /// No budget applies.
+    None,
+    /// Reserved in this process's memory: the reservation, and the budget passed.
+    Local(Option<Reservation>, Option<Tripped>),
+    /// To be asked of the shared state at admission.
+    Shared(Ask),
 }
 
 /// The checks of one call.
@@ -251,11 +319,11 @@ impl Checks<'_> {
         ) {
             tripped.extend(self.trip(figures(trip)));
         }
-        if identity.operation == Operation::ExecuteTool && guards.agent_loop != Action::Off {
-            let trace = u128::from_be_bytes(self.call.trace.to_bytes());
-            if let Some(trip) = shared.loops.tool_call(trace, self.call.call, guards) {
-                tripped.extend(self.trip(figures(trip)));
-            }
+        if let Some(trace) = self.tool_call()
+            && shared.states.is_none()
+            && let Some(trip) = shared.local.loops.tool_call(trace, self.call.call, guards)
+        {
+            tripped.extend(self.trip(figures(trip)));
         }
         // Known before the body runs, so that `deny` can keep it from running.
         if shared.prod && !(identity.session_known && identity.user_known) {
@@ -268,6 +336,13 @@ impl Checks<'_> {
             }
             tripped.extend(self.trip((Violation::MissingContext, Figures::Plain(missing))));
         }
+    }
+
+    /// The trace of a tool call the agent-loop guard counts.
+    fn tool_call(&self) -> Option<u128> {
+        let guards = &self.shared.policy.guards;
+        (self.call.identity.operation == Operation::ExecuteTool && guards.agent_loop != Action::Off)
+            .then(|| u128::from_be_bytes(self.call.trace.to_bytes()))
     }
 
     /// A model that drifts now: known before the call, so that `deny` can keep it from running.
@@ -354,8 +429,8 @@ impl Checks<'_> {
     }
 
     /// Reserves a model call's worst case on the budgets it is charged to; a budget it would pass
-    /// trips `budget_exceeded`.
-    fn reserve(&self) -> (Option<Reservation>, Option<Tripped>) {
+    /// trips `budget_exceeded`. With a shared state, the reservation is asked at admission.
+    fn reserve(&self) -> Reserving {
         let (shared, identity) = (self.shared, self.call.identity);
         let guards = &shared.policy.guards;
         let budgets = &shared.policy.rules(shared.deployment).budgets;
@@ -364,7 +439,7 @@ impl Checks<'_> {
             || budgets.user_usd.is_some()
             || budgets.cost_center_usd_per_day.is_some();
         if !any || guards.budget == Action::Off || !identity.operation.is_model() {
-            return (None, None);
+            return Reserving::None;
         }
         let worst = self.worst_case().unwrap_or_default();
         // The request's key only when a request budget needs one: no formatting otherwise.
@@ -382,22 +457,34 @@ impl Checks<'_> {
             .at
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() / 86_400);
-        match shared.budgets.reserve(budgets, &charge, worst, day) {
-            Ok(reservation) => (Some(reservation), None),
+        let decision = for_call(
+            guards.budget.decision().unwrap_or(Decision::Flag),
+            self.call.deniable,
+        );
+        if shared.states.is_some() {
+            return Reserving::Shared(Ask::Reserve {
+                charged: Charged::from(&charge),
+                worst_case_usd: worst,
+                day,
+                enforce: decision == Decision::Deny,
+            });
+        }
+        match shared.local.ledger.reserve(budgets, &charge, worst, day) {
+            Ok(reservation) => Reserving::Local(Some(reservation), None),
             Err(exceeded) => {
-                let decision = for_call(
-                    guards.budget.decision().unwrap_or(Decision::Flag),
-                    self.call.deniable,
-                );
                 // A call that runs anyway is still charged.
-                let reservation = (decision != Decision::Deny)
-                    .then(|| shared.budgets.reserve_anyway(budgets, &charge, worst, day));
+                let reservation = (decision != Decision::Deny).then(|| {
+                    shared
+                        .local
+                        .ledger
+                        .reserve_anyway(budgets, &charge, worst, day)
+                });
                 let tripped = Tripped {
                     violation: Violation::BudgetExceeded,
                     figures: budget_figures(&exceeded),
                     decision,
                 };
-                (reservation, Some(tripped))
+                Reserving::Local(reservation, Some(tripped))
             }
         }
     }

@@ -100,7 +100,7 @@ pub(super) fn open(shared: &Shared, attrs: &Attributes<'_>, id: &Id) -> Governed
             identity,
             id.clone(),
             cx,
-            denied,
+            (denied, checked.admission),
             (scan, capture, audit),
         )),
         started,

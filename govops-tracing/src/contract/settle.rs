@@ -5,11 +5,11 @@
 use std::time::{Duration, SystemTime};
 
 use govops_core::audit::DriftTrip;
-use govops_core::budget::Reservation;
 use govops_core::content::Findings;
 use govops_core::contract::{attr, event};
 use govops_core::drift::Observation;
 use govops_core::rego::{CallInput, UsageInput};
+use govops_core::state::Held;
 use govops_core::{Action, Decision, ModelPrices, Pricing, Unpriced, Violation, Violations};
 use opentelemetry::trace::Status;
 use opentelemetry::{Array, KeyValue, StringValue, Value};
@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::audit::Audited;
-use super::checks::{Figures, RequestKey, Tripped, budget_figures, figures};
+use super::checks::{Figures, RequestKey, Tripped, admitted_trip, budget_figures, figures};
 use super::emit::{self, Ending};
 use super::shared::Shared;
 use super::span::{Governed, Pending};
@@ -37,7 +37,11 @@ pub(super) fn settle(shared: &Shared, governed: Governed) {
         reservation,
     } = governed;
     if let Some(trace) = root_trace {
-        shared.loops.release(u128::from_be_bytes(trace.to_bytes()));
+        let trace = u128::from_be_bytes(trace.to_bytes());
+        shared.local.loops.release(trace);
+        if let Some(states) = &shared.states {
+            states.shared.end_trace(trace);
+        }
     }
     let ended = shared.clock.after(&started);
     let latency = ended.since(&started);
@@ -48,7 +52,7 @@ pub(super) fn settle(shared: &Shared, governed: Governed) {
     settlement.usage();
     settlement.price();
     settlement.response();
-    settlement.budget(reservation);
+    settlement.budget(reservation.map(Held::Local));
     settlement.drift(latency);
     settlement.rules();
     let decision = settlement.decide();
@@ -62,7 +66,11 @@ pub(super) fn settle(shared: &Shared, governed: Governed) {
             .request_usd
             .is_some()
     {
-        shared.budgets.end_request(RequestKey::new(trace).as_str());
+        let request = RequestKey::new(trace);
+        shared.local.ledger.end_request(request.as_str());
+        if let Some(states) = &shared.states {
+            states.shared.end_request(request.as_str());
+        }
     }
     let times = (started.wall, ended.wall, latency);
     settlement.close(decision, scan, pending, times);
@@ -96,6 +104,9 @@ struct Settlement<'a> {
     /// The `model_drift` trip, for the audit record.
     drift_trip: Option<DriftTrip>,
     rules_decision: Option<Decision>,
+    /// The call's hold on its budgets taken at admission (with a shared state), and whether the
+    /// shared state holds it.
+    admitted_hold: Option<(Held, bool)>,
 }
 
 impl<'a> Settlement<'a> {
@@ -107,6 +118,7 @@ impl<'a> Settlement<'a> {
     ) -> Self {
         let identity = &cell.identity;
         let mut state = cell.take();
+        let admitted = std::mem::take(&mut state.admitted);
         // After a failover the provider (and maybe the model) that served the call is priced,
         // measured and followed for drift; the request model stays what the call asked for.
         let served = state.served.take();
@@ -162,7 +174,12 @@ impl<'a> Settlement<'a> {
             drift_score: None,
             drift_trip: None,
             rules_decision: None,
+            admitted_hold: None,
         };
+        let tripped = tripped
+            .into_iter()
+            .chain(admitted.trips.into_iter().map(admitted_trip));
+        settlement.admitted_hold = admitted.held;
         for tripped in tripped {
             settlement.violations.raise(tripped.violation);
             settlement
@@ -337,12 +354,32 @@ impl<'a> Settlement<'a> {
     /// Charged in full as soon as the cost is known: a budget its real cost passed is one of the
     /// call's violations, seen by the policy's rules, and flags it (it has run); the next call's
     /// reservation is refused.
-    fn budget(&mut self, reservation: Option<Reservation>) {
-        let Some(reservation) = reservation else {
+    fn budget(&mut self, reservation: Option<Held>) {
+        let Some((held, shared)) = reservation
+            .map(|held| (held, false))
+            .or_else(|| self.admitted_hold.take())
+        else {
             return;
         };
         let charge = self.cost_usd.or(self.budget_charge);
-        if let Some(passed) = self.shared.budgets.settle(reservation, charge)
+        let passed = match (&self.shared.states, shared) {
+            (Some(states), true) => {
+                let passed = match &held {
+                    Held::Shared(hold) => charge.and_then(|cost| hold.passed(cost)),
+                    _ => None,
+                };
+                // Sent, not waited for: the shared state applies it once, retrying it while the
+                // server does not answer; the call has run and its span need not wait.
+                let settled = states.shared.settle(held, charge);
+                if settled.is_ready() {
+                    settled.wait().ok().flatten().or(passed)
+                } else {
+                    passed
+                }
+            }
+            _ => self.shared.local.settle_now(held, charge),
+        };
+        if let Some(passed) = passed
             && !self.violations.contains(Violation::BudgetExceeded)
             && self.shared.policy.guards.action(Violation::BudgetExceeded) != Action::Off
         {
@@ -354,7 +391,7 @@ impl<'a> Settlement<'a> {
 
     /// Drift of the model that served the call, from what it did (a denied call did nothing).
     fn drift(&mut self, latency: Duration) {
-        if !self.is_model() || self.cell.denied.is_some() {
+        if !self.is_model() || self.cell.denied().is_some() {
             return;
         }
         let (Some(drift), Some(model)) = (&self.shared.drift, &self.model) else {

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use govops_core::audit::AuditLog;
-use govops_core::budget::Ledger as BudgetLedger;
 use govops_core::drift::DriftRegistry;
-use govops_core::loops::Loops;
+use govops_core::state::{GuardState, MemoryState};
 use govops_core::{Action, Config, Environment, Policy, PriceTable};
 use opentelemetry::StringValue;
 use opentelemetry_sdk::trace::SdkTracer;
 
+use crate::call::admission::{ANY_SHARED, States};
 use crate::clock::Clock;
 use crate::ids::SpanIds;
 use crate::intern::intern;
@@ -32,10 +32,11 @@ pub(crate) struct Shared {
     /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`, else off).
     pub(crate) capture: bool,
     pub(crate) deployment: Environment,
-    /// The agent-loop guard's per-trace state.
-    pub(crate) loops: Loops,
-    /// The budgets' accounts.
-    pub(crate) budgets: BudgetLedger,
+    /// The guards' state in this process's memory: budgets' accounts and agent loops (all of
+    /// it without a shared state; with one, what a call falls back on while it does not answer).
+    pub(crate) local: Arc<MemoryState>,
+    /// The guards' state shared by a fleet (contract section 8), when one is set.
+    pub(crate) states: Option<Arc<States>>,
     pub(crate) instruments: Option<Instruments>,
     pub(crate) clock: Clock,
     /// The tracer provider's id generator, when govops built the provider:
@@ -98,8 +99,8 @@ impl Shared {
             policy: config.policy_rules.clone(),
             capture: config.capture_content,
             deployment: config.environment,
-            loops: Loops::default(),
-            budgets: BudgetLedger::default(),
+            local: Arc::default(),
+            states: None,
             instruments,
             clock,
         }
@@ -108,6 +109,22 @@ impl Shared {
     /// Records every governed call in `log`.
     pub(crate) fn with_audit(mut self, log: Option<AuditLog>) -> Self {
         self.audit = log;
+        self
+    }
+
+    /// Keeps the guards' state in `state` (a fleet's shared state) rather than in this process
+    /// alone.
+    pub(crate) fn with_state(mut self, state: Option<Arc<dyn GuardState>>) -> Self {
+        self.states = state.filter(|s| s.is_shared()).map(|shared| {
+            ANY_SHARED.store(true, std::sync::atomic::Ordering::Relaxed);
+            Arc::new(States {
+                shared,
+                local: Arc::clone(&self.local),
+                policy: Arc::clone(&self.policy),
+                budgets: self.policy.rules(self.deployment).budgets.clone(),
+                errors: self.instruments.as_ref().map(Instruments::state_errors),
+            })
+        });
         self
     }
 
