@@ -74,4 +74,10 @@ pub trait GuardState: Send + Sync + fmt::Debug {
 
     /// Whether the state is shared with other processes.
     fn is_shared(&self) -> bool;
+
+    /// Waits, `within` at most, until what was sent without waiting (settlements, ended traces)
+    /// is applied: a process calls it before it exits.
+    fn flush(&self, within: std::time::Duration) {
+        let _ = within;
+    }
 }

@@ -48,6 +48,13 @@ impl GovOps {
         self.pipeline.drift()
     }
 
+    /// Whether the guards' state (budgets, agent loops) is shared with other processes through
+    /// `GOVOPS_STATE_URL`, rather than kept in this process alone.
+    #[must_use]
+    pub fn shared_state(&self) -> bool {
+        self.pipeline.shared_state()
+    }
+
     /// Exports everything queued so far, and keeps running.
     ///
     /// # Errors
@@ -68,6 +75,7 @@ impl GovOps {
     /// baseline could not be saved.
     pub fn shutdown(mut self) -> Result<(), ShutdownError> {
         self.shut_down = true;
+        self.pipeline.flush_state(self.shutdown_timeout);
         let saved = self.pipeline.save_drift();
         // After the calls' spans have settled: every record is handed over by then.
         let audited = self.pipeline.close_audit();
@@ -82,6 +90,7 @@ impl Drop for GovOps {
     fn drop(&mut self) {
         if !self.shut_down {
             self.shut_down = true;
+            self.pipeline.flush_state(self.shutdown_timeout);
             let saved = self.pipeline.save_drift();
             let audited = self.pipeline.close_audit();
             for error in [

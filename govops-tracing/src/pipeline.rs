@@ -12,6 +12,7 @@ use govops_core::Config;
 use govops_core::audit::{AuditLog, AuditOptions};
 use govops_core::contract::metric;
 use govops_core::drift::DriftRegistry;
+use govops_core::state::GuardState;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{MeterProvider as _, ObservableCounter};
 use opentelemetry::trace::TracerProvider as _;
@@ -98,6 +99,8 @@ pub(crate) struct Pipeline {
     drift_baseline: Option<PathBuf>,
     /// The audit log (`GOVOPS_AUDIT_LOG`), written by its own thread.
     audit: Option<AuditLog>,
+    /// The guards' state shared by a fleet (`GOVOPS_STATE_URL`), when one is set.
+    state: Option<Arc<dyn GuardState>>,
 }
 
 impl Pipeline {
@@ -155,6 +158,7 @@ impl Pipeline {
             drift: None,
             drift_baseline: None,
             audit: None,
+            state: None,
         })
     }
 
@@ -203,6 +207,24 @@ impl Pipeline {
             }
         }
         Ok(self)
+    }
+
+    /// Keeps the guards' state in `state` (a fleet's shared state).
+    pub(crate) fn with_state(mut self, state: Option<Arc<dyn GuardState>>) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// Whether the guards' state is shared with other processes.
+    pub(crate) fn shared_state(&self) -> bool {
+        self.state.as_ref().is_some_and(|s| s.is_shared())
+    }
+
+    /// Waits, `within` at most, for what the shared state still has to apply (settlements).
+    pub(crate) fn flush_state(&self, within: Duration) {
+        if let Some(state) = &self.state {
+            state.flush(within);
+        }
     }
 
     /// Writes every record handed over and closes the audit log.
@@ -270,7 +292,8 @@ impl Pipeline {
                 Some(self.ids.clone()),
             )
             .with_drift(self.drift.clone())
-            .with_audit(self.audit.clone()),
+            .with_audit(self.audit.clone())
+            .with_state(self.state.clone()),
         )
         .filtered();
         let traces = Bridge(tracing_opentelemetry::layer().with_tracer(self.tracer.tracer(SCOPE)))
