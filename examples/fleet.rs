@@ -47,6 +47,9 @@ struct Args {
     /// Output tokens the fake provider reports per call (and the calls' `max_tokens`).
     #[arg(long, default_value_t = 200)]
     output_tokens: u64,
+    /// How long the fake provider takes to answer, ms.
+    #[arg(long, default_value_t = 2)]
+    latency_ms: u64,
     /// A W3C `traceparent`: run `--tool-calls` tool calls inside that trace instead.
     #[arg(long, requires = "tool_calls")]
     trace: Option<String>,
@@ -79,9 +82,21 @@ impl Reported for Completion {
 }
 
 /// A governed chat call to the fake provider.
-#[governed(chat, model = "gpt-4o", provider = "openai", prompt = prompt, max_tokens = max_tokens)]
-async fn complete(prompt: &str, max_tokens: u64, usage: Usage) -> Result<Completion, FleetError> {
-    tokio::time::sleep(Duration::from_millis(2)).await;
+#[governed(
+    chat,
+    model = "gpt-4o",
+    provider = "openai",
+    prompt = prompt,
+    max_tokens = max_tokens,
+    skip(prompt, usage, latency)
+)]
+async fn complete(
+    prompt: &str,
+    max_tokens: u64,
+    usage: Usage,
+    latency: Duration,
+) -> Result<Completion, FleetError> {
+    tokio::time::sleep(latency).await;
     Ok(Completion { usage })
 }
 
@@ -148,10 +163,11 @@ async fn chats(args: &Args, cost: Decimal) -> Outcome {
         .map(|_| {
             let (prompt, next, calls) = (prompt.clone(), next.clone(), args.calls);
             let max_tokens = args.output_tokens;
+            let latency = Duration::from_millis(args.latency_ms);
             let task = async move {
                 let mut outcome = Outcome::default();
                 while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < calls {
-                    match complete(&prompt, max_tokens, usage).await {
+                    match complete(&prompt, max_tokens, usage, latency).await {
                         Ok(_) => {
                             outcome.ran += 1;
                             outcome.spent_usd += cost;
