@@ -4,6 +4,7 @@
 //! side, and a server that hangs or dies costing each call at most its timeout.
 
 #![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
@@ -94,16 +95,28 @@ fn budget_story(state: &dyn GuardState, day: u64) -> Vec<String> {
     let refused = reserve("s", "0.000001", day);
     assert!(refused.held.is_none());
     let e = refused.exceeded.expect("past the budget");
-    seen.push(format!("{:?} {} {}", e.scope, e.spent_usd.normalize(), e.limit_usd));
+    seen.push(format!(
+        "{:?} {} {}",
+        e.scope,
+        e.spent_usd.normalize(),
+        e.limit_usd
+    ));
     seen.push(format!("zero: {:?}", reserve("s", "0", day).held.is_some()));
     seen.push(format!("t: {:?}", reserve("t", "0.01", day).held.is_some()));
-    seen.push(format!("next day: {:?}", reserve("s", "0.01", day + 1).held.is_some()));
+    seen.push(format!(
+        "next day: {:?}",
+        reserve("s", "0.01", day + 1).held.is_some()
+    ));
     let budgets = session_budget("0.05");
     let small = state.reserve(&budgets, &session("o"), usd("0.001"), day, true);
     let small = small.wait().unwrap().held.unwrap();
     let other = state.reserve(&budgets, &session("o"), usd("0.02"), day, true);
     let other = other.wait().unwrap().held.unwrap();
-    let passed = state.settle(small, Some(usd("0.04"))).wait().unwrap().unwrap();
+    let passed = state
+        .settle(small, Some(usd("0.04")))
+        .wait()
+        .unwrap()
+        .unwrap();
     seen.push(format!(
         "passed {:?} {} {} {} {}",
         passed.scope,
@@ -112,20 +125,32 @@ fn budget_story(state: &dyn GuardState, day: u64) -> Vec<String> {
         passed.reserved_usd.normalize(),
         passed.call_usd
     ));
-    seen.push(format!("{:?}", state.settle(other, Some(usd("0.015"))).wait()));
+    seen.push(format!(
+        "{:?}",
+        state.settle(other, Some(usd("0.015"))).wait()
+    ));
     for worst in ["0.001", "0"] {
         let r = state.reserve(&budgets, &session("o"), usd(worst), day, true);
         seen.push(format!("after: {:?}", r.wait().unwrap().held.is_some()));
     }
     // Not enforced: held anyway, and the budget it passes named.
-    let r = state.reserve(&budgets, &session("o"), usd("1"), day, false).wait().unwrap();
-    seen.push(format!("anyway: {} {:?}", r.held.is_some(), r.exceeded.map(|e| e.scope)));
+    let r = state
+        .reserve(&budgets, &session("o"), usd("1"), day, false)
+        .wait()
+        .unwrap();
+    seen.push(format!(
+        "anyway: {} {:?}",
+        r.held.is_some(),
+        r.exceeded.map(|e| e.scope)
+    ));
     seen
 }
 
 #[test]
 fn budgets_on_the_server_answer_as_the_ledger_in_memory_does() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let shared = state(&server, options("story"));
     let day = today();
     let expected = budget_story(&MemoryState::default(), day);
@@ -147,8 +172,13 @@ fn budgets_on_the_server_answer_as_the_ledger_in_memory_does() {
 
 #[test]
 fn fleet_clients_on_threads_never_overspend_a_shared_budget() {
-    let Some(server) = RedisServer::start() else { return };
-    let clients = [state(&server, options("fleet")), state(&server, options("fleet"))];
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clients = [
+        state(&server, options("fleet")),
+        state(&server, options("fleet")),
+    ];
     let clients = Arc::new(clients);
     let budgets = Arc::new(session_budget("0.5"));
     let threads: Vec<_> = (0..8)
@@ -179,7 +209,9 @@ fn fleet_clients_on_threads_never_overspend_a_shared_budget() {
 
 #[test]
 fn a_settlement_sent_twice_charges_once_and_an_unsettled_hold_is_given_back() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let ttl = Duration::from_secs(1);
     let state = state(&server, options("once").reservation_ttl(ttl));
     let budgets = session_budget("0.01");
@@ -187,7 +219,10 @@ fn a_settlement_sent_twice_charges_once_and_an_unsettled_hold_is_given_back() {
     let held = held.wait().unwrap().held.unwrap();
     assert!(matches!(held, Held::Shared(_)));
     for _ in 0..2 {
-        state.settle(held.clone(), Some(usd("0.003"))).wait().unwrap();
+        state
+            .settle(held.clone(), Some(usd("0.003")))
+            .wait()
+            .unwrap();
     }
     assert_eq!(spent(&server, "govops:{once}", today(), "s"), usd("0.003"));
     // A hold never settled (its process died) keeps the budget until its time to live.
@@ -197,19 +232,34 @@ fn a_settlement_sent_twice_charges_once_and_an_unsettled_hold_is_given_back() {
     assert!(refused.wait().unwrap().held.is_none());
     std::thread::sleep(ttl + Duration::from_millis(300));
     let again = state.reserve(&budgets, &session("s"), usd("0.007"), today(), true);
-    assert!(again.wait().unwrap().held.is_some(), "the lost hold was released");
+    assert!(
+        again.wait().unwrap().held.is_some(),
+        "the lost hold was released"
+    );
     assert!(state.flush(Duration::from_secs(5)));
 }
 
 #[test]
 fn two_releases_functions_run_side_by_side_on_the_same_keys() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let state = state(&server, options("v"));
-    let held = state.reserve(&session_budget("0.01"), &session("s"), usd("0.006"), today(), true);
+    let held = state.reserve(
+        &session_budget("0.01"),
+        &session("s"),
+        usd("0.006"),
+        today(),
+        true,
+    );
     assert!(held.wait().unwrap().held.is_some());
     let v2 = include_str!("../src/state/redis/functions.lua").replace("govops_v1", "govops_v2");
     let mut conn = raw(&server);
-    let _: String = redis::cmd("FUNCTION").arg("LOAD").arg(v2).query(&mut conn).unwrap();
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(v2)
+        .query(&mut conn)
+        .unwrap();
     let reserve_v2 = |worst_nano: u64| -> Vec<i64> {
         redis::cmd("FCALL")
             .arg("govops_v2_reserve")
@@ -225,7 +275,13 @@ fn two_releases_functions_run_side_by_side_on_the_same_keys() {
     // v2 sees v1's hold of 0.006 (6,000,000 nano-USD): 0.006 more is refused, 0.004 held.
     assert_eq!(reserve_v2(6_000_000), vec![0, 1, 0, 0, 6_000_000, 0]);
     assert_eq!(reserve_v2(4_000_000)[0], 1);
-    let full = state.reserve(&session_budget("0.01"), &session("s"), usd("0.000001"), today(), true);
+    let full = state.reserve(
+        &session_budget("0.01"),
+        &session("s"),
+        usd("0.000001"),
+        today(),
+        true,
+    );
     assert!(full.wait().unwrap().held.is_none(), "v1 sees v2's hold");
 }
 
@@ -237,21 +293,35 @@ fn loop_guards() -> Guards {
 
 #[test]
 fn a_trace_is_deflected_at_its_11th_tool_call_whichever_client_makes_it() {
-    let Some(server) = RedisServer::start() else { return };
-    let clients = [state(&server, options("loops")), state(&server, options("loops"))];
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clients = [
+        state(&server, options("loops")),
+        state(&server, options("loops")),
+    ];
     let (guards, trace) = (loop_guards(), 0xfeed_u128);
     let memory = MemoryState::default();
     for call in 0..10_u64 {
         let trip = clients[(call % 2) as usize].tool_call(trace, call, &guards);
         assert_eq!(trip.wait().unwrap(), None, "call {}", call + 1);
-        assert!(memory.tool_call(trace, call, &guards).wait().unwrap().is_none());
+        assert!(
+            memory
+                .tool_call(trace, call, &guards)
+                .wait()
+                .unwrap()
+                .is_none()
+        );
     }
     let trip = clients[0].tool_call(trace, 10, &guards).wait().unwrap();
     let expected = memory.tool_call(trace, 10, &guards).wait().unwrap();
     assert_eq!(trip, expected, "decided as in memory");
     assert_eq!(trip.unwrap().violation, Violation::AgentLoop);
     let isolated = clients[1].tool_call(trace, 11, &guards).wait().unwrap();
-    assert_eq!(isolated, memory.tool_call(trace, 11, &guards).wait().unwrap());
+    assert_eq!(
+        isolated,
+        memory.tool_call(trace, 11, &guards).wait().unwrap()
+    );
     assert!(isolated.is_some(), "the trace stays isolated");
     // The same call repeated trips too; an ended trace starts over.
     for n in 1..=3 {
@@ -260,7 +330,12 @@ fn a_trace_is_deflected_at_its_11th_tool_call_whichever_client_makes_it() {
     }
     clients[0].end_trace(trace);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while clients[1].tool_call(trace, 0, &guards).wait().unwrap().is_some() {
+    while clients[1]
+        .tool_call(trace, 0, &guards)
+        .wait()
+        .unwrap()
+        .is_some()
+    {
         assert!(Instant::now() < deadline, "the ended trace is forgotten");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -270,14 +345,19 @@ fn a_trace_is_deflected_at_its_11th_tool_call_whichever_client_makes_it() {
 fn answers_again(state: &RedisState) {
     let deadline = Instant::now() + Duration::from_secs(8);
     while let Err(e) = state.ping().wait() {
-        assert!(Instant::now() < deadline, "the state never answered again: {e}");
+        assert!(
+            Instant::now() < deadline,
+            "the state never answered again: {e}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 #[test]
 fn a_hung_server_costs_a_call_its_timeout_then_nothing_and_is_used_again_when_continued() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let timeout = Duration::from_millis(200);
     let state = state(&server, options("hang").timeout(timeout));
     answers_again(&state);
@@ -288,7 +368,9 @@ fn a_hung_server_costs_a_call_its_timeout_then_nothing_and_is_used_again_when_co
     let mut timeouts = 0;
     loop {
         let start = Instant::now();
-        let answer = state.reserve(&budgets, &session("h"), usd("0.1"), today(), true).wait();
+        let answer = state
+            .reserve(&budgets, &session("h"), usd("0.1"), today(), true)
+            .wait();
         assert!(start.elapsed() < timeout + MARGIN, "{:?}", start.elapsed());
         match answer {
             Err(StateError::Timeout(t)) if t == timeout => timeouts += 1,
@@ -298,22 +380,30 @@ fn a_hung_server_costs_a_call_its_timeout_then_nothing_and_is_used_again_when_co
         assert!(timeouts <= 3, "the breaker opens after 3 failures");
     }
     let start = Instant::now();
-    let answer = state.reserve(&budgets, &session("h"), usd("0.1"), today(), true).wait();
+    let answer = state
+        .reserve(&budgets, &session("h"), usd("0.1"), today(), true)
+        .wait();
     assert_eq!(answer, Err(StateError::BreakerOpen));
     assert!(start.elapsed() < MARGIN, "at once: {:?}", start.elapsed());
     server.resume();
     answers_again(&state);
-    let held = state.reserve(&budgets, &session("h"), usd("0.1"), today(), true).wait();
+    let held = state
+        .reserve(&budgets, &session("h"), usd("0.1"), today(), true)
+        .wait();
     assert!(held.unwrap().held.is_some());
     // The reservations that timed out were released: only the last one holds budget.
     assert!(state.flush(Duration::from_secs(10)));
-    let r = state.reserve(&budgets, &session("h"), usd("0.9"), today(), true).wait();
+    let r = state
+        .reserve(&budgets, &session("h"), usd("0.9"), today(), true)
+        .wait();
     assert!(r.unwrap().held.is_some(), "timed-out holds were given back");
 }
 
 #[test]
 fn a_killed_server_is_unreachable_and_used_again_once_restarted() {
-    let Some(mut server) = RedisServer::start() else { return };
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
     let timeout = Duration::from_millis(500);
     let state = state(&server, options("kill").timeout(timeout));
     answers_again(&state);
@@ -321,7 +411,10 @@ fn a_killed_server_is_unreachable_and_used_again_once_restarted() {
     let start = Instant::now();
     let answer = state.tool_call(1, 1, &loop_guards()).wait();
     assert!(
-        matches!(answer, Err(StateError::Unreachable(_) | StateError::BreakerOpen)),
+        matches!(
+            answer,
+            Err(StateError::Unreachable(_) | StateError::BreakerOpen)
+        ),
         "{answer:?}"
     );
     assert!(start.elapsed() < timeout + MARGIN);
@@ -334,10 +427,14 @@ fn a_killed_server_is_unreachable_and_used_again_once_restarted() {
 
 #[tokio::test]
 async fn an_async_caller_awaits_the_shared_state() {
-    let Some(server) = RedisServer::start() else { return };
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
     let state = state(&server, options("async"));
     let budgets = session_budget("0.01");
-    let held = state.reserve(&budgets, &session("a"), usd("0.004"), today(), true).await;
+    let held = state
+        .reserve(&budgets, &session("a"), usd("0.004"), today(), true)
+        .await;
     let held = held.unwrap().held.unwrap();
     assert_eq!(state.settle(held, Some(usd("0.002"))).await, Ok(None));
     assert!(state.ping().await.is_ok());
@@ -345,12 +442,16 @@ async fn an_async_caller_awaits_the_shared_state() {
 
 #[test]
 fn a_server_behind_tls_and_a_password_is_reached_and_the_password_shown_nowhere() {
-    let Some(probe) = RedisServer::start() else { return };
+    let Some(probe) = RedisServer::start() else {
+        return;
+    };
     drop(probe);
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
         .args(["-subj", "/CN=localhost", "-keyout"])
         .arg(&key)
         .arg("-out")
@@ -375,11 +476,19 @@ fn a_server_behind_tls_and_a_password_is_reached_and_the_password_shown_nowhere(
         "--requirepass",
         "s3cret",
     ];
-    let Some(server) = RedisServer::start_with(&tls_args) else { return };
+    let Some(server) = RedisServer::start_with(&tls_args) else {
+        return;
+    };
     let url = format!("rediss://:s3cret@127.0.0.1:{}/#insecure", server.port());
     let state = RedisState::new(&url, options("tls")).unwrap();
     answers_again(&state);
-    let r = state.reserve(&session_budget("1"), &session("t"), usd("0.1"), today(), true);
+    let r = state.reserve(
+        &session_budget("1"),
+        &session("t"),
+        usd("0.1"),
+        today(),
+        true,
+    );
     assert!(r.wait().unwrap().held.is_some());
     assert!(!format!("{state:?}").contains("s3cret"), "{state:?}");
     let wrong = format!("rediss://:pw-k9x7@127.0.0.1:{}/#insecure", server.port());

@@ -39,6 +39,7 @@ pub struct RedisOptions {
     pub trace_ttl: Duration,
     /// Told of failures nobody waits for: settlements that failed every retry, forgotten traces
     /// and requests that could not be deleted.
+    #[allow(clippy::type_complexity)]
     pub on_error: Option<Arc<dyn Fn(&StateError) + Send + Sync>>,
 }
 

@@ -115,8 +115,8 @@ impl RedisServer {
                 }
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
                 let mut pong = [0_u8; 7];
-                let answered = stream.write_all(b"PING\r\n").is_ok()
-                    && stream.read_exact(&mut pong).is_ok();
+                let answered =
+                    stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut pong).is_ok();
                 // A password-protected server answers with an error: it is up all the same.
                 if answered && (&pong == b"+PONG\r\n" || pong[0] == b'-') {
                     return;

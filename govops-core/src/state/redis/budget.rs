@@ -6,9 +6,9 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
+use super::RedisOptions;
 use super::client::{Client, Inner};
 use super::limbs::{Limbs, Round};
-use super::RedisOptions;
 use crate::budget::{Charge, Exceeded, Scope};
 use crate::policy::Budgets;
 use crate::state::{Held, Pending, Reserved, SharedHold, SharedScope, StateError};
@@ -165,7 +165,7 @@ fn reserved(mut hold: SharedHold, reply: &[i64]) -> Result<Reserved, StateError>
             reserved_usd: s.reserved_usd,
             call_usd: hold.amount_usd,
         });
-    let held = (status == 1).then(|| Held::Shared(hold));
+    let held = (status == 1).then_some(Held::Shared(hold));
     Ok(Reserved::new(held, exceeded))
 }
 
@@ -223,7 +223,9 @@ fn passed(hold: &SharedHold, cost: Decimal, reply: &[i64]) -> Result<Option<Exce
             let s = usize::try_from(i)
                 .ok()
                 .and_then(|i| hold.scopes.get(i.checked_sub(1)?))
-                .ok_or_else(|| StateError::Server(format!("unexpected settlement reply {reply:?}")))?;
+                .ok_or_else(|| {
+                    StateError::Server(format!("unexpected settlement reply {reply:?}"))
+                })?;
             Ok(Some(Exceeded {
                 scope: s.scope,
                 limit_usd: s.limit_usd,
@@ -245,7 +247,12 @@ pub(super) fn end_request(client: &Client, options: &RedisOptions, request: &str
         .map_or(0, |d| d.as_secs() / 86_400);
     let mut keys = budget_keys(&options.namespace, Scope::Request, today, request).to_vec();
     if let Some(yesterday) = today.checked_sub(1) {
-        keys.extend(budget_keys(&options.namespace, Scope::Request, yesterday, request));
+        keys.extend(budget_keys(
+            &options.namespace,
+            Scope::Request,
+            yesterday,
+            request,
+        ));
     }
     client
         .inner()

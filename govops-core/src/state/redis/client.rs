@@ -16,8 +16,8 @@ use redis::{AsyncConnectionConfig, RedisError};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-use super::super::{Pending, StateError};
 use super::super::pending::Reply;
+use super::super::{Pending, StateError};
 
 /// What is told of failures nobody waits for.
 pub(super) type OnError = Arc<dyn Fn(&StateError) + Send + Sync>;
@@ -93,12 +93,16 @@ impl Client {
                 runtime.shutdown_timeout(STOP_BOUND / 2);
                 let _ = exit_tx.send(());
             })
-            .map_err(|e| StateError::Unreachable(format!("cannot start the state's thread: {e}")))?;
+            .map_err(|e| {
+                StateError::Unreachable(format!("cannot start the state's thread: {e}"))
+            })?;
         let handle = handle_rx
             .recv()
             .map_err(|e| e.to_string())
             .and_then(|h| h)
-            .map_err(|e| StateError::Unreachable(format!("cannot start the state's runtime: {e}")))?;
+            .map_err(|e| {
+                StateError::Unreachable(format!("cannot start the state's runtime: {e}"))
+            })?;
         let inner = Inner {
             redis,
             handle,
@@ -312,7 +316,9 @@ impl Inner {
                     }
                     _ => {}
                 }
-                cmd.query_async(&mut conn).await.map_err(|e| self.failed(&e))
+                cmd.query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.failed(&e))
             }
             answer => answer.map_err(|e| self.failed(&e)),
         }

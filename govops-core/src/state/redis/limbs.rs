@@ -107,7 +107,10 @@ mod tests {
         assert_eq!(Limbs::new(tiny, Round::Down), Limbs { nano: 0, atto: 1 });
         assert_eq!(Limbs::new(usd("1.5"), Round::Up).decimal(), usd("1.5"));
         let long = usd("0.0000000000000000015");
-        assert_eq!(Limbs::new(long, Round::Up).decimal(), usd("0.000000000000000002"));
+        assert_eq!(
+            Limbs::new(long, Round::Up).decimal(),
+            usd("0.000000000000000002")
+        );
         assert_eq!(Limbs::new(long, Round::Down).decimal(), tiny);
         assert_eq!(Limbs::new(usd("-1"), Round::Up), Limbs::default());
         assert_eq!(Limbs::new(usd("10000000"), Round::Down), Limbs::MAX);

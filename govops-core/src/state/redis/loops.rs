@@ -2,8 +2,8 @@
 //! that crosses processes is judged on all its calls; deciding stays here, with
 //! [`loops::judge`](crate::loops::judge), so that every state keeper decides alike.
 
-use super::client::Client;
 use super::RedisOptions;
+use super::client::Client;
 use crate::loops::{isolated, judge};
 use crate::policy::{Action, Guards, Trip};
 use crate::state::{Pending, StateError};
@@ -27,7 +27,12 @@ pub(super) fn tool_call(
         call.to_string(),
         guards.max_tool_calls.to_string(),
         guards.max_repeats.to_string(),
-        if guards.agent_loop == Action::Deny { "1" } else { "0" }.to_owned(),
+        if guards.agent_loop == Action::Deny {
+            "1"
+        } else {
+            "0"
+        }
+        .to_owned(),
         options.trace_ttl.as_millis().max(1).to_string(),
     ];
     let guards = guards.clone();
