@@ -111,6 +111,24 @@ impl fmt::Debug for RedisOptions {
 /// at most for the timeout. After 3 consecutive failures (timeouts, server unreachable), the
 /// client's circuit breaker opens for 1 s: calls then fail at once with
 /// [`StateError::BreakerOpen`]; then one probe goes through, and its success closes it.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use govops_core::state::{GuardState, RedisOptions, RedisState};
+///
+/// let options = RedisOptions::default()
+///     .namespace("govops:{prod}")
+///     .timeout(Duration::from_millis(50))
+///     .on_error(|e| eprintln!("govops: shared state: {e}"));
+/// // No I/O yet: the server may come up later.
+/// let state = RedisState::new("rediss://:secret@redis.internal:6380", options)?;
+/// assert!(state.is_shared());
+/// let round_trip = state.ping().wait();
+/// // ... governed calls ...
+/// // At shutdown: settlements still retried in the background get 2 s to land.
+/// state.flush(Duration::from_secs(2));
+/// # Ok::<(), govops_core::state::StateError>(())
+/// ```
 pub struct RedisState {
     client: Client,
     options: RedisOptions,
@@ -162,7 +180,7 @@ impl RedisState {
                 redis::cmd("PING")
                     .query_async::<String>(&mut conn)
                     .await
-                    .map_err(|e| StateError::Unreachable(e.to_string()))?;
+                    .map_err(|e| inner.failed(&e))?;
                 Ok(start.elapsed())
             },
             None,

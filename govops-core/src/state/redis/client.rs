@@ -337,7 +337,7 @@ impl Inner {
 
     /// The state's error for a client's; a connection that failed is dropped (the next command
     /// makes a new one).
-    fn failed(&self, error: &RedisError) -> StateError {
+    pub(super) fn failed(&self, error: &RedisError) -> StateError {
         let unreachable = error.is_io_error()
             || error.is_connection_dropped()
             || error.is_connection_refusal()
