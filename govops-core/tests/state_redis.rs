@@ -504,3 +504,62 @@ fn a_malformed_url_is_refused_without_io() {
     assert!(!error.to_string().contains("pw"));
     let _later = RedisState::new("redis://127.0.0.1:1", RedisOptions::default()).unwrap();
 }
+
+#[test]
+fn a_settlement_sent_while_the_server_hangs_lands_once_when_it_answers_again() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = errors.clone();
+    let options = options("late")
+        .timeout(Duration::from_millis(200))
+        .on_error(move |e| seen.lock().unwrap().push(e.clone()));
+    let state = state(&server, options);
+    let budgets = session_budget("1");
+    let held = state.reserve(&budgets, &session("l"), usd("0.1"), today(), true);
+    let held = held.wait().unwrap().held.unwrap();
+    server.pause();
+    let answer = state.settle(held, Some(usd("0.07"))).wait();
+    assert_eq!(answer, Err(StateError::Timeout(Duration::from_millis(200))));
+    assert!(
+        !state.flush(Duration::from_millis(100)),
+        "retried in the background"
+    );
+    server.resume();
+    assert!(state.flush(Duration::from_secs(15)), "the retries end");
+    // Sent several times (the first try ran late, the retries after it): charged once.
+    assert_eq!(spent(&server, "govops:{late}", today(), "l"), usd("0.07"));
+    assert!(errors.lock().unwrap().is_empty(), "{errors:?}");
+}
+
+#[test]
+fn an_ended_request_keeps_no_budget_on_the_server() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let state = state(&server, options("req"));
+    let mut budgets = Budgets::default();
+    budgets.request_usd = Some(usd("1"));
+    let charge = Charge {
+        request: Some("trace-1"),
+        ..Charge::default()
+    };
+    let held = state.reserve(&budgets, &charge, usd("0.1"), today(), true);
+    let held = held.wait().unwrap().held.unwrap();
+    state.settle(held, Some(usd("0.05"))).wait().unwrap();
+    let key = format!("govops:{{req}}:v1:b:request:{}:trace-1", today());
+    let exists = |key: &str| -> bool {
+        redis::cmd("EXISTS")
+            .arg(key)
+            .query(&mut raw(&server))
+            .unwrap()
+    };
+    assert!(exists(&key));
+    state.end_request("trace-1");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while exists(&key) {
+        assert!(Instant::now() < deadline, "the request's budget is deleted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
