@@ -12,7 +12,8 @@
 //! use govops_core::{Budgets, Guards};
 //!
 //! let state = MemoryState::default();
-//! let budgets = Budgets { session_usd: Some("0.01".parse().unwrap()), ..Budgets::default() };
+//! let mut budgets = Budgets::default();
+//! budgets.session_usd = Some("0.01".parse().unwrap());
 //! let charge = Charge { session: Some("s-1"), ..Charge::default() };
 //! let reserved = state.reserve(&budgets, &charge, "0.004".parse().unwrap(), 20_000, true).wait().unwrap();
 //! let held = reserved.held.expect("within the budget");

@@ -85,7 +85,7 @@ impl SharedHold {
         }
         self.scopes.iter().find_map(|s| {
             let spent = s.spent_usd.saturating_add(cost_usd);
-            (spent.saturating_add(s.reserved_usd) > s.limit_usd).then(|| Exceeded {
+            (spent.saturating_add(s.reserved_usd) > s.limit_usd).then_some(Exceeded {
                 scope: s.scope,
                 limit_usd: s.limit_usd,
                 spent_usd: spent,

@@ -112,7 +112,9 @@ impl<T> Future for Pending<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.inner {
             Inner::Ready(answer) => Poll::Ready(answer.take().unwrap_or(Err(gone()))),
-            Inner::Waiting { rx, .. } => Pin::new(rx).poll(cx).map(|r| r.unwrap_or_else(|_| Err(gone()))),
+            Inner::Waiting { rx, .. } => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or_else(|_| Err(gone()))),
         }
     }
 }
@@ -144,7 +146,10 @@ mod tests {
         assert_eq!(pending.wait(), Ok(7));
         sender.join().unwrap();
         let (_reply, pending) = Pending::<u8>::channel(Duration::from_millis(30));
-        assert_eq!(pending.wait(), Err(StateError::Timeout(Duration::from_millis(30))));
+        assert_eq!(
+            pending.wait(),
+            Err(StateError::Timeout(Duration::from_millis(30)))
+        );
         let (reply, pending) = Pending::<u8>::channel(Duration::from_secs(5));
         drop(reply);
         assert!(matches!(pending.wait(), Err(StateError::Unreachable(_))));
