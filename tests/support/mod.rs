@@ -2,6 +2,8 @@
 //! a collector that never answers, and child processes with their own environment.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod redis_server;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};

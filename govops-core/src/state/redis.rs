@@ -246,4 +246,8 @@ impl GuardState for RedisState {
     fn is_shared(&self) -> bool {
         true
     }
+
+    fn flush(&self, within: Duration) {
+        let _ = RedisState::flush(self, within);
+    }
 }
