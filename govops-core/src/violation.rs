@@ -48,6 +48,10 @@ pub enum Violation {
     /// past a time or depth limit, or failed); the call is decided as
     /// `[guards.policy_rule_failed]` says (flag by default).
     PolicyRuleFailed,
+    /// `state_unavailable`: the shared guard state (`GOVOPS_STATE_URL`) did not answer within
+    /// `GOVOPS_STATE_TIMEOUT_MS`, so the call was governed with this process's own state; flag by
+    /// default, `[state] on_unavailable = "deny"` denies it instead.
+    StateUnavailable,
 }
 
 spelled!(Violation {
@@ -64,6 +68,7 @@ spelled!(Violation {
     ModelDrift => "model_drift",
     UnpricedModel => "unpriced_model",
     PolicyRuleFailed => "policy_rule_failed",
+    StateUnavailable => "state_unavailable",
 });
 
 impl Violation {
@@ -103,7 +108,7 @@ impl std::error::Error for Violation {}
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Violations {
     bits: u16,
-    order: [u8; 13],
+    order: [u8; Violation::ALL.len()],
     len: u8,
 }
 
@@ -113,7 +118,7 @@ impl Violations {
     pub const fn new() -> Self {
         Self {
             bits: 0,
-            order: [0; 13],
+            order: [0; Violation::ALL.len()],
             len: 0,
         }
     }
@@ -163,6 +168,9 @@ impl Violations {
             .unwrap_or(Decision::Allow)
     }
 }
+
+// One bit per code.
+const _: () = assert!(Violation::ALL.len() <= u16::BITS as usize);
 
 #[cfg(test)]
 mod tests {
