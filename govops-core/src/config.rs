@@ -27,8 +27,8 @@ pub use keyword::{DataClassification, Environment, Keyword, OtlpProtocol};
 pub use otlp::{OtlpConfig, Secret, redact_endpoint};
 pub(crate) use rules::shown;
 pub use state::{
-    DEFAULT_STATE_PORT, DEFAULT_STATE_TIMEOUT, MAX_STATE_TIMEOUT, MIN_STATE_PROBE_TIMEOUT, StateUrl,
-    probe_state,
+    DEFAULT_STATE_PORT, DEFAULT_STATE_TIMEOUT, MAX_STATE_TIMEOUT, MIN_STATE_PROBE_TIMEOUT,
+    StateUrl, probe_state,
 };
 #[doc(hidden)]
 pub use variables::Presence;

@@ -18,7 +18,8 @@ use crate::contract::vars;
 
 pub(crate) const URL_ACCEPTED: &str = "a redis:// or rediss:// (TLS) URL of a Redis-protocol server: \
      [user][:password]@host[:port][/database], e.g. redis://127.0.0.1:6379/0";
-pub(crate) const TIMEOUT_ACCEPTED: &str = "a whole number of milliseconds from 1 to 60000 (default 50)";
+pub(crate) const TIMEOUT_ACCEPTED: &str =
+    "a whole number of milliseconds from 1 to 60000 (default 50)";
 
 /// The port of a Redis server when the URL names none.
 pub const DEFAULT_STATE_PORT: u16 = 6379;
@@ -273,5 +274,187 @@ impl Config {
              state until the server answers",
             vars::STATE_URL
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::vars;
+    use crate::env::EnvSource;
+
+    const PASSWORD: &str = "s3cr3t-Pa55";
+
+    fn env(extra: &[(&'static str, String)]) -> EnvSource {
+        let mut pairs = vec![
+            (vars::APP_NAME, "support-bot".to_owned()),
+            (vars::ENVIRONMENT, "test".to_owned()),
+            (vars::OWNER, "team-ai".to_owned()),
+            (vars::COST_CENTER, "CC-1234".to_owned()),
+            (vars::DATA_CLASSIFICATION, "internal".to_owned()),
+        ];
+        pairs.extend(extra.iter().cloned());
+        EnvSource::from_pairs(pairs)
+    }
+
+    #[test]
+    fn good_urls_give_host_port_tls_and_database() {
+        let cases = [
+            (
+                "redis://127.0.0.1:6379/0",
+                "127.0.0.1",
+                6379,
+                false,
+                0,
+                None,
+            ),
+            (
+                "rediss://:secret@cache.internal:6380",
+                "cache.internal",
+                6380,
+                true,
+                0,
+                None,
+            ),
+            (
+                "redis://user:pass@host",
+                "host",
+                6379,
+                false,
+                0,
+                Some("user"),
+            ),
+            ("redis://host/", "host", 6379, false, 0, None),
+            ("redis://[::1]:7000/3", "::1", 7000, false, 3, None),
+            (
+                "redis://default@valkey/15",
+                "valkey",
+                6379,
+                false,
+                15,
+                Some("default"),
+            ),
+        ];
+        for (text, host, port, tls, database, user) in cases {
+            let url: StateUrl = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(url.host(), host, "{text}");
+            assert_eq!(url.port(), port, "{text}");
+            assert_eq!(url.tls(), tls, "{text}");
+            assert_eq!(url.database(), database, "{text}");
+            assert_eq!(url.username(), user, "{text}");
+            assert_eq!(
+                url.expose_url().parse::<StateUrl>().as_ref(),
+                Ok(&url),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_password_is_masked_in_display_and_debug_and_decoded_for_the_client() {
+        let url: StateUrl = format!("rediss://app:{PASSWORD}%21@cache:6380/2")
+            .parse()
+            .unwrap();
+        assert_eq!(url.to_string(), "rediss://app:***@cache:6380/2");
+        assert_eq!(url.masked(), url.to_string());
+        assert_eq!(
+            format!("{url:?}"),
+            "StateUrl(\"rediss://app:***@cache:6380/2\")"
+        );
+        assert_eq!(url.expose_password(), Some(&*format!("{PASSWORD}!")));
+        assert!(url.expose_url().contains(PASSWORD));
+        let anonymous: StateUrl = format!("redis://:{PASSWORD}@h").parse().unwrap();
+        assert_eq!(anonymous.to_string(), "redis://:***@h:6379/0");
+        let config = Config::from_env(&env(&[(
+            vars::STATE_URL,
+            anonymous.expose_url().to_owned(),
+        )]))
+        .unwrap();
+        assert_eq!(config.state_url.as_ref(), Some(&anonymous));
+        assert!(!format!("{config:?}").contains(PASSWORD));
+    }
+
+    #[test]
+    fn a_malformed_url_is_a_gap_that_never_shows_the_password() {
+        let p = PASSWORD;
+        let bad = [
+            (format!("http://:{p}@host:6379"), "scheme"),
+            (format!("redis://:{p}@"), "not a URL"),
+            (format!("redis:{p}"), "no host"),
+            (format!("redis://:{p}@host:99999"), "not a URL"),
+            (format!("redis://:{p}@host:0"), "port 0"),
+            (format!("redis://:{p}@host/db"), "path"),
+            (format!("redis://:{p}@host/+1"), "path"),
+            (format!("redis://:{p}@host/1/2"), "path"),
+            (format!("redis://host/{p}"), "path"),
+            (format!("redis://:{p}@host/1?protocol=resp3"), "query"),
+            (format!("redis://:{p}@host#insecure"), "fragment"),
+            (format!("redis://host/?password={p}"), "query"),
+            (format!("{p} is not a url"), "not a URL"),
+            (format!("redis://:{p}%ff@host"), "percent-encoded"),
+        ];
+        for (value, why) in bad {
+            let gaps = Config::from_env(&env(&[(vars::STATE_URL, value.clone())]))
+                .expect_err(&format!("{value} must be a gap"));
+            let gap = &gaps.as_slice()[0];
+            assert_eq!(gap.variable, vars::STATE_URL);
+            assert!(gap.problem.contains(why), "{value}: {}", gap.problem);
+            assert!(gap.accepted.contains("rediss://"), "{}", gap.accepted);
+            let text = gaps.to_string();
+            assert!(!text.contains(p), "{value}: {text}");
+            assert!(!format!("{gaps:?}").contains(p), "{value}");
+            assert!(
+                !value.parse::<StateUrl>().unwrap_err().contains(p),
+                "{value}"
+            );
+        }
+        let gaps = Config::from_env(&env(&[(vars::STATE_URL, String::new())])).unwrap_err();
+        assert_eq!(
+            gaps.as_slice()[0].variable,
+            vars::STATE_URL,
+            "set but empty: {gaps}"
+        );
+    }
+
+    #[test]
+    fn the_timeout_is_1_to_60000_ms_and_50_by_default() {
+        let config = Config::from_env(&env(&[])).unwrap();
+        assert_eq!(config.state_timeout, DEFAULT_STATE_TIMEOUT);
+        assert_eq!(config.state_url, None);
+        assert_eq!(config.state_warning(), None, "no URL, nothing to probe");
+        for (value, ms) in [("1", 1), ("60000", 60_000), (" 250 ", 250)] {
+            let config =
+                Config::from_env(&env(&[(vars::STATE_TIMEOUT, value.to_owned())])).unwrap();
+            assert_eq!(config.state_timeout, Duration::from_millis(ms));
+        }
+        for value in ["0", "60001", "-5", "1.5", "50ms", "99999999999999999999999"] {
+            let gaps = Config::from_env(&env(&[(vars::STATE_TIMEOUT, value.to_owned())]))
+                .expect_err(value);
+            assert_eq!(gaps.as_slice()[0].variable, vars::STATE_TIMEOUT, "{value}");
+            assert!(gaps.as_slice()[0].accepted.contains("60000"));
+        }
+    }
+
+    #[test]
+    fn the_probe_answers_for_a_listener_and_warns_without_the_password_for_none() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url: StateUrl = format!("redis://:{PASSWORD}@127.0.0.1:{port}")
+            .parse()
+            .unwrap();
+        assert_eq!(probe_state(&url, Duration::from_millis(500)), Ok(()));
+        drop(listener);
+        let why = probe_state(&url, Duration::from_millis(500)).unwrap_err();
+        assert!(why.contains(&format!("127.0.0.1:{port}")), "{why}");
+
+        let config =
+            Config::from_env(&env(&[(vars::STATE_URL, url.expose_url().to_owned())])).unwrap();
+        let warning = config.state_warning().expect("nothing listens");
+        assert!(
+            warning.starts_with("GOVOPS_STATE_URL redis://:***@127.0.0.1:"),
+            "{warning}"
+        );
+        assert!(warning.contains("own guard state"), "{warning}");
+        assert!(!warning.contains(PASSWORD), "{warning}");
     }
 }

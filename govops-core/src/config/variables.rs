@@ -407,7 +407,10 @@ mod tests {
         assert_eq!(settings.get(vars::OTLP_TIMEOUT), Some("1500"));
         assert_eq!(settings.get(vars::CAPTURE_MESSAGE_CONTENT), Some("true"));
         assert_eq!(settings.get(vars::TELEMETRY_FILE), Some("t.jsonl"));
-        assert_eq!(settings.get(vars::STATE_URL), Some("redis://:pw@cache:6380"));
+        assert_eq!(
+            settings.get(vars::STATE_URL),
+            Some("redis://:pw@cache:6380")
+        );
         assert_eq!(settings.get(vars::STATE_TIMEOUT), Some("75"));
         let shown = format!("{settings:?}");
         assert!(shown.contains("redis://:***@cache:6380/0"), "{shown}");
