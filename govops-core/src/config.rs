@@ -28,7 +28,7 @@ pub use otlp::{OtlpConfig, Secret, redact_endpoint};
 pub(crate) use rules::shown;
 pub use state::{
     DEFAULT_STATE_PORT, DEFAULT_STATE_TIMEOUT, MAX_STATE_TIMEOUT, MIN_STATE_PROBE_TIMEOUT,
-    StateUrl, probe_state,
+    StateUrl, probe_state, state_warning,
 };
 #[doc(hidden)]
 pub use variables::Presence;

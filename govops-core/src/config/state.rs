@@ -259,21 +259,26 @@ pub fn probe_state(url: &StateUrl, timeout: Duration) -> Result<(), String> {
     Err(last)
 }
 
+/// The start-up probe of the shared state at `url`: `None` when the server accepts a connection
+/// within `timeout` (at least [`MIN_STATE_PROBE_TIMEOUT`]), else a one-line warning that names the
+/// variable and the masked URL. Not a gap: the process starts anyway, with its own guard state
+/// until the server answers.
+#[must_use]
+pub fn state_warning(url: &StateUrl, timeout: Duration) -> Option<String> {
+    let why = probe_state(url, timeout.max(MIN_STATE_PROBE_TIMEOUT)).err()?;
+    Some(format!(
+        "{} {url} cannot be reached ({why}); the process starts anyway, with its own guard state \
+         until the server answers",
+        vars::STATE_URL
+    ))
+}
+
 impl Config {
-    /// The start-up probe of the shared state, when `GOVOPS_STATE_URL` is set: `None` when the
-    /// server accepts a connection within the state timeout (at least
-    /// [`MIN_STATE_PROBE_TIMEOUT`]), else the one-line warning `init` prints to stderr. The
-    /// process starts either way, with its own state until the server answers.
+    /// [`state_warning`] for `GOVOPS_STATE_URL` and `GOVOPS_STATE_TIMEOUT_MS`; `None` as well when
+    /// no URL is set. `init` prints it to stderr.
     #[must_use]
     pub fn state_warning(&self) -> Option<String> {
-        let url = self.state_url.as_ref()?;
-        let timeout = self.state_timeout.max(MIN_STATE_PROBE_TIMEOUT);
-        let why = probe_state(url, timeout).err()?;
-        Some(format!(
-            "{} {url} cannot be reached ({why}); starting anyway with this process's own guard \
-             state until the server answers",
-            vars::STATE_URL
-        ))
+        state_warning(self.state_url.as_ref()?, self.state_timeout)
     }
 }
 
@@ -454,7 +459,10 @@ mod tests {
             warning.starts_with("GOVOPS_STATE_URL redis://:***@127.0.0.1:"),
             "{warning}"
         );
-        assert!(warning.contains("own guard state"), "{warning}");
+        assert!(
+            warning.contains("starts anyway, with its own guard state"),
+            "{warning}"
+        );
         assert!(!warning.contains(PASSWORD), "{warning}");
     }
 }
