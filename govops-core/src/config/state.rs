@@ -39,7 +39,8 @@ pub const MIN_STATE_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// (`GOVOPS_STATE_URL`), checked: scheme `redis` or `rediss`, a host, an optional port and an
 /// optional database number, nothing else.
 ///
-/// `Display` and `Debug` mask the password (`redis://:***@cache:6379/0`); only
+/// `Display` and `Debug` mask the password (`redis://:***@cache:6379/0`), and a user name given
+/// without one (often a misplaced password: `redis://***@cache:6379/0`); only
 /// [`StateUrl::expose_url`] and [`StateUrl::expose_password`] give it, for the client that
 /// connects.
 ///
@@ -124,7 +125,9 @@ impl fmt::Display for StateUrl {
         match (&self.username, &self.password) {
             (Some(_), Some(_)) => write!(f, "{}:***@", self.url_username)?,
             (None, Some(_)) => f.write_str(":***@")?,
-            (Some(_), None) => write!(f, "{}@", self.url_username)?,
+            // A lone user segment is often a password written where the user goes
+            // (`redis://PASSWORD@host`): masked as well.
+            (Some(_), None) => f.write_str("***@")?,
             (None, None) => {}
         }
         write!(f, "{}:{}/{}", self.url_host, self.port, self.database)
@@ -253,7 +256,7 @@ pub fn probe_state(url: &StateUrl, timeout: Duration) -> Result<(), String> {
             Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
                 last = format!("{at} did not answer within {} ms", timeout.as_millis());
             }
-            Err(error) => last = format!("{at} refused the connection ({error})"),
+            Err(error) => last = format!("{at} cannot be connected to ({error})"),
         }
     }
     Err(last)
@@ -368,6 +371,12 @@ mod tests {
         );
         assert_eq!(url.expose_password(), Some(&*format!("{PASSWORD}!")));
         assert!(url.expose_url().contains(PASSWORD));
+        let lone: StateUrl = format!("redis://{PASSWORD}@h").parse().unwrap();
+        assert_eq!(
+            lone.to_string(),
+            "redis://***@h:6379/0",
+            "maybe a misplaced password"
+        );
         let anonymous: StateUrl = format!("redis://:{PASSWORD}@h").parse().unwrap();
         assert_eq!(anonymous.to_string(), "redis://:***@h:6379/0");
         let config = Config::from_env(&env(&[(
