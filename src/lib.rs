@@ -139,8 +139,9 @@ pub mod prelude {
 /// ```
 pub mod config {
     pub use govops_core::config::{
-        Config, DEFAULT_OTLP_TIMEOUT, DEFAULT_TELEMETRY_FILE, DataClassification, Environment,
-        Keyword, OtlpConfig, OtlpProtocol, PolicyRef, Secret, Settings,
+        Config, DEFAULT_OTLP_TIMEOUT, DEFAULT_STATE_TIMEOUT, DEFAULT_TELEMETRY_FILE,
+        DataClassification, Environment, Keyword, OtlpConfig, OtlpProtocol, PolicyRef, Secret,
+        Settings, StateUrl, probe_state,
     };
     pub use govops_core::env::EnvSource;
     pub use govops_core::gap::{Gap, GapKind, Gaps};
@@ -159,7 +160,7 @@ pub mod cost {
 /// Policy-as-code: the policy file, its guards and budgets, what each check decided.
 pub mod policy {
     pub use govops_core::policy::{
-        Action, Budgets, EnvironmentRules, Figure, Guards, Policy, PolicyProblem, Trip,
+        Action, Budgets, EnvironmentRules, Figure, Guards, Policy, PolicyProblem, StateRules, Trip,
     };
     pub use govops_core::rego::{CallInput, Rego, RegoVerdict, UsageInput};
     pub use govops_core::violation::Violations;

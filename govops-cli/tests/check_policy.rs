@@ -314,3 +314,36 @@ fn a_rule_that_fails_on_a_case_decides_it_as_policy_rule_failed() {
         "{text}"
     );
 }
+
+#[test]
+fn the_state_section_is_validated_at_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("state.toml");
+    let check = |text: &str| {
+        std::fs::write(&policy, text).unwrap();
+        govops(
+            &["check", "policy", "--policy", policy.to_str().unwrap()],
+            dir.path(),
+        )
+    };
+    let good = check(
+        "[state]\non_unavailable = \"deny\"\nnamespace = \"billing\"\n\
+         reservation_ttl_seconds = 120\ndrift_sync_seconds = 10\n",
+    );
+    assert_eq!(good.status.code(), Some(0), "{}", stdout(&good));
+
+    let bad = check(
+        "[state]\non_unavailable = \"off\"\nnamespace = \"two words\"\n\
+         reservation_ttl_seconds = 86401\nsync = 5\n",
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let text = stdout(&bad);
+    for expected in [
+        "state.toml:2: state.on_unavailable is \"off\"; accepted: flag or deny",
+        "state.toml:3: state.namespace has ' '",
+        "state.toml:4: state.reservation_ttl_seconds is 86401; accepted: a whole number from 1 to 86400",
+        "state.toml:5: unknown field `sync`",
+    ] {
+        assert!(text.contains(expected), "{expected}\n{text}");
+    }
+}

@@ -4,7 +4,8 @@
 //! [`Config::load`] never stops at the first problem: it collects every [`Gap`](crate::Gap) so
 //! that one run tells an operator everything to fix. Where things are: the table in `variables`,
 //! the values' keywords in `keyword`, the loading and presence rules in `loading`, the rules of
-//! single values in `rules`, of files in `files`, and OTLP export in `otlp`.
+//! single values in `rules`, of files in `files`, OTLP export in `otlp`, and the shared guard state
+//! in `state`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,11 +20,16 @@ mod keyword;
 mod loading;
 mod otlp;
 mod rules;
+mod state;
 mod variables;
 
 pub use keyword::{DataClassification, Environment, Keyword, OtlpProtocol};
 pub use otlp::{OtlpConfig, Secret, redact_endpoint};
 pub(crate) use rules::shown;
+pub use state::{
+    DEFAULT_STATE_PORT, DEFAULT_STATE_TIMEOUT, MAX_STATE_TIMEOUT, MIN_STATE_PROBE_TIMEOUT,
+    StateUrl, probe_state, state_warning,
+};
 #[doc(hidden)]
 pub use variables::Presence;
 pub use variables::{Settings, VARIABLES};
@@ -99,6 +105,12 @@ pub struct Config {
     /// `[capture] content` when it says, else `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`,
     /// else off. What is captured is redacted first, in every sink.
     pub capture_content: bool,
+    /// `GOVOPS_STATE_URL`, when set: the Redis-protocol server that holds the shared guard state
+    /// (contract section 8); `None` keeps it in this process's memory.
+    pub state_url: Option<StateUrl>,
+    /// `GOVOPS_STATE_TIMEOUT_MS`, or [`DEFAULT_STATE_TIMEOUT`]: the longest a call waits for the
+    /// shared state before it is governed with this process's own.
+    pub state_timeout: Duration,
 }
 
 impl Config {

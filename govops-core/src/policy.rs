@@ -28,6 +28,12 @@
 //! baseline = "drift.json"  # restored at start-up, saved at shutdown (in the policy's directory)
 //! weights = { latency = 0.6, output_tokens = 0.6, error_rate = 0.6, output_tokens_per_second = 0.4, cost_per_success = 0.4 }
 //!
+//! [state]                  # the guard state replicas share (GOVOPS_STATE_URL)
+//! on_unavailable = "flag"  # or "deny": a call the shared state did not answer in time
+//! namespace = "billing"    # key prefix, hash-tagged: {billing}; default govops:{ENVIRONMENT}
+//! reservation_ttl_seconds = 600
+//! drift_sync_seconds = 30
+//!
 //! [environments.prod]
 //! models = ["gpt-4o", "claude-sonnet-4-20250514"]
 //! providers = ["openai", "anthropic"]
@@ -43,7 +49,8 @@
 //! start-up gap naming the file, the line and the reason.
 //!
 //! Where things are: each guard is declared once in `guards`; `raw` is the file as serde reads
-//! it (every table `deny_unknown_fields`); `parse` checks its values; `check` judges calls.
+//! it (every table `deny_unknown_fields`); `parse` checks its values (`state` those of `[state]`);
+//! `check` judges calls.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -61,9 +68,11 @@ mod confine;
 mod guards;
 mod parse;
 mod raw;
+mod state;
 
 pub use check::{Figure, Trip};
 pub use guards::Guards;
+pub use state::{DEFAULT_DRIFT_SYNC, DEFAULT_RESERVATION_TTL, StateRules};
 
 /// What a guard does when it trips.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -144,6 +153,8 @@ pub struct Policy {
     /// The file drift baselines are restored from at start-up and saved to at shutdown
     /// (`[drift] baseline`, relative to the policy file).
     pub drift_baseline: Option<std::path::PathBuf>,
+    /// How the shared guard state is used (`[state]`, contract section 8).
+    pub state: StateRules,
     environments: BTreeMap<Environment, EnvironmentRules>,
 }
 

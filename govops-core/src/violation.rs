@@ -48,8 +48,9 @@ pub enum Violation {
     /// past a time or depth limit, or failed); the call is decided as
     /// `[guards.policy_rule_failed]` says (flag by default).
     PolicyRuleFailed,
-    /// `state_unavailable`: the shared guard state did not answer within its timeout; the call
-    /// was governed with this process's own state.
+    /// `state_unavailable`: the shared guard state (`GOVOPS_STATE_URL`) did not answer within
+    /// `GOVOPS_STATE_TIMEOUT_MS`, so the call was governed with this process's own state; flag by
+    /// default, `[state] on_unavailable = "deny"` denies it instead.
     StateUnavailable,
 }
 
@@ -167,6 +168,9 @@ impl Violations {
             .unwrap_or(Decision::Allow)
     }
 }
+
+// One bit per code.
+const _: () = assert!(Violation::ALL.len() <= u16::BITS as usize);
 
 #[cfg(test)]
 mod tests {

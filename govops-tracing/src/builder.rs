@@ -203,6 +203,10 @@ impl Builder {
         let source = self.source();
         let config =
             Config::load(&source, &self.settings).map_err(|gaps| InitError::Config { gaps })?;
+        // An unreachable shared state is not a gap: the server may come up later (section 8).
+        if let Some(warning) = config.state_warning() {
+            eprintln!("govops: warning: {warning}");
+        }
         let baseline = self
             .drift_baseline
             .clone()

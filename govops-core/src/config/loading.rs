@@ -221,6 +221,8 @@ impl Check<'_> {
             e.otel_instrumentation_genai_capture_message_content,
             capture_rule,
         );
+        let state_url = self.value(e.govops_state_url, super::state::url_rule);
+        let state_timeout = self.value(e.govops_state_timeout_ms, super::state::timeout_rule);
         let policy_capture = files
             .policy
             .as_ref()
@@ -252,6 +254,8 @@ impl Check<'_> {
             extra_resource_attributes: extra_resource_attributes.unwrap_or_default(),
             span_queue_size: span_queue_size.unwrap_or(DEFAULT_SPAN_QUEUE_SIZE),
             capture_content: policy_capture.or(capture).unwrap_or(false),
+            state_url,
+            state_timeout: state_timeout.unwrap_or(super::DEFAULT_STATE_TIMEOUT),
         })
     }
 

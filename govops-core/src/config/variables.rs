@@ -149,6 +149,20 @@ macro_rules! for_each_variable {
                 $crate::config::Presence::Optional,
                 accepted $crate::config::rules::CAPTURE_ACCEPTED;
                 fn capture_message_content(bool) via display, e.g. "true";
+            /// The Redis-protocol server (Redis, Valkey) that holds the guard state every replica
+            /// shares (contract section 8): a `redis://` or `rediss://` URL; its password is a
+            /// secret, never printed. Unset, the state is this process's own.
+            STATE_URL = "GOVOPS_STATE_URL" as govops_state_url,
+                $crate::config::Presence::Path,
+                accepted $crate::config::state::URL_ACCEPTED;
+                fn state_url(impl Into<String>) via text, e.g. "\"redis://127.0.0.1:6379/0\"";
+            /// The longest a call waits for the shared guard state, in milliseconds (1 to 60 000,
+            /// default 50); past it the call is governed with this process's own state.
+            STATE_TIMEOUT = "GOVOPS_STATE_TIMEOUT_MS" as govops_state_timeout_ms,
+                $crate::config::Presence::Optional,
+                accepted $crate::config::state::TIMEOUT_ACCEPTED;
+                fn state_timeout(::std::time::Duration) via millis,
+                    e.g. "Duration::from_millis(100)";
         }
     };
 }
@@ -348,6 +362,11 @@ impl fmt::Debug for Settings {
             if let Some(value) = self.values.get(name) {
                 if name == vars::OTLP_HEADERS {
                     map.entry(&name, &"[redacted]");
+                } else if name == vars::STATE_URL {
+                    // The URL's password is a secret: shown masked, or not at all.
+                    let masked = super::state::url_rule(value)
+                        .map_or_else(|_| "[redacted]".to_owned(), |url| url.to_string());
+                    map.entry(&name, &masked);
                 } else {
                     map.entry(&name, &value);
                 }
@@ -379,6 +398,8 @@ mod tests {
             .span_queue_size(4096)
             .otlp_timeout(Duration::from_millis(1500))
             .capture_message_content(true)
+            .state_url("redis://:pw@cache:6380")
+            .state_timeout(Duration::from_millis(75))
             .telemetry_file(PathBuf::from("t.jsonl"));
         assert_eq!(settings.get(vars::ENVIRONMENT), Some("prod"));
         assert_eq!(settings.get(vars::DATA_CLASSIFICATION), Some("internal"));
@@ -386,5 +407,13 @@ mod tests {
         assert_eq!(settings.get(vars::OTLP_TIMEOUT), Some("1500"));
         assert_eq!(settings.get(vars::CAPTURE_MESSAGE_CONTENT), Some("true"));
         assert_eq!(settings.get(vars::TELEMETRY_FILE), Some("t.jsonl"));
+        assert_eq!(
+            settings.get(vars::STATE_URL),
+            Some("redis://:pw@cache:6380")
+        );
+        assert_eq!(settings.get(vars::STATE_TIMEOUT), Some("75"));
+        let shown = format!("{settings:?}");
+        assert!(shown.contains("redis://:***@cache:6380/0"), "{shown}");
+        assert!(!shown.contains("pw@"), "{shown}");
     }
 }

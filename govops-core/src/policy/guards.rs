@@ -125,7 +125,8 @@ guards! {
     model_drift: ModelDriftTable for [ModelDrift] {}
     /// `policy_rule_failed`: what a call comes to when the policy's Rego rules fail on it.
     policy_rule_failed: PolicyRuleFailedTable for [PolicyRuleFailed] {}
-    /// `state_unavailable`: the shared guard state did not answer.
+    /// `state_unavailable`: the shared guard state did not answer in time; also set by
+    /// `[state] on_unavailable`.
     state_unavailable: StateUnavailableTable for [StateUnavailable] {}
     }
     thresholds {
@@ -153,6 +154,6 @@ mod tests {
         );
         assert_eq!(keys("budget"), Some(&["action"][..]));
         assert_eq!(keys("loop_detector"), None);
-        assert_eq!(Guards::NAMES.len(), 11);
+        assert_eq!(Guards::NAMES.len(), 12);
     }
 }

@@ -1,5 +1,5 @@
 //! Parsing: the raw policy's values checked one by one (ranges, models against the price table,
-//! exact budgets, Rego, drift), every problem kept with its line.
+//! exact budgets, Rego, drift, the shared state), every problem kept with its line.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,13 +15,14 @@ use crate::drift::DriftConfig;
 use crate::prices::PriceTable;
 use crate::rego::Rego;
 
-struct Checker<'a> {
+/// Collects the problems of a policy's values, each at its line.
+pub(super) struct Checker<'a> {
     text: &'a str,
     problems: Vec<PolicyProblem>,
 }
 
 impl Checker<'_> {
-    fn problem(&mut self, offset: usize, problem: String) {
+    pub(super) fn problem(&mut self, offset: usize, problem: String) {
         self.problems.push(PolicyProblem {
             line: Some(line_of(self.text, offset)),
             problem,
@@ -90,7 +91,7 @@ impl Checker<'_> {
         (config, baseline)
     }
 
-    fn ranged(
+    pub(super) fn ranged(
         &mut self,
         value: Option<Spanned<i64>>,
         what: &str,
@@ -163,7 +164,8 @@ impl Policy {
     ) -> Result<Policy, Vec<PolicyProblem>> {
         let (raw, problems) = raw_policy(text)?;
         let mut check = Checker { text, problems };
-        let guards = check.guards(&raw.guards);
+        let mut guards = check.guards(&raw.guards);
+        let state = check.state(raw.state, &raw.guards, &mut guards.state_unavailable);
         let environments = check.environments(raw.environments, prices);
         let rego = raw.rego.and_then(|rego| check.rego(rego, dir));
         let (drift, drift_baseline) = check.drift(raw.drift, dir);
@@ -177,6 +179,7 @@ impl Policy {
             rego,
             drift,
             drift_baseline,
+            state,
             environments,
         })
     }

@@ -9,6 +9,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::PolicyProblem;
 use super::guards::{self, RawGuards};
+use super::state::RawState;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +21,8 @@ pub(super) struct RawPolicy {
     pub(super) capture: RawCapture,
     #[serde(default)]
     pub(super) drift: RawDrift,
+    #[serde(default)]
+    pub(super) state: RawState,
     #[serde(default)]
     pub(super) environments: RawEnvironments,
 }
@@ -47,6 +50,7 @@ impl RawPolicy {
         keep(&mut self.rego, part.rego);
         keep(&mut self.capture.content, part.capture.content);
         self.drift.merge(part.drift);
+        self.state.merge(part.state);
         let (e, mine) = (part.environments, &mut self.environments);
         for (slot, value) in [
             (&mut mine.dev, e.dev),

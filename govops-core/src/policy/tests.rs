@@ -345,3 +345,90 @@ fn a_misspelt_key_in_a_guard_table_is_refused_at_its_line_naming_the_key() {
     );
     assert!(p[0].contains("guards.pii takes only: action"), "{p:?}");
 }
+
+#[test]
+fn the_state_section_defaults_to_flag_the_environment_namespace_ten_minutes_and_thirty_seconds() {
+    let state = parse("").unwrap().state;
+    assert_eq!(state, StateRules::default());
+    assert_eq!(state.on_unavailable, Action::Flag);
+    assert_eq!(state.namespace_for(Environment::Prod), "govops:{prod}");
+    assert_eq!(state.reservation_ttl, std::time::Duration::from_secs(600));
+    assert_eq!(state.drift_sync, std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn the_state_section_is_read_and_on_unavailable_is_the_guards_action() {
+    let policy = parse(
+        "[state]\non_unavailable = \"deny\"\nnamespace = \"billing\"\n\
+         reservation_ttl_seconds = 5\ndrift_sync_seconds = 3600\n",
+    )
+    .unwrap();
+    let state = &policy.state;
+    assert_eq!(state.on_unavailable, Action::Deny);
+    assert_eq!(
+        policy.guards.action(Violation::StateUnavailable),
+        Action::Deny
+    );
+    // A namespace without a hash tag is wrapped in one, so its keys share a cluster slot.
+    assert_eq!(state.namespace.as_deref(), Some("{billing}"));
+    assert_eq!(state.namespace_for(Environment::Dev), "{billing}");
+    assert_eq!(state.reservation_ttl, std::time::Duration::from_secs(5));
+    assert_eq!(state.drift_sync, std::time::Duration::from_secs(3600));
+
+    let tagged = parse("[state]\nnamespace = \"app:{eu}:x\"\n").unwrap();
+    assert_eq!(tagged.state.namespace.as_deref(), Some("app:{eu}:x"));
+
+    // The guard's own table sets the same action; saying it in both places is fine when they agree.
+    let guard = parse("[guards.state_unavailable]\naction = \"deny\"\n").unwrap();
+    assert_eq!(guard.state.on_unavailable, Action::Deny);
+    let both =
+        "[guards.state_unavailable]\naction = \"deny\"\n[state]\non_unavailable = \"deny\"\n";
+    assert_eq!(parse(both).unwrap().state.on_unavailable, Action::Deny);
+}
+
+#[test]
+fn state_problems_are_reported_at_their_lines() {
+    let p = problems("[state]\nttl = 5\n");
+    assert_eq!(lines_of(&p), ["line 2"], "{p:?}");
+    assert!(
+        p[0].contains("ttl") && p[0].contains("reservation_ttl_seconds"),
+        "{p:?}"
+    );
+
+    let p = problems(
+        "[state]\non_unavailable = \"off\"\nnamespace = \"has space\"\n\
+         reservation_ttl_seconds = 0\ndrift_sync_seconds = 3601\n",
+    );
+    assert_eq!(
+        lines_of(&p),
+        ["line 2", "line 3", "line 4", "line 5"],
+        "{p:?}"
+    );
+    assert!(p[0].contains("flag or deny"), "{p:?}");
+    assert!(
+        p[1].contains("state.namespace") && p[1].contains("' '"),
+        "{p:?}"
+    );
+    assert!(p[2].contains("from 1 to 86400"), "{p:?}");
+    assert!(p[3].contains("from 1 to 3600"), "{p:?}");
+
+    let p = problems("[state]\non_unavailable = \"block\"\n");
+    assert_eq!(lines_of(&p), ["line 2"], "{p:?}");
+    assert!(p[0].contains("flag"), "{p:?}");
+
+    let long = "n".repeat(65);
+    let p = problems(&format!("[state]\nnamespace = \"{long}\"\n"));
+    assert!(
+        p[0].contains("65 characters") && p[0].contains("1 to 64"),
+        "{p:?}"
+    );
+    let p = problems("[state]\nnamespace = \"\"\n");
+    assert!(p[0].starts_with("line 2:"), "{p:?}");
+
+    // Two places, two actions: refused rather than one silently winning.
+    let p = problems(
+        "[guards.state_unavailable]\naction = \"flag\"\n\n[state]\non_unavailable = \"deny\"\n",
+    );
+    assert_eq!(lines_of(&p), ["line 5"], "{p:?}");
+    assert!(p[0].contains("set it in one place"), "{p:?}");
+}
