@@ -112,7 +112,10 @@ fn four_replicas_never_overspend_one_shared_session_budget() {
     let denied: u64 = lines.iter().map(|l| l["denied"].as_u64().unwrap()).sum();
     assert!(lines.iter().all(|l| l["state"] == "shared"), "{lines:?}");
     assert!(lines.iter().all(|l| l["calls"] == 16), "{lines:?}");
-    assert!(spent <= Decimal::new(5, 2), "overspent: {spent} ({lines:?})");
+    assert!(
+        spent <= Decimal::new(5, 2),
+        "overspent: {spent} ({lines:?})"
+    );
     // A call costs $0.0045 (1000 input and 200 output tokens of gpt-4o) and reserves as much:
     // eleven fit in $0.05, a twelfth does not.
     assert_eq!(ran, 11, "{lines:?}");
@@ -138,7 +141,10 @@ fn an_agent_run_crossing_two_replicas_is_deflected_at_its_eleventh_tool_call() {
         finish(dir.path(), child, name)
     };
     let planner = run("planner", "6");
-    assert_eq!((planner["ran"].as_u64(), planner["denied"].as_u64()), (Some(6), Some(0)));
+    assert_eq!(
+        (planner["ran"].as_u64(), planner["denied"].as_u64()),
+        (Some(6), Some(0))
+    );
     // The other service makes the 7th to 12th: the 11th and 12th are deflected there.
     let tools = run("tools", "6");
     assert_eq!(
@@ -149,7 +155,10 @@ fn an_agent_run_crossing_two_replicas_is_deflected_at_its_eleventh_tool_call() {
     assert_eq!(tools["state"], "shared");
     // And the run stays isolated in the first service too.
     let again = run("planner-again", "1");
-    assert_eq!((again["ran"].as_u64(), again["denied"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (again["ran"].as_u64(), again["denied"].as_u64()),
+        (Some(0), Some(1))
+    );
     // Another run is not.
     let fresh = {
         let child = spawn(
@@ -242,7 +251,10 @@ fn a_replica_killed_while_it_holds_reservations_gives_them_back_after_their_time
     }
     child.kill().unwrap(); // SIGKILL: nothing settles
     child.wait().unwrap();
-    assert!(!budget_is_whole(&state, "s-killed", limit, today()), "still held");
+    assert!(
+        !budget_is_whole(&state, "s-killed", limit, today()),
+        "still held"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while !budget_is_whole(&state, "s-killed", limit, today()) {
         assert!(
@@ -318,7 +330,10 @@ fn a_stopped_or_killed_server_costs_each_call_at_most_its_timeout_and_is_used_ag
         assert!(took < bound, "a call waited {took:?} for a stopped server");
         unavailable += usize::from(violations.iter().any(|v| v == "state_unavailable"));
     }
-    assert_eq!(unavailable, 5, "every call while it hangs carries state_unavailable");
+    assert_eq!(
+        unavailable, 5,
+        "every call while it hangs carries state_unavailable"
+    );
     server.resume();
     wait_shared_again(&capture, &runtime, &mut n, bound);
 
@@ -327,7 +342,10 @@ fn a_stopped_or_killed_server_costs_each_call_at_most_its_timeout_and_is_used_ag
     let (took, violations) = timed_call(&capture, &runtime, n);
     n += 1;
     assert!(took < bound, "a call waited {took:?} for a dead server");
-    assert!(violations.iter().any(|v| v == "state_unavailable"), "{violations:?}");
+    assert!(
+        violations.iter().any(|v| v == "state_unavailable"),
+        "{violations:?}"
+    );
     server.restart();
     wait_shared_again(&capture, &runtime, &mut n, bound);
 }
@@ -347,7 +365,10 @@ fn wait_shared_again(
         if violations.is_empty() {
             return;
         }
-        assert!(Instant::now() < deadline, "the shared state was not used again");
+        assert!(
+            Instant::now() < deadline,
+            "the shared state was not used again"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

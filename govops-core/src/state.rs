@@ -32,11 +32,11 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 
+pub use crate::budget::{Charge, Exceeded, Reservation, Scope};
 pub use error::StateError;
 pub use hold::{Held, Reserved, SharedHold, SharedScope};
 pub use memory::MemoryState;
 pub use pending::{Pending, Reply};
-pub use crate::budget::{Charge, Exceeded, Reservation, Scope};
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisState};
 

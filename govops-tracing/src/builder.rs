@@ -213,7 +213,8 @@ impl Builder {
             .or_else(|| config.policy_rules.drift_baseline.clone());
         let pipeline = Pipeline::build(&config)?
             .with_drift_baseline(&config, baseline)?
-            .with_audit(&config, self.audit_rotate_bytes)?;
+            .with_audit(&config, self.audit_rotate_bytes)?
+            .with_state(&config)?;
         let filter = self
             .log_filter
             .clone()

@@ -67,6 +67,14 @@ pub enum InitError {
         /// Why.
         source: std::io::Error,
     },
+    /// The shared guard state `GOVOPS_STATE_URL` names cannot be used by this build.
+    #[error("govops: GOVOPS_STATE_URL ({url}) cannot be used: {reason}")]
+    State {
+        /// The URL, its password masked.
+        url: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl InitError {
@@ -79,7 +87,8 @@ impl InitError {
             | Self::TelemetryFile { .. }
             | Self::Exporter { .. }
             | Self::DriftBaseline { .. }
-            | Self::AuditLog { .. } => 78,
+            | Self::AuditLog { .. }
+            | Self::State { .. } => 78,
             Self::AlreadyInitialized | Self::SubscriberAlreadySet => 70,
             Self::Runtime { .. } => 71,
         }

@@ -26,6 +26,7 @@ mod pipeline;
 mod private_checks;
 mod redact;
 mod scan;
+mod state;
 pub mod testing;
 
 pub use export::file;

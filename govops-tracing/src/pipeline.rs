@@ -209,10 +209,18 @@ impl Pipeline {
         Ok(self)
     }
 
-    /// Keeps the guards' state in `state` (a fleet's shared state).
-    pub(crate) fn with_state(mut self, state: Option<Arc<dyn GuardState>>) -> Self {
-        self.state = state;
-        self
+    /// Keeps the guards' state where `GOVOPS_STATE_URL` says (a fleet's shared state).
+    pub(crate) fn with_state(mut self, config: &Config) -> Result<Self, InitError> {
+        match crate::state::from_config(config, &self.meter.meter(SCOPE)) {
+            Ok(state) => {
+                self.state = state;
+                Ok(self)
+            }
+            Err(error) => {
+                let _ = self.shutdown(Duration::from_millis(100));
+                Err(error)
+            }
+        }
     }
 
     /// Whether the guards' state is shared with other processes.
