@@ -4,6 +4,7 @@
 //! with this process's own state and carries `state_unavailable`. The state here is this process's
 //! memory answering from another thread, so that what is asked and answered can be watched; the
 //! Redis state is tested against a real server elsewhere.
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};

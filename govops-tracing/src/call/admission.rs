@@ -105,12 +105,15 @@ pub(crate) struct Admission {
 }
 
 /// What the shared state (or, failing it, this process's) answered.
+// Held briefly, in a future boxed only when a shared state is set: its size costs nothing else.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Answer {
     Loop(Option<Trip>),
     Budget(Reserved),
 }
 
 /// An answer on its way.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Asked {
     Loop(Pending<Option<Trip>>),
     Budget(Pending<Reserved>),

@@ -102,8 +102,13 @@ pub(crate) async fn admit() {
     let Some(admission) = cell.take_admission() else {
         return;
     };
-    let answer = admission.ask().answer().await;
-    cell.admitted(admission.conclude(answer));
+    // Boxed: a governed call's future then grows by a pointer, not by the answer, whether or not
+    // a shared state is set.
+    Box::pin(async move {
+        let answer = admission.ask().answer().await;
+        cell.admitted(admission.conclude(answer));
+    })
+    .await;
 }
 
 /// [`admit`] for a sync call: the thread waits, at most the state's timeout.
